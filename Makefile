@@ -1,0 +1,51 @@
+# Two commands: `make run` (index a folder and serve it) and `make test` (lint, types, tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PHOTOS ?= $(firstword $(wildcard $(HOME)/Pictures) $(wildcard ../shared/eval/photos/exif))
+LIBRARY ?=
+LIB_FLAG := $(if $(LIBRARY),--library $(LIBRARY),)
+
+.PHONY: run test lint types pytest system-deps clean bench
+
+# torch/torchvision are pinned to the releases this machine's pip serves from disk (newer ones download GBs).
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@if [ -z "$(PHOTOS)" ] || [ ! -d "$(PHOTOS)" ]; then \
+		echo "no photo folder: run 'PHOTOS=/path/to/photos make run'"; exit 2; fi
+	$(BIN)/smartalbum $(LIB_FLAG) add "$(PHOTOS)"
+	$(BIN)/smartalbum $(LIB_FLAG) index
+	$(BIN)/smartalbum $(LIB_FLAG) status
+	$(BIN)/smartalbum $(LIB_FLAG) serve
+
+# What the tests need from Debian: a CJK font to render Chinese text for the OCR tests.
+system-deps:
+	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+		echo "installing fonts-noto-cjk (apt)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk fontconfig >/dev/null) \
+		|| { echo "could not install fonts-noto-cjk: run as root or install it yourself"; exit 1; }; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+test: lint types pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .test-artifacts

@@ -1,0 +1,292 @@
+"""The catalog: one SQLite file in WAL mode, one writer, readers never blocked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smartalbum.catalog.records import TIME_SOURCES, IngestOutcome, PhotoMeta
+from smartalbum.catalog.schema import MIGRATIONS
+from smartalbum.errors import LibraryError, NotFoundError
+
+INGEST = "ingest"
+_PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name != "hash"]
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Catalog:
+    """Typed read/write functions over the catalog database. Not shared across threads."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise LibraryError(f"no catalog at {self.path}", "run `smartalbum add <folder>` first")
+        try:
+            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+            self.db = sqlite3.connect(
+                uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(
+                f"cannot open catalog {self.path}: {exc}",
+                "is it a smartalbum library? restore it from a backup or choose another --library",
+            ) from exc
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise LibraryError(
+                f"catalog {self.path} has schema v{current}, newer than this smartalbum knows "
+                f"(v{len(MIGRATIONS)})",
+                "upgrade smartalbum",
+            )
+        for version, migrate in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction():
+                migrate(self.db)
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it lands, or none of it does."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- roots ------------------------------------------------------------------------------------
+
+    def add_root(self, path: Path) -> int:
+        p = str(path)
+        with self.transaction():
+            row = self.db.execute("SELECT id FROM roots WHERE path = ?", (p,)).fetchone()
+            if row:
+                return int(row["id"])
+            cur = self.db.execute("INSERT INTO roots(path, added_at) VALUES (?, ?)", (p, utcnow()))
+            return int(cur.lastrowid or 0)
+
+    def remove_root(self, path: Path) -> None:
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM roots WHERE path = ?", (str(path),))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"{path} is not a registered folder", "see `smartalbum roots`")
+
+    def roots(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT r.id, r.path, r.added_at,
+                      (SELECT count(*) FROM files f WHERE f.root_id = r.id AND f.status = 'ok') AS files,
+                      (SELECT count(*) FROM files f WHERE f.root_id = r.id AND f.status = 'error') AS errors
+               FROM roots r ORDER BY r.path"""
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def file_states(self, root_id: int) -> dict[str, tuple[int, int, str, str | None]]:
+        """path -> (size, mtime_ns, status, error kind) for every known path under a root."""
+        rows = self.db.execute(
+            """SELECT f.path, f.size, f.mtime_ns, f.status, e.kind FROM files f
+               LEFT JOIN errors e ON e.stage = ? AND e.subject = f.path WHERE f.root_id = ?""",
+            (INGEST, root_id),
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def touch_files(self, paths: Sequence[str]) -> None:
+        """Record that unchanged paths were seen in this run."""
+        now = utcnow()
+        with self.transaction():
+            self.db.executemany("UPDATE files SET last_seen = ? WHERE path = ?", [(now, p) for p in paths])
+
+    def mark_gone(self, paths: Sequence[str]) -> int:
+        now = utcnow()
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE files SET status = 'gone', last_seen = ? WHERE path = ? AND status != 'gone'",
+                [(now, p) for p in paths],
+            )
+            self.db.executemany(
+                "DELETE FROM errors WHERE stage = ? AND subject = ?", [(INGEST, p) for p in paths]
+            )
+        return len(paths)
+
+    def record_outcomes(self, outcomes: Iterable[IngestOutcome]) -> None:
+        """Write one batch of ingestion results in a single transaction (photo, file and error rows)."""
+        now = utcnow()
+        with self.transaction():
+            for o in outcomes:
+                photo_id = self._upsert_photo(o.photo, now) if o.photo else None
+                self.db.execute(
+                    """INSERT INTO files(path, root_id, photo_id, size, mtime_ns, status,
+                                         first_seen, last_seen)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(path) DO UPDATE SET root_id = excluded.root_id,
+                           photo_id = excluded.photo_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                           status = excluded.status, last_seen = excluded.last_seen""",
+                    (o.path, o.root_id, photo_id, o.size, o.mtime_ns, "ok" if o.ok else "error", now, now),
+                )
+                if o.ok:
+                    self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (INGEST, o.path))
+                else:
+                    self.record_error(INGEST, o.path, o.error_kind or "error", o.error_message or "", now)
+
+    def record_error(self, stage: str, subject: str, kind: str, message: str, now: str | None = None) -> None:
+        self.db.execute(
+            """INSERT INTO errors(stage, subject, kind, message, at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(stage, subject) DO UPDATE SET kind = excluded.kind, message = excluded.message,
+                   attempts = errors.attempts + 1, at = excluded.at""",
+            (stage, subject, kind, message[:500], now or utcnow()),
+        )
+
+    def _upsert_photo(self, meta: PhotoMeta, now: str) -> int:
+        row = self.db.execute("SELECT id, time_source FROM photos WHERE hash = ?", (meta.hash,)).fetchone()
+        values = [getattr(meta, f) for f in _PHOTO_FIELDS]
+        if row is None:
+            cols = ", ".join(["hash", *_PHOTO_FIELDS, "created_at", "updated_at"])
+            marks = ", ".join("?" * (len(_PHOTO_FIELDS) + 3))
+            cur = self.db.execute(
+                f"INSERT INTO photos({cols}) VALUES ({marks})", [meta.hash, *values, now, now]
+            )
+            return int(cur.lastrowid or 0)
+        photo_id = int(row["id"])
+        # The same content under another name: keep the better-sourced time (EXIF over file name over mtime).
+        if TIME_SOURCES.index(meta.time_source) <= TIME_SOURCES.index(row["time_source"]):
+            sets = ", ".join(f"{f} = ?" for f in _PHOTO_FIELDS)
+            self.db.execute(
+                f"UPDATE photos SET {sets}, updated_at = ? WHERE id = ?", [*values, now, photo_id]
+            )
+        return photo_id
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def photo(self, ref: str | int) -> dict[str, Any]:
+        """A photo by id, content hash (or unique prefix of 8+ chars) or one of its paths."""
+        row = None
+        s = str(ref)
+        if s.isdigit():
+            row = self.db.execute("SELECT * FROM photos WHERE id = ?", (int(s),)).fetchone()
+        if row is None and len(s) >= 8 and all(c in "0123456789abcdef" for c in s.lower()):
+            rows = self.db.execute(
+                "SELECT * FROM photos WHERE hash >= ? AND hash < ? LIMIT 2", (s.lower(), s.lower() + "g")
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            p = str(Path(s).expanduser().resolve()) if not s.isdigit() else s
+            row = self.db.execute(
+                "SELECT p.* FROM photos p JOIN files f ON f.photo_id = p.id WHERE f.path = ?", (p,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no photo {ref!r} in the catalog", "give a photo id, hash or indexed path")
+        photo = dict(row)
+        photo["files"] = [
+            dict(r)
+            for r in self.db.execute(
+                "SELECT path, status, size, mtime_ns, first_seen, last_seen FROM files WHERE photo_id = ? "
+                "ORDER BY status != 'ok', path",
+                (photo["id"],),
+            )
+        ]
+        return photo
+
+    def file_error(self, path: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT * FROM errors WHERE stage = ? AND subject = ?", (INGEST, path)
+        ).fetchone()
+        return dict(row) if row else None
+
+    def visible_photo_ids(self) -> list[int]:
+        """Photos that still have at least one existing path: the ones search may return."""
+        rows = self.db.execute(
+            "SELECT DISTINCT photo_id FROM files WHERE status = 'ok' AND photo_id IS NOT NULL ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    def counts(self) -> dict[str, Any]:
+        q = self.db.execute
+        files = {r[0]: r[1] for r in q("SELECT status, count(*) FROM files GROUP BY status")}
+        return {
+            "roots": q("SELECT count(*) FROM roots").fetchone()[0],
+            "photos": q(
+                "SELECT count(DISTINCT photo_id) FROM files WHERE status = 'ok' AND photo_id IS NOT NULL"
+            ).fetchone()[0],
+            "photos_gone": q(
+                "SELECT count(*) FROM photos p WHERE NOT EXISTS "
+                "(SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
+            ).fetchone()[0],
+            "files": files.get("ok", 0),
+            "files_error": files.get("error", 0),
+            "files_gone": files.get("gone", 0),
+            "errors_by_kind": {
+                f"{r[0]}:{r[1]}": r[2]
+                for r in q("SELECT stage, kind, count(*) FROM errors GROUP BY stage, kind ORDER BY 1, 2")
+            },
+        }
+
+    def errors(self, stage: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT stage, subject, kind, message, attempts, at FROM errors"
+        args: tuple[Any, ...] = ()
+        if stage:
+            sql += " WHERE stage = ?"
+            args = (stage,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY stage, subject", args)]
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def start_run(self, kind: str) -> int:
+        with self.transaction():
+            # A run still marked running was killed: say so instead of leaving it dangling.
+            self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            cur = self.db.execute(
+                "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, utcnow())
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
+                (utcnow(), status, json.dumps(stats, ensure_ascii=False), run_id),
+            )
+
+    def last_run(self, kind: str | None = None) -> dict[str, Any] | None:
+        sql = "SELECT * FROM runs" + (" WHERE kind = ?" if kind else "") + " ORDER BY id DESC LIMIT 1"
+        row = self.db.execute(sql, (kind,) if kind else ()).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["stats"] = json.loads(d["stats"] or "{}")
+        return d

@@ -1,0 +1,56 @@
+"""Typed records that cross the catalog boundary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Better sources first: search can trust EXIF more than a file's mtime.
+TIME_SOURCES = ("exif_original", "exif_digitized", "exif_datetime", "filename", "mtime")
+
+
+@dataclass(slots=True)
+class PhotoMeta:
+    hash: str
+    size: int
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    taken_at: str | None = None
+    tz_offset: str | None = None
+    time_source: str = "mtime"
+    lat: float | None = None
+    lon: float | None = None
+    place_city: str | None = None
+    place_region: str | None = None
+    place_country: str | None = None
+    country_code: str | None = None
+    place_city_zh: str | None = None
+    place_region_zh: str | None = None
+    place_country_zh: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    thumbs: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    """What ingesting one path produced: a photo, or an error with a kind and a one-line message."""
+
+    path: str
+    root_id: int
+    size: int
+    mtime_ns: int
+    photo: PhotoMeta | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.photo is not None

@@ -1,0 +1,91 @@
+"""The catalog's schema as an explicit list of migrations, each a plain function, read top to bottom."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def run_script(db: sqlite3.Connection, sql: str) -> None:
+    """Execute statements one by one: executescript() would COMMIT the migration's transaction early."""
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
+
+
+def _v1_foundation(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE roots (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL
+        );
+        -- one row per distinct content (identity = content hash); derived data hangs off the hash
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            format TEXT,
+            width INTEGER,
+            height INTEGER,
+            orientation INTEGER,
+            taken_at TEXT,            -- local wall-clock time, ISO 8601 without offset
+            tz_offset TEXT,           -- '+08:00' when known
+            time_source TEXT NOT NULL, -- exif_original | exif_digitized | exif_datetime | filename | mtime
+            lat REAL,
+            lon REAL,
+            place_city TEXT, place_region TEXT, place_country TEXT, country_code TEXT,
+            place_city_zh TEXT, place_region_zh TEXT, place_country_zh TEXT,
+            camera_make TEXT, camera_model TEXT, lens TEXT,
+            thumbs INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX photos_taken ON photos(taken_at);
+        CREATE INDEX photos_country ON photos(country_code);
+        -- one row per path seen under a root
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+            photo_id INTEGER REFERENCES photos(id),
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'gone')),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE INDEX files_photo ON files(photo_id);
+        CREATE INDEX files_root ON files(root_id, status);
+        -- the latest failure of one stage on one subject (a path for ingestion, a hash for later stages)
+        CREATE TABLE errors (
+            stage TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            at TEXT NOT NULL,
+            PRIMARY KEY (stage, subject)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,      -- running | done | cancelled | failed
+            stats TEXT NOT NULL DEFAULT '{}'
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_foundation,
+]

@@ -1,0 +1,104 @@
+"""Settings: defaults < TOML file in the library dir < SMARTALBUM_* env < CLI flags.
+
+One `Settings` object is built at the edge (CLI, server) and passed in; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smartalbum.errors import ConfigError
+
+CONFIG_FILE = "config.toml"
+ENV_PREFIX = "SMARTALBUM_"
+
+
+def default_library_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "smartalbum"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    library_dir: Path = Field(default_factory=default_library_dir)
+    # ingestion
+    workers: int = Field(default=0, ge=0, le=256, description="decode/hash processes; 0 = one per CPU core")
+    batch_size: int = Field(default=64, ge=1, le=10_000, description="files written per catalog transaction")
+    include_hidden: bool = False
+    exclude: list[str] = Field(default_factory=list, description="glob patterns of paths to skip")
+    thumb_sizes: tuple[int, int] = (256, 1024)
+    max_image_pixels: int = Field(default=178_956_970, ge=1_000_000)
+    # vision
+    vlm_backend: str = "transformers"
+    vlm_model: str = "Qwen/Qwen3-VL-2B-Instruct"
+    vlm_device: str = "auto"
+    vlm_dtype: str = "auto"
+    vlm_batch_size: int = Field(default=4, ge=1, le=256)
+    vlm_max_pixels: int = Field(default=448 * 448, ge=32 * 32)
+    vlm_max_new_tokens: int = Field(default=384, ge=16, le=8192)
+    vlm_load_in_4bit: bool = False
+    openai_base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    openai_concurrency: int = Field(default=8, ge=1, le=512)
+    openai_timeout_s: float = Field(default=120.0, gt=0)
+    openai_max_retries: int = Field(default=4, ge=0, le=20)
+    ocr_enabled: bool = True
+    # search
+    embed_model: str = "BAAI/bge-m3"
+    # server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    token: str | None = None
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.library_dir / "catalog.sqlite3"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.library_dir / "thumbs"
+
+
+def _coerce_env(name: str, raw: str) -> Any:
+    field = Settings.model_fields[name]
+    ann = field.annotation
+    if ann is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if ann in (list[str],):
+        return [p for p in (s.strip() for s in raw.split(",")) if p]
+    return raw
+
+
+def load_settings(library_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the library's config.toml, SMARTALBUM_* env vars, then `overrides`."""
+    values: dict[str, Any] = {}
+    env_lib = os.environ.get(ENV_PREFIX + "LIBRARY_DIR")
+    lib = Path(library_dir) if library_dir else Path(env_lib) if env_lib else default_library_dir()
+    lib = lib.expanduser()
+    cfg_file = lib / CONFIG_FILE
+    if cfg_file.is_file():
+        try:
+            values.update(tomllib.loads(cfg_file.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {cfg_file}: {exc}", "fix or delete the file") from exc
+    for name in Settings.model_fields:
+        raw = os.environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and name != "library_dir":
+            values[name] = _coerce_env(name, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["library_dir"] = lib
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"bad setting {where}: {first['msg']}", f"check {cfg_file} and SMARTALBUM_* variables"
+        ) from exc

@@ -1,0 +1,187 @@
+"""Reading one file into a photo: hash, decode, metadata, thumbnails. Runs in worker processes.
+
+Every failure becomes an IngestOutcome with an error kind and a one-line message; nothing here raises.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import blake3
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from smartalbum.catalog.records import IngestOutcome, PhotoMeta
+from smartalbum.ingest import exifdata, phototime
+
+MAX_FILE_BYTES = 1 << 30  # larger files are not photos we can decode in memory
+_registered = False
+
+
+def register_decoders() -> None:
+    """HEIC/HEIF through pillow-heif; AVIF is native in Pillow 11.3+."""
+    global _registered
+    if not _registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _registered = True
+
+
+@dataclass(slots=True)
+class IngestTask:
+    path: str
+    root_id: int
+    size: int
+    mtime_ns: int
+    thumbs_dir: str
+    thumb_sizes: tuple[int, ...]
+    max_image_pixels: int
+
+
+def thumb_path(thumbs_dir: Path | str, photo_hash: str, size: int) -> Path:
+    return Path(thumbs_dir) / photo_hash[:2] / f"{photo_hash}_{size}.jpg"
+
+
+def content_hash(data: bytes) -> str:
+    return blake3.blake3(data, max_threads=1).hexdigest()
+
+
+def classify_error(exc: BaseException) -> str:
+    """A short, stable kind for `status` to count."""
+    if isinstance(exc, Image.DecompressionBombError | MemoryError):
+        return "too_large"
+    if isinstance(exc, PermissionError):
+        return "unreadable"
+    if isinstance(exc, FileNotFoundError):
+        return "vanished"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not_image"
+    if isinstance(exc, OSError) and "truncated" in str(exc).lower():
+        return "truncated"
+    return "corrupt"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format we can read (unknown or damaged header)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def ingest_file(task: IngestTask) -> IngestOutcome:
+    out = IngestOutcome(task.path, task.root_id, task.size, task.mtime_ns)
+    try:
+        out.photo = _read_photo(task, out)
+    except Exception as exc:  # any decoder bug is this file's problem, not the run's
+        out.error_kind, out.error_message = classify_error(exc), _message(exc)
+    return out
+
+
+def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
+    register_decoders()
+    Image.MAX_IMAGE_PIXELS = task.max_image_pixels
+    if task.size == 0:
+        out.error_kind, out.error_message = "empty", "the file is empty (0 bytes)"
+        return None
+    if task.size > MAX_FILE_BYTES:
+        out.error_kind, out.error_message = "too_large", f"file of {task.size} bytes is too large to decode"
+        return None
+    with open(task.path, "rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if not data:
+        out.error_kind, out.error_message = "empty", "the file is empty (0 bytes)"
+        return None
+    out.size = len(data)  # the file may have changed since the scan; what we hashed is what counts
+    digest = content_hash(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Image.open(BytesIO(data)) as img:
+            full_size = img.size  # before draft() shrinks it
+            thumbs = [thumb_path(task.thumbs_dir, digest, s) for s in task.thumb_sizes]
+            # Identical bytes decode identically: a copy of a photo we already decoded needs no second look.
+            need_thumbs = not all(p.exists() for p in thumbs)
+            if need_thumbs:
+                if img.format == "JPEG":  # DCT scaling: decode big JPEGs at 1/2, 1/4 or 1/8 size
+                    img.draft("RGB", (max(task.thumb_sizes), max(task.thumb_sizes)))
+                img.load()  # decode before reading EXIF: a PNG's getexif() would load and hide a decode error
+            meta = _metadata(img, full_size, digest, len(data), task)
+            if need_thumbs:
+                _write_thumbnails(img, thumbs, task.thumb_sizes)
+            meta.thumbs = True
+    out.warnings = sorted({" ".join(str(w.message).split())[:200] for w in caught})
+    return meta
+
+
+def _metadata(
+    img: Image.Image, full_size: tuple[int, int], digest: str, size: int, task: IngestTask
+) -> PhotoMeta:
+    try:
+        exif: Image.Exif | None = img.getexif()
+    except Exception:  # corrupt EXIF: the pixels may still be fine
+        exif = None
+    taken_at, offset, source = phototime.taken_time(exif, os.path.basename(task.path), task.mtime_ns)
+    meta = PhotoMeta(hash=digest, size=size, format=img.format, taken_at=taken_at, tz_offset=offset,
+                     time_source=source)
+    width, height = full_size
+    if exif is not None:
+        for reader in (_read_gps, _read_camera, _read_orientation):
+            try:
+                reader(exif, img, meta)
+            except Exception:  # one broken tag must not cost the others
+                continue
+    # Store dimensions as the user sees the photo; pillow-heif has already rotated its pixels.
+    if meta.orientation in (5, 6, 7, 8) and "original_orientation" not in img.info:
+        width, height = height, width
+    meta.width, meta.height = width, height
+    return meta
+
+
+def _read_gps(exif: Image.Exif, img: Image.Image, meta: PhotoMeta) -> None:
+    point = exifdata.gps(exif)
+    if point:
+        meta.lat, meta.lon = point
+
+
+def _read_camera(exif: Image.Exif, img: Image.Image, meta: PhotoMeta) -> None:
+    meta.camera_make, meta.camera_model, meta.lens = exifdata.camera(exif)
+
+
+def _read_orientation(exif: Image.Exif, img: Image.Image, meta: PhotoMeta) -> None:
+    meta.orientation = exifdata.orientation(exif, img.info)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit and 32-bit gray: scale to 8 bits instead of clipping to white
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")
+
+
+def _write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ...]) -> None:
+    oriented = ImageOps.exif_transpose(img) or img
+    base = _to_rgb(oriented)
+    for target, size in sorted(zip(targets, sizes, strict=True), key=lambda t: -t[1]):
+        base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        _atomic_save(base, target)
+
+
+def _atomic_save(img: Image.Image, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, "JPEG", quality=85, optimize=False, progressive=True)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,292 @@
+"""The ingestion stage: scan every root, read new and changed files on a process pool, write the catalog in
+batched transactions. A crash loses at most the batch in flight; the next run picks up the rest."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smartalbum.catalog import Catalog
+from smartalbum.catalog.records import IngestOutcome
+from smartalbum.config import Settings
+from smartalbum.ingest.decode import IngestTask, ingest_file, register_decoders
+from smartalbum.ingest.scan import ScanReport, scan_root
+from smartalbum.pipeline.progress import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+SCAN = "scan"
+# Failures whose cause can go away without the file changing (permissions fixed, a disk back online).
+TRANSIENT_ERRORS = frozenset({"unreadable", "vanished", "crash"})
+
+
+@dataclass
+class IngestStats:
+    roots: int = 0
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    retried: int = 0
+    unchanged: int = 0
+    ok: int = 0
+    errors: int = 0
+    gone: int = 0
+    skipped_other: int = 0
+    skipped_hidden: int = 0
+    skipped_excluded: int = 0
+    unreadable_dirs: int = 0
+    symlink_loops: int = 0
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _worker_init() -> None:
+    # Ctrl-C goes to the whole process group; only the parent decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # libtiff and friends print to fd 2 from C; failures reach the parent as outcomes, not as noise.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    register_decoders()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: safe when the server runs indexing in a thread (fork would copy its locks).
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(method), initializer=_worker_init
+    )
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.workers or max(1, os.cpu_count() or 1)
+
+
+def ingest_library(
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    retry_errors: bool = False,
+) -> IngestStats:
+    progress = progress or Progress()
+    cancel = cancel or CancelToken()
+    stats = IngestStats()
+    started = time.monotonic()
+    run_id = catalog.start_run("ingest")
+    status = "failed"
+    try:
+        todo, missing = _scan(catalog, settings, stats, progress, retry_errors)
+        _process(catalog, settings, todo, stats, progress, cancel)
+        if stats.cancelled:
+            status = "cancelled"
+        else:
+            stats.gone = catalog.mark_gone(missing)
+            status = "done"
+        return stats
+    except KeyboardInterrupt:
+        stats.cancelled, status = True, "cancelled"
+        raise
+    finally:
+        stats.elapsed_s = round(time.monotonic() - started, 3)
+        catalog.finish_run(run_id, status, stats.as_dict())
+
+
+def _scan(
+    catalog: Catalog, settings: Settings, stats: IngestStats, progress: Progress, retry_errors: bool
+) -> tuple[list[IngestTask], list[str]]:
+    """Compare the folders with the catalog: what to read, and which known paths are gone."""
+    todo: list[IngestTask] = []
+    missing: list[str] = []
+    progress.begin(SCAN, 0)
+    with catalog.transaction():
+        catalog.db.execute("DELETE FROM errors WHERE stage = ?", (SCAN,))
+    for root in catalog.roots():
+        stats.roots += 1
+        known = catalog.file_states(root["id"])
+        report = ScanReport()
+        seen: set[str] = set()
+        unchanged: list[str] = []
+        walk = scan_root(
+            Path(root["path"]), report, include_hidden=settings.include_hidden, exclude=settings.exclude
+        )
+        for entry in walk:
+            seen.add(entry.path)
+            state = known.get(entry.path)
+            if state is None:
+                stats.new += 1
+            elif state[0] == entry.size and state[1] == entry.mtime_ns and _settled(state, retry_errors):
+                unchanged.append(entry.path)  # cheap check first: same size and mtime means same file
+                continue
+            elif state[2] == "error":
+                stats.retried += 1
+            else:
+                stats.changed += 1
+            todo.append(
+                IngestTask(
+                    entry.path,
+                    root["id"],
+                    entry.size,
+                    entry.mtime_ns,
+                    str(settings.thumbs_dir),
+                    settings.thumb_sizes,
+                    settings.max_image_pixels,
+                )
+            )
+            if len(seen) % 500 == 0:
+                progress.advance(500)
+        progress.advance(len(seen) % 500)
+        stats.seen += len(seen)
+        stats.unchanged += len(unchanged)
+        catalog.touch_files(unchanged)
+        missing += [p for p, st in known.items() if st[2] != "gone" and p not in seen and report.covers(p)]
+        stats.skipped_other += report.skipped_other
+        stats.skipped_hidden += report.skipped_hidden
+        stats.skipped_excluded += report.skipped_excluded
+        stats.unreadable_dirs += len(report.unreadable_dirs)
+        stats.symlink_loops += len(report.symlink_loops)
+        _record_scan_problems(catalog, root["path"], report)
+    progress.finish()
+    return todo, missing
+
+
+def _settled(state: tuple[int, int, str, str | None], retry_errors: bool) -> bool:
+    """An unchanged file needs no second look, unless its last failure may have gone away by itself."""
+    status, kind = state[2], state[3]
+    return status == "ok" or (status == "error" and not retry_errors and kind not in TRANSIENT_ERRORS)
+
+
+def _record_scan_problems(catalog: Catalog, root: str, report: ScanReport) -> None:
+    with catalog.transaction():
+        for path, why in report.unreadable_dirs:
+            kind = "root_missing" if path == root else "unreadable_dir"
+            catalog.record_error(SCAN, path, kind, f"cannot read folder: {why}")
+        for path, why in report.unreadable_files:
+            catalog.record_error(SCAN, path, "unreadable", f"cannot stat file: {why}")
+        for path in report.symlink_loops:
+            catalog.record_error(SCAN, path, "symlink_loop", "symlink points back into a folder already seen")
+
+
+def _process(
+    catalog: Catalog,
+    settings: Settings,
+    todo: list[IngestTask],
+    stats: IngestStats,
+    progress: Progress,
+    cancel: CancelToken,
+) -> None:
+    progress.begin("ingest", len(todo))
+    if not todo:
+        return
+    workers = min(worker_count(settings), len(todo))
+    batch: list[IngestOutcome] = []
+    last_flush = time.monotonic()
+
+    def collect(outcome: IngestOutcome) -> None:
+        nonlocal last_flush
+        batch.append(outcome)
+        if outcome.ok:
+            stats.ok += 1
+        else:
+            stats.errors += 1
+            kind = outcome.error_kind or "error"
+            stats.error_kinds[kind] = stats.error_kinds.get(kind, 0) + 1
+        progress.advance(1, errors=0 if outcome.ok else 1)
+        if len(batch) >= settings.batch_size or time.monotonic() - last_flush > 2.0:
+            _flush(catalog, batch)
+            last_flush = time.monotonic()
+
+    queue = iter(todo)
+    pool = _pool(workers)
+    inflight: dict[Future[IngestOutcome], IngestTask] = {}
+    try:
+        while True:
+            while len(inflight) < workers * 4 and not cancel.cancelled:
+                task = next(queue, None)
+                if task is None:
+                    break
+                inflight[pool.submit(ingest_file, task)] = task
+            if not inflight:
+                break
+            done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            broken: list[IngestTask] = []
+            for fut in done:
+                task = inflight.pop(fut)
+                try:
+                    collect(fut.result())
+                except BrokenProcessPool:
+                    broken.append(task)
+            if broken:
+                # A decoder crashed the worker: everything in flight is suspect. Retry each alone.
+                broken += list(inflight.values())
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for outcome in _isolate(broken):
+                    collect(outcome)
+                pool = _pool(workers)
+            if cancel.cancelled and not inflight:
+                stats.cancelled = True
+                break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _flush(catalog, batch)
+
+
+def _isolate(tasks: Iterable[IngestTask]) -> list[IngestOutcome]:
+    outcomes = []
+    for task in tasks:
+        with _pool(1) as solo:
+            try:
+                outcomes.append(solo.submit(ingest_file, task).result())
+            except BrokenProcessPool:
+                outcomes.append(
+                    IngestOutcome(
+                        task.path,
+                        task.root_id,
+                        task.size,
+                        task.mtime_ns,
+                        error_kind="crash",
+                        error_message="the image decoder crashed on this file",
+                    )
+                )
+    return outcomes
+
+
+def _flush(catalog: Catalog, batch: list[IngestOutcome]) -> None:
+    if not batch:
+        return
+    _add_places(batch)
+    catalog.record_outcomes(batch)
+    batch.clear()
+
+
+def _add_places(batch: list[IngestOutcome]) -> None:
+    photos = [o.photo for o in batch if o.photo and o.photo.lat is not None and o.photo.lon is not None]
+    if not photos:
+        return
+    try:
+        from smartalbum.ingest.places import reverse_geocode
+
+        places = reverse_geocode([(p.lat, p.lon) for p in photos if p.lat is not None and p.lon is not None])
+    except Exception as exc:  # place names are a nicety; never lose the photo over them
+        log.warning("reverse geocoding failed: %s", exc)
+        return
+    for photo, place in zip(photos, places, strict=True):
+        if place is None:
+            continue
+        photo.place_city, photo.place_region, photo.place_country = place.city, place.region, place.country
+        photo.country_code = place.country_code
+        photo.place_city_zh, photo.place_region_zh = place.city_zh, place.region_zh
+        photo.place_country_zh = place.country_zh
