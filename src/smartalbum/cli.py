@@ -244,7 +244,7 @@ def run() -> None:
     try:
         app()
     except SmartAlbumError as exc:
-        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"hint: {exc.hint}", highlight=False)
+            err_console.print(f"hint: {exc.hint}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

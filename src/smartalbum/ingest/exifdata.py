@@ -63,7 +63,7 @@ def gps(exif: Image.Exif) -> tuple[float, float] | None:
 
 def orientation(exif: Image.Exif, info: Mapping[Any, Any]) -> int | None:
     # pillow-heif applies the rotation itself and keeps the tag it removed in info['original_orientation'].
-    raw = info.get("original_orientation", exif.get(_ORIENTATION))
+    raw = info.get("original_orientation") or exif.get(_ORIENTATION)
     try:
         value = int(raw)
     except (TypeError, ValueError):

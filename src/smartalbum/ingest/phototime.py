@@ -76,7 +76,7 @@ def exif_time(exif: Image.Exif) -> tuple[datetime, str | None, str] | None:
 # 2024-07-12 15.30.00, Screenshot_2024-07-12-15-30-00, 微信图片_20240712153000, IMG-20240712-WA0001.
 _NAME_DT = re.compile(
     r"(?<!\d)((?:19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
-    r"(?:(?:[ T_\-]|\s*at\s*)?([01]\d|2[0-3])[-_.:h]?([0-5]\d)[-_.:m]?([0-5]\d))?(?!\d{3})"
+    r"(?:(?:[ T_\-]|\s*at\s*)?([01]\d|2[0-3])[-_.:h]?([0-5]\d)[-_.:m]?([0-5]\d)(?:\d{3})?)?(?!\d)"
 )
 # WeChat / Weixin exports carry a Unix time in milliseconds: mmexport1720769400000, wx_camera_1720769400000.
 _NAME_EPOCH_MS = re.compile(r"(?:mmexport|wx_camera_|microMsg\.|IMG_?)(1\d{12})(?!\d)", re.IGNORECASE)

@@ -1,0 +1,136 @@
+"""Ingestion speed: generate N 12-megapixel JPEGs with EXIF, index them, then index them again unchanged.
+
+Prints photos/second for the first run and the no-change re-run (median of --runs re-runs), and peak memory
+(this process plus its decode workers, sampled every 0.1 s).
+Usage: python bench/ingest.py [--n 2000] [--workers 0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import piexif
+import psutil
+from PIL import Image
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import load_settings
+from smartalbum.pipeline.ingest import ingest_library
+
+
+def _make(args: tuple[Path, int, int, int]) -> int:
+    path, i, width, height = args
+    rng = np.random.default_rng(i)
+    # smooth gradients plus noise: compresses like a real photo (a few MB), unlike pure noise or flat color
+    y, x = np.mgrid[0:height:8, 0:width:8]
+    base = np.stack([(x * (i % 7 + 1)) % 256, (y * (i % 5 + 1)) % 256, (x + y + i) % 256], axis=-1)
+    small = (base + rng.integers(0, 24, base.shape)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+    exif = piexif.dump(
+        {
+            "0th": {piexif.ImageIFD.Make: b"BenchCam", piexif.ImageIFD.Model: b"BC-12"},
+            "Exif": {
+                piexif.ExifIFD.DateTimeOriginal: f"2024:07:{1 + i % 28:02d} 12:{i % 60:02d}:00".encode(),
+                piexif.ExifIFD.OffsetTimeOriginal: b"+08:00",
+            },
+            "GPS": {
+                piexif.GPSIFD.GPSLatitudeRef: b"N",
+                piexif.GPSIFD.GPSLatitude: ((36, 1), (i % 60, 1), (0, 1)),
+                piexif.GPSIFD.GPSLongitudeRef: b"E",
+                piexif.GPSIFD.GPSLongitude: ((120, 1), (i % 60, 1), (0, 1)),
+            },
+        }
+    )
+    img.save(path, "JPEG", quality=88, exif=exif)
+    return path.stat().st_size
+
+
+def generate(folder: Path, n: int, width: int, height: int, workers: int) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [(folder / f"d{i % 20:02d}" / f"IMG_{i:05d}.jpg", i, width, height) for i in range(n)]
+    for path, *_ in todo:
+        path.parent.mkdir(exist_ok=True)
+    todo = [t for t in todo if not t[0].exists()]
+    with ProcessPoolExecutor(workers or None) as pool:
+        sizes = list(pool.map(_make, todo, chunksize=8))
+    return sum(sizes)
+
+
+class MemorySampler(threading.Thread):
+    """Peak resident memory of this process and all its children, sampled while indexing runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while not self.stop.wait(0.1):
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--width", type=int, default=4000)
+    ap.add_argument("--height", type=int, default=3000)
+    ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
+    ap.add_argument("--runs", type=int, default=3, help="no-change re-runs to take the median of")
+    ap.add_argument("--keep", type=Path, help="keep the photos in this folder (reused by later runs)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sa-bench-"))
+    photos = args.keep or work / "photos"
+    try:
+        t0 = time.perf_counter()
+        generate(photos, args.n, args.width, args.height, args.workers)
+        total_bytes = sum(p.stat().st_size for p in photos.rglob("*.jpg"))
+        mp = args.width * args.height / 1e6
+        made_s = time.perf_counter() - t0
+        print(f"corpus: {args.n} JPEGs of {mp:.1f} MP, {total_bytes / 1e9:.2f} GB, made in {made_s:.0f}s")
+        settings = load_settings(work / "library", workers=args.workers)
+        with Catalog(settings.catalog_path) as cat:
+            cat.add_root(photos.resolve())
+            sampler = MemorySampler()
+            sampler.start()
+            t0 = time.perf_counter()
+            first = ingest_library(cat, settings)
+            first_s = time.perf_counter() - t0
+            assert first.ok == args.n, first
+            reruns = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                again = ingest_library(cat, settings)
+                reruns.append(time.perf_counter() - t0)
+                assert again.unchanged == args.n and again.ok == 0, again
+            sampler.stop.set()
+        rerun_s = statistics.median(reruns)
+        workers = settings.workers or "auto"
+        print(f"first run : {args.n / first_s:8.1f} photos/s ({first_s:.1f}s, {workers} workers)")
+        print(
+            f"re-run    : {args.n / rerun_s:8.1f} photos/s ({rerun_s:.2f}s, median of {args.runs}, unchanged)"
+        )
+        print(f"ratio     : the re-run is {first_s / rerun_s:.0f}x faster than the first run")
+        print(f"peak RSS  : {sampler.peak_mb:.0f} MB (main process + decode workers)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Test helpers: real photos written with real EXIF, the shared corpora, indexing shortcuts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import piexif
+from PIL import Image
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings
+from smartalbum.pipeline.ingest import IngestStats, ingest_library
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SMARTALBUM_SHARED", REPO.parent / "shared"))
+EVAL_PHOTOS = SHARED / "eval" / "photos"
+
+
+def rational(value: float, denominator: int = 10_000) -> tuple[int, int]:
+    return round(value * denominator), denominator
+
+
+def gps_ifd(lat: float, lon: float) -> dict[int, Any]:
+    def dms(v: float) -> tuple[tuple[int, int], ...]:
+        v = abs(v)
+        d = int(v)
+        m = int((v - d) * 60)
+        s = (v - d - m / 60) * 3600
+        return ((d, 1), (m, 1), rational(s, 1000))
+
+    return {
+        piexif.GPSIFD.GPSLatitudeRef: b"N" if lat >= 0 else b"S",
+        piexif.GPSIFD.GPSLatitude: dms(lat),
+        piexif.GPSIFD.GPSLongitudeRef: b"E" if lon >= 0 else b"W",
+        piexif.GPSIFD.GPSLongitude: dms(lon),
+    }
+
+
+def make_photo(
+    path: Path,
+    *,
+    size: tuple[int, int] = (96, 64),
+    color: tuple[int, int, int] = (200, 80, 40),
+    taken: str | None = None,
+    offset: str | None = None,
+    gps: tuple[float, float] | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    orientation: int | None = None,
+    fmt: str = "JPEG",
+    seed: int = 0,
+) -> Path:
+    """Write a real image with real EXIF (piexif). `seed` varies the pixels so hashes differ."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", size, color)
+    img.putpixel((seed % size[0], (seed // size[0]) % size[1]), (seed % 256, 7, 99))
+    zeroth: dict[int, Any] = {}
+    exif_ifd: dict[int, Any] = {}
+    if make:
+        zeroth[piexif.ImageIFD.Make] = make.encode()
+    if model:
+        zeroth[piexif.ImageIFD.Model] = model.encode()
+    if orientation:
+        zeroth[piexif.ImageIFD.Orientation] = orientation
+    if taken:
+        exif_ifd[piexif.ExifIFD.DateTimeOriginal] = taken.encode()
+    if offset:
+        exif_ifd[piexif.ExifIFD.OffsetTimeOriginal] = offset.encode()
+    exif = piexif.dump({"0th": zeroth, "Exif": exif_ifd, "GPS": gps_ifd(*gps) if gps else {}})
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        img.save(path, format="HEIF", exif=exif, quality=90)
+    else:
+        img.save(path, format=fmt, exif=exif, **({"quality": 90} if fmt == "JPEG" else {}))
+    return path
+
+
+def index(catalog: Catalog, settings: Settings, **kwargs: Any) -> IngestStats:
+    return ingest_library(catalog, settings, **kwargs)
+
+
+def photo_by_path(catalog: Catalog, path: Path | str) -> dict[str, Any]:
+    return catalog.photo(str(path))

@@ -1,0 +1,108 @@
+"""The `smartalbum` command end to end in subprocesses: add, index, status, show, SIGKILL and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import make_photo
+
+CLI = [sys.executable, "-c", "from smartalbum.cli import run; run()"]
+
+
+def sa(library: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [*CLI, "--library", str(library), *args], capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def sa_json(library: Path, *args: str) -> Any:
+    return json.loads(sa(library, *args, "--json").stdout)
+
+
+def test_add_index_status_show(tmp_path: Path) -> None:
+    lib, src = tmp_path / "lib", tmp_path / "photos"
+    p = make_photo(src / "IMG_20240712_153000.jpg", gps=(31.2304, 121.4737))
+    (src / "broken.jpg").write_bytes(b"garbage")
+    added = sa_json(lib, "add", str(src))
+    assert added["path"] == str(src.resolve())
+    stats = sa_json(lib, "index")
+    assert (stats["ok"], stats["errors"]) == (1, 1)
+    status = sa_json(lib, "status")
+    assert (status["photos"], status["files"], status["files_error"]) == (1, 1, 1)
+    assert status["errors_by_kind"] == {"ingest:not_image": 1}
+    assert status["last_run"]["status"] == "done"
+    errors = sa_json(lib, "status", "--errors")["errors"]
+    assert [Path(e["subject"]).name for e in errors] == ["broken.jpg"]
+    text = sa(lib, "status", "--errors").stdout
+    assert "broken.jpg" in text and "not_image" in text
+    shown = sa_json(lib, "show", str(p))
+    assert shown["taken_at"] == "2024-07-12T15:30:00" and shown["time_source"] == "filename"
+    assert sa_json(lib, "show", str(shown["id"]))["hash"] == shown["hash"]
+    assert sa_json(lib, "show", shown["hash"][:12])["id"] == shown["id"]
+    roots = sa_json(lib, "roots")
+    assert roots[0]["files"] == 1 and roots[0]["errors"] == 1
+
+
+def test_clear_errors_not_tracebacks(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    missing = sa(lib, "add", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 1
+    assert "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
+    no_roots = sa(lib, "index", check=False)
+    assert no_roots.returncode == 1 and "smartalbum add" in no_roots.stderr
+    unknown = sa(lib, "show", "12345", check=False)
+    assert unknown.returncode == 1 and "no photo" in unknown.stderr
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "catalog.sqlite3").write_text("not a database")
+    corrupt = sa(tmp_path / "junk", "status", check=False)
+    assert corrupt.returncode == 1 and "cannot open catalog" in corrupt.stderr
+
+
+def _count(db_path: Path, sql: str) -> int:
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
+    lib, src = tmp_path / "lib", tmp_path / "photos"
+    n = 150
+    for i in range(n):
+        make_photo(src / f"d{i % 5}" / f"p{i:03d}.jpg", seed=i, size=(640, 480))
+    for i in range(10):  # duplicate copies must stay one photo each across the crash
+        (src / "copies").mkdir(exist_ok=True)
+        (src / "copies" / f"c{i}.jpg").write_bytes((src / f"d{i % 5}" / f"p{i:03d}.jpg").read_bytes())
+    sa(lib, "add", str(src))
+    env = {**os.environ, "SMARTALBUM_BATCH_SIZE": "4", "SMARTALBUM_WORKERS": "1"}
+    proc = subprocess.Popen([*CLI, "--library", str(lib), "index"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    db = lib / "catalog.sqlite3"
+    deadline = time.monotonic() + 120
+    while _count(db, "SELECT count(*) FROM files") < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, as an OOM killer or power cut would
+    proc.wait()
+    saved = _count(db, "SELECT count(*) FROM files")
+    assert 20 <= saved < n + 10, "the kill must land mid-run"
+    # nothing half-written: every file row that says ok points at a photo
+    assert _count(db, "SELECT count(*) FROM files WHERE status = 'ok' AND photo_id IS NULL") == 0
+    stats = sa_json(lib, "index")
+    assert stats["unchanged"] + stats["ok"] == n + 10 and stats["errors"] == 0
+    assert stats["unchanged"] >= saved - 4  # at most the batch in flight was lost
+    status = sa_json(lib, "status")
+    assert (status["photos"], status["files"]) == (n, n + 10)
+    assert _count(db, "SELECT count(*) FROM photos") == n  # no duplicate photo rows
+    assert _count(db, "SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1
