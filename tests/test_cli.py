@@ -87,8 +87,13 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
         (src / "copies" / f"c{i}.jpg").write_bytes((src / f"d{i % 5}" / f"p{i:03d}.jpg").read_bytes())
     sa(lib, "add", str(src))
     env = {**os.environ, "SMARTALBUM_BATCH_SIZE": "4", "SMARTALBUM_WORKERS": "1"}
-    proc = subprocess.Popen([*CLI, "--library", str(lib), "index"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, "--library", str(lib), "index"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = lib / "catalog.sqlite3"
     deadline = time.monotonic() + 120
     while _count(db, "SELECT count(*) FROM files") < 20 and time.monotonic() < deadline:

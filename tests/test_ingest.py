@@ -23,8 +23,16 @@ def _photos(catalog: Catalog) -> int:
 
 def test_exif_time_with_offset_gps_and_camera(tmp_path: Path, settings: Settings, catalog: Catalog) -> None:
     src = tmp_path / "photos"
-    p = make_photo(src / "beach.jpg", taken="2024:07:12 15:30:00", offset="+08:00", gps=(36.0671, 120.3826),
-                   make="Canon", model="Canon EOS R6", orientation=6, size=(120, 80))  # fmt: skip
+    p = make_photo(
+        src / "beach.jpg",
+        taken="2024:07:12 15:30:00",
+        offset="+08:00",
+        gps=(36.0671, 120.3826),
+        make="Canon",
+        model="Canon EOS R6",
+        orientation=6,
+        size=(120, 80),
+    )
     catalog.add_root(src)
     stats = index(catalog, settings)
     assert (stats.new, stats.ok, stats.errors) == (1, 1, 0)
@@ -92,8 +100,9 @@ def test_time_falls_back_to_mtime(tmp_path: Path, settings: Settings, catalog: C
 
 def test_heic_written_with_pillow_heif(tmp_path: Path, settings: Settings, catalog: Catalog) -> None:
     src = tmp_path / "photos"
-    p = make_photo(src / "phone.HEIC", fmt="HEIF", taken="2023:05:06 07:08:09", gps=(48.8584, 2.2945),
-                   size=(64, 48))  # fmt: skip
+    p = make_photo(
+        src / "phone.HEIC", fmt="HEIF", taken="2023:05:06 07:08:09", gps=(48.8584, 2.2945), size=(64, 48)
+    )
     catalog.add_root(src)
     stats = index(catalog, settings)
     assert stats.errors == 0, catalog.errors()

@@ -130,8 +130,12 @@ class _Bars:
         task = self.tasks.get(p.stage)
         if task is None:
             task = self.tasks[p.stage] = self.bars.add_task(p.stage, total=p.total or None)
-        self.bars.update(task, completed=p.done, total=p.total or None,
-                         description=f"{p.stage} ({p.errors} errors)" if p.errors else p.stage)
+        self.bars.update(
+            task,
+            completed=p.done,
+            total=p.total or None,
+            description=f"{p.stage} ({p.errors} errors)" if p.errors else p.stage,
+        )
 
 
 @app.command()
@@ -140,12 +144,19 @@ def index(
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="read again files that failed before, even if unchanged")
     ] = False,
+    reanalyze: Annotated[
+        bool, typer.Option("--reanalyze", help="run the vision model again on photos it already read")
+    ] = False,
+    vlm: Annotated[bool, typer.Option("--vlm/--no-vlm", help="describe photos with the vision model")] = True,
+    ocr: Annotated[bool | None, typer.Option("--ocr/--no-ocr", help="read text in photos with OCR")] = None,
+    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
+    model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Scan every registered folder and bring the catalog up to date; resumes where a stopped run left off."""
-    from smartalbum.pipeline.ingest import ingest_library
+    """Scan every registered folder, read new photos, describe them; resumes where a stopped run left off."""
+    from smartalbum.pipeline.run import index_library
 
-    settings = _settings(workers=workers)
+    settings = _settings(workers=workers, vlm_backend=backend, vlm_model=model)
     with _catalog(settings) as cat:
         if not cat.roots():
             raise InputError("no folders registered", "run `smartalbum add <folder>` first")
@@ -159,7 +170,15 @@ def index(
         with Progress(*columns, console=err_console, disable=json_out, transient=False) as bars:
             progress = StageProgress(on_update=_Bars(bars))
             try:
-                stats = ingest_library(cat, settings, progress=progress, retry_errors=retry_errors)
+                report = index_library(
+                    cat,
+                    settings,
+                    progress=progress,
+                    retry_errors=retry_errors,
+                    reanalyze=reanalyze,
+                    vlm=vlm,
+                    ocr=ocr,
+                )
             except KeyboardInterrupt:
                 bars.stop()
                 err_console.print(
@@ -167,14 +186,27 @@ def index(
                 )
                 raise typer.Exit(130) from None
     if json_out:
-        _print_json(stats.as_dict())
+        _print_json(report.as_dict())
         return
+    stats = report.ingest
     rate = stats.ok / stats.elapsed_s if stats.elapsed_s else 0.0
     console.print(
         f"{stats.seen} files seen: {stats.new} new, {stats.changed} changed, {stats.unchanged} unchanged, "
         f"{stats.gone} gone; {stats.ok} read ({rate:.1f}/s), {stats.errors} errors in {stats.elapsed_s:.1f}s"
     )
-    if stats.errors or stats.unreadable_dirs:
+    for a in report.analyses:
+        if a.model_error:
+            err_console.print(f"[red]{a.producer}: model unavailable[/]: {a.model_error}", soft_wrap=True)
+            if a.model_hint:
+                err_console.print(f"hint: {a.model_hint}", soft_wrap=True, highlight=False)
+            err_console.print("the rest of the run completed; the next `smartalbum index` retries them")
+        elif a.todo:
+            console.print(
+                f"{a.producer}: {a.ok} read, {a.partial} partly parsed, {a.unparsed} unparsed, "
+                f"{a.errors} failed "
+                f"of {a.todo} ({a.photos_per_s:.2f} photos/s)"
+            )
+    if stats.errors or stats.unreadable_dirs or any(a.errors for a in report.analyses):
         console.print("see [bold]smartalbum status --errors[/] for what failed")
 
 

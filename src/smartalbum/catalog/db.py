@@ -250,6 +250,7 @@ class Catalog:
             "files": files.get("ok", 0),
             "files_error": files.get("error", 0),
             "files_gone": files.get("gone", 0),
+            "analyses": self.analysis_counts(),
             "errors_by_kind": {
                 f"{r[0]}:{r[1]}": r[2]
                 for r in q("SELECT stage, kind, count(*) FROM errors GROUP BY stage, kind ORDER BY 1, 2")
@@ -290,3 +291,52 @@ class Catalog:
         d = dict(row)
         d["stats"] = json.loads(d["stats"] or "{}")
         return d
+
+    # -- analyses ---------------------------------------------------------------------------------
+
+    def photos_to_analyse(self, producer: str, version: str, *, redo: bool = False) -> list[str]:
+        """Hashes of visible photos with thumbnails that have no stored result from this producer version."""
+        sql = """SELECT p.hash FROM photos p
+                 WHERE p.thumbs = 1
+                   AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"""
+        args: tuple[Any, ...] = ()
+        if not redo:
+            sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
+                                       AND a.producer = ? AND a.producer_version = ?)"""
+            args = (producer, version)
+        return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", args)]
+
+    def record_analyses(self, producer: str, version: str, results: Iterable[Any]) -> None:
+        """Store one batch of AnalysisResult-like objects; failures become error rows to retry next run."""
+        now = utcnow()
+        stage = f"analyse:{producer}"
+        with self.transaction():
+            for r in results:
+                if r.status == "error":
+                    self.record_error(stage, r.hash, "model_error", r.error or "no answer", now)
+                    continue
+                self.db.execute(
+                    """INSERT OR REPLACE INTO analyses(hash, producer, producer_version, status, data, raw,
+                                                      created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (r.hash, producer, version, r.status, json.dumps(r.data, ensure_ascii=False), r.raw, now),
+                )
+                self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (stage, r.hash))
+
+    def analyses(self, photo_hash: str) -> list[dict[str, Any]]:
+        """The latest result of each producer for one photo."""
+        rows = self.db.execute(
+            """SELECT producer, producer_version, status, data, raw, created_at FROM analyses a
+               WHERE hash = ? AND created_at = (SELECT max(created_at) FROM analyses b
+                                                WHERE b.hash = a.hash AND b.producer = a.producer)
+               ORDER BY producer""",
+            (photo_hash,),
+        ).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def analysis_counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for producer, status, n in self.db.execute(
+            "SELECT producer, status, count(DISTINCT hash) FROM analyses GROUP BY producer, status"
+        ):
+            out.setdefault(producer, {})[status] = n
+        return out

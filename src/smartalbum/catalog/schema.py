@@ -82,10 +82,31 @@ def _v1_foundation(db: sqlite3.Connection) -> None:
             status TEXT NOT NULL,      -- running | done | cancelled | failed
             stats TEXT NOT NULL DEFAULT '{}'
         );
+        """,
+    )
+
+
+def _v2_analyses(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
         """
+        -- what an analyser (VLM, OCR) produced for one content hash; a new producer version adds a row
+        CREATE TABLE analyses (
+            hash TEXT NOT NULL,
+            producer TEXT NOT NULL,          -- 'qwen_vl', 'openai', 'ocr', 'import'
+            producer_version TEXT NOT NULL,  -- model id + prompt/schema version
+            status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'unparsed')),
+            data TEXT NOT NULL,              -- JSON, schema of vision/schema.py (or OCR lines)
+            raw TEXT NOT NULL DEFAULT '',    -- the model's own words, kept even when parsed
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (hash, producer, producer_version)
+        );
+        CREATE INDEX analyses_latest ON analyses(hash, created_at);
+        """,
     )
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
+    _v2_analyses,
 ]

@@ -65,7 +65,7 @@ def orientation(exif: Image.Exif, info: Mapping[Any, Any]) -> int | None:
     # pillow-heif applies the rotation itself and keeps the tag it removed in info['original_orientation'].
     raw = info.get("original_orientation") or exif.get(_ORIENTATION)
     try:
-        value = int(raw)
+        value = int(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
     return value if 1 <= value <= 8 else None

@@ -1,0 +1,122 @@
+"""The analysis stages: each analyser (the VLM, OCR) reads every visible photo; results are stored per hash.
+
+Input images are the large thumbnails made at ingestion (upright, at most 1024 px): analysis never decodes
+a 50-megapixel original again. A model that cannot load stops only its own stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings
+from smartalbum.errors import ModelError
+from smartalbum.ingest.decode import thumb_path
+from smartalbum.pipeline.progress import CancelToken, Progress
+from smartalbum.vision.base import Analyser, AnalysisInput, AnalysisResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalyseStats:
+    producer: str
+    version: str
+    todo: int = 0
+    ok: int = 0
+    partial: int = 0
+    unparsed: int = 0
+    errors: int = 0
+    cancelled: bool = False
+    model_error: str | None = None
+    model_hint: str | None = None
+    elapsed_s: float = 0.0
+    photos_per_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _load_inputs(settings: Settings, hashes: list[str]) -> tuple[list[AnalysisInput], list[AnalysisResult]]:
+    inputs, failed = [], []
+    size = max(settings.thumb_sizes)
+    for h in hashes:
+        try:
+            with Image.open(thumb_path(settings.thumbs_dir, h, size)) as img:
+                inputs.append(AnalysisInput(h, img.convert("RGB")))
+        except OSError as exc:  # a deleted thumbnail: `smartalbum index` will not fix it, so say what will
+            failed.append(AnalysisResult(h, "error", error=f"thumbnail unreadable ({exc}); re-run ingestion"))
+    return inputs, failed
+
+
+def _batches(hashes: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(hashes), size):
+        yield hashes[i : i + size]
+
+
+def analyse_library(
+    catalog: Catalog,
+    settings: Settings,
+    analyser: Analyser,
+    *,
+    batch_size: int,
+    redo: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> AnalyseStats:
+    progress = progress or Progress()
+    cancel = cancel or CancelToken()
+    stats = AnalyseStats(analyser.name, analyser.version)
+    todo = catalog.photos_to_analyse(analyser.name, analyser.version, redo=redo)
+    stats.todo = len(todo)
+    progress.begin(analyser.name, len(todo))
+    if not todo:
+        return stats
+    run_id = catalog.start_run(f"analyse:{analyser.name}")
+    started = time.monotonic()
+    status = "failed"
+    # Decode the next batch's thumbnails while the model works on this one.
+    with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as prefetch:
+        batches = _batches(todo, batch_size)
+        pending: Future[tuple[list[AnalysisInput], list[AnalysisResult]]] | None = None
+        first = next(batches, None)
+        if first is not None:
+            pending = prefetch.submit(_load_inputs, settings, first)
+        try:
+            while pending is not None:
+                inputs, failed = pending.result()
+                nxt = next(batches, None)
+                pending = prefetch.submit(_load_inputs, settings, nxt) if nxt else None
+                results = failed + (analyser.analyse(inputs) if inputs else [])
+                catalog.record_analyses(analyser.name, analyser.version, results)
+                for r in results:
+                    if r.status == "error":
+                        stats.errors += 1
+                    else:
+                        setattr(stats, r.status, getattr(stats, r.status) + 1)
+                progress.advance(len(results), errors=sum(r.status == "error" for r in results))
+                if cancel.cancelled:
+                    stats.cancelled = True
+                    break
+            status = "cancelled" if stats.cancelled else "done"
+        except ModelError as exc:
+            stats.model_error, stats.model_hint = exc.message, exc.hint
+            status = "model_error"
+            log.warning("%s: %s", analyser.name, exc)
+        except KeyboardInterrupt:
+            status = "cancelled"
+            raise
+        finally:
+            stats.elapsed_s = round(time.monotonic() - started, 3)
+            done = stats.ok + stats.partial + stats.unparsed + stats.errors
+            stats.photos_per_s = round(done / stats.elapsed_s, 3) if stats.elapsed_s else 0.0
+            catalog.finish_run(run_id, status, stats.as_dict())
+    return stats

@@ -1,0 +1,63 @@
+"""One `index` run: ingestion, then each analysis stage. The CLI and the web app both call this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings
+from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
+from smartalbum.pipeline.ingest import IngestStats, ingest_library
+from smartalbum.pipeline.progress import CancelToken, Progress
+from smartalbum.vision.backends import ocr_analyser, vlm_analyser
+
+
+@dataclass
+class IndexReport:
+    ingest: IngestStats
+    analyses: list[AnalyseStats] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.ingest.as_dict(), "analysis": {a.producer: a.as_dict() for a in self.analyses}}
+
+
+def index_library(
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    retry_errors: bool = False,
+    reanalyze: bool = False,
+    vlm: bool = True,
+    ocr: bool | None = None,
+) -> IndexReport:
+    progress = progress or Progress()
+    cancel = cancel or CancelToken()
+    report = IndexReport(
+        ingest_library(catalog, settings, progress=progress, cancel=cancel, retry_errors=retry_errors)
+    )
+    stages = []
+    if vlm:
+        stages.append((vlm_analyser(settings), settings.vlm_batch_size))
+    if settings.ocr_enabled if ocr is None else ocr:
+        stages.append((ocr_analyser(settings), 8))
+    for analyser, batch_size in stages:
+        if cancel.cancelled:
+            break
+        report.analyses.append(
+            analyse_library(
+                catalog,
+                settings,
+                analyser,
+                batch_size=batch_size,
+                redo=reanalyze,
+                progress=progress,
+                cancel=cancel,
+            )
+        )
+        unload = getattr(analyser, "unload", None)
+        if callable(unload):  # free the model's memory before the next one loads
+            unload()
+    return report
