@@ -36,7 +36,7 @@ def test_add_index_status_show(tmp_path: Path) -> None:
     (src / "broken.jpg").write_bytes(b"garbage")
     added = sa_json(lib, "add", str(src))
     assert added["path"] == str(src.resolve())
-    stats = sa_json(lib, "index")
+    stats = sa_json(lib, "index", "--no-vlm", "--no-ocr")
     assert (stats["ok"], stats["errors"]) == (1, 1)
     status = sa_json(lib, "status")
     assert (status["photos"], status["files"], status["files_error"]) == (1, 1, 1)
@@ -88,7 +88,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
     sa(lib, "add", str(src))
     env = {**os.environ, "SMARTALBUM_BATCH_SIZE": "4", "SMARTALBUM_WORKERS": "1"}
     proc = subprocess.Popen(
-        [*CLI, "--library", str(lib), "index"],
+        [*CLI, "--library", str(lib), "index", "--no-vlm", "--no-ocr"],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
@@ -104,7 +104,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
     assert 20 <= saved < n + 10, "the kill must land mid-run"
     # nothing half-written: every file row that says ok points at a photo
     assert _count(db, "SELECT count(*) FROM files WHERE status = 'ok' AND photo_id IS NULL") == 0
-    stats = sa_json(lib, "index")
+    stats = sa_json(lib, "index", "--no-vlm", "--no-ocr")
     assert stats["unchanged"] + stats["ok"] == n + 10 and stats["errors"] == 0
     assert stats["unchanged"] >= saved - 4  # at most the batch in flight was lost
     status = sa_json(lib, "status")
