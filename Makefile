@@ -26,12 +26,15 @@ run: $(STAMP)
 	$(BIN)/smartalbum $(LIB_FLAG) status
 	$(BIN)/smartalbum $(LIB_FLAG) serve
 
-# What the tests need from Debian: a CJK font to render Chinese text for the OCR tests.
+# What the tests need from Debian: a CJK font (OCR tests render Chinese text) and Chromium (browser tests;
+# Playwright drives Debian's /usr/bin/chromium because its own browser download cannot work offline).
+APT_NEEDS := $(if $(shell fc-list :lang=zh 2>/dev/null),,fonts-noto-cjk fontconfig) \
+	$(if $(wildcard /usr/bin/chromium),,chromium)
 system-deps:
-	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
-		echo "installing fonts-noto-cjk (apt)"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk fontconfig >/dev/null) \
-		|| { echo "could not install fonts-noto-cjk: run as root or install it yourself"; exit 1; }; fi
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+		echo "installing with apt: $(strip $(APT_NEEDS))"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDS) >/dev/null) \
+		|| { echo "could not install $(APT_NEEDS): run as root or install them yourself"; exit 1; }; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -340,3 +340,39 @@ class Catalog:
         ):
             out.setdefault(producer, {})[status] = n
         return out
+
+    # -- feedback ---------------------------------------------------------------------------------
+
+    def add_feedback(self, query: str, query_key: str, photo_hash: str, verdict: str) -> int:
+        with self.transaction():
+            # a new verdict on the same photo for the same query replaces the old one
+            self.db.execute(
+                "UPDATE feedback SET undone_at = ? WHERE query_key = ? AND hash = ? AND undone_at IS NULL",
+                (utcnow(), query_key, photo_hash),
+            )
+            cur = self.db.execute(
+                "INSERT INTO feedback(query, query_key, hash, verdict, created_at) VALUES (?, ?, ?, ?, ?)",
+                (query, query_key, photo_hash, verdict, utcnow()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def undo_feedback(self, feedback_id: int) -> dict[str, Any]:
+        with self.transaction():
+            cur = self.db.execute(
+                "UPDATE feedback SET undone_at = ? WHERE id = ? AND undone_at IS NULL",
+                (utcnow(), feedback_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no active feedback {feedback_id}", "see `smartalbum feedback --list`")
+        return dict(self.db.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone())
+
+    def feedback(self, *, include_undone: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        sql = """SELECT f.*, (SELECT p.id FROM photos p WHERE p.hash = f.hash) AS photo_id FROM feedback f"""
+        if not include_undone:
+            sql += " WHERE undone_at IS NULL"
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def active_feedback(self) -> list[tuple[str, str, str]]:
+        """(query_key, hash, verdict) of every verdict in force."""
+        rows = self.db.execute("SELECT query_key, hash, verdict FROM feedback WHERE undone_at IS NULL")
+        return [(r[0], r[1], r[2]) for r in rows]

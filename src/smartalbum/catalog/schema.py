@@ -106,7 +106,27 @@ def _v2_analyses(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3_feedback(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- a person's verdict on one photo for one query: 'bad' drops it, 'good' lifts it
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            query TEXT NOT NULL,         -- as typed
+            query_key TEXT NOT NULL,     -- normalised: case, spaces and punctuation folded
+            hash TEXT NOT NULL,          -- the photo's content hash: survives renames and moves
+            verdict TEXT NOT NULL CHECK (verdict IN ('good', 'bad')),
+            created_at TEXT NOT NULL,
+            undone_at TEXT
+        );
+        CREATE INDEX feedback_key ON feedback(query_key) WHERE undone_at IS NULL;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
+    _v3_feedback,
 ]

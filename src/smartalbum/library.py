@@ -1,0 +1,141 @@
+"""One library as the CLI and the web app see it: settings, the catalog, search, files and indexing jobs.
+
+Thread-safe for a server: each thread gets its own catalog connection, as SQLite wants.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings
+from smartalbum.errors import InputError, NotFoundError
+from smartalbum.ingest.decode import thumb_path
+from smartalbum.pipeline.jobs import IndexJobs
+from smartalbum.search.results import SearchFilters, SearchResults
+
+MAX_QUERY_CHARS = 1000
+MAX_LIMIT = 500
+
+
+class Library:
+    def __init__(self, settings: Settings, *, index_options: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self.jobs = IndexJobs(settings, **(index_options or {}))
+        self._search_lock = threading.Lock()
+        self._search: Any = None
+
+    @property
+    def catalog(self) -> Catalog:
+        cat = getattr(self._local, "catalog", None)
+        if cat is None:
+            cat = self._local.catalog = Catalog(self.settings.catalog_path)
+        return cat
+
+    def close(self) -> None:
+        cat = getattr(self._local, "catalog", None)
+        if cat is not None:
+            cat.close()
+            self._local.catalog = None
+
+    # -- photos and files -------------------------------------------------------------------------
+
+    def photo(self, ref: str | int) -> dict[str, Any]:
+        """Everything known about one photo, with the latest analysis of each producer."""
+        photo = self.catalog.photo(ref)
+        photo["analyses"] = self.catalog.analyses(photo["hash"])
+        return photo
+
+    def thumbnail(self, photo_id: int, size: int) -> Path:
+        if size not in self.settings.thumb_sizes:
+            raise InputError(f"no thumbnail size {size}", f"use one of {list(self.settings.thumb_sizes)}")
+        photo = self.catalog.photo(int(photo_id))
+        path = thumb_path(self.settings.thumbs_dir, photo["hash"], size)
+        if not path.is_file():
+            raise NotFoundError(f"photo {photo_id} has no thumbnail", "run `smartalbum index`")
+        return path
+
+    def original(self, photo_id: int) -> Path:
+        """The photo's file, only if it still exists and really lies inside a registered root."""
+        photo = self.catalog.photo(int(photo_id))
+        roots = [os.path.realpath(r["path"]) for r in self.catalog.roots()]
+        for f in photo["files"]:
+            if f["status"] != "ok":
+                continue
+            real = os.path.realpath(f["path"])  # resolves symlinks that point out of the root
+            if any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots) and os.path.isfile(
+                real
+            ):
+                return Path(real)
+        raise NotFoundError(f"photo {photo_id} has no readable file inside a registered folder")
+
+    # -- folders and status -----------------------------------------------------------------------
+
+    def roots(self) -> list[dict[str, Any]]:
+        return self.catalog.roots()
+
+    def add_root(self, folder: str | Path) -> dict[str, Any]:
+        path = Path(folder).expanduser()
+        if not path.is_absolute():
+            raise InputError(f"{folder} is not an absolute path", "give the full path of a folder")
+        path = path.resolve()
+        if not path.is_dir():
+            raise InputError(f"{folder} is not a folder", "give the path of an existing folder of photos")
+        root_id = self.catalog.add_root(path)
+        return next(r for r in self.catalog.roots() if r["id"] == root_id)
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.catalog.counts(), "last_run": self.catalog.last_run()}
+
+    # -- search -----------------------------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        with self._search_lock:
+            if self._search is None:
+                from smartalbum.search.engine import SearchEngine
+
+                self._search = SearchEngine(self.settings)
+            return self._search
+
+    def search(
+        self, query: str, filters: SearchFilters | None = None, limit: int = 30, offset: int = 0
+    ) -> SearchResults:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
+        if offset < 0 or offset > 100_000:
+            raise InputError("offset must be between 0 and 100000")
+        result: SearchResults = self._engine().search(
+            self.catalog, query, filters or SearchFilters(), limit, offset
+        )
+        return result
+
+    def similar(self, photo_ref: str | int, limit: int = 30) -> SearchResults:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
+        result: SearchResults = self._engine().similar(self.catalog, photo_ref, limit)
+        return result
+
+    # -- feedback ---------------------------------------------------------------------------------
+
+    def add_feedback(self, query: str, photo_ref: str | int, verdict: str) -> dict[str, Any]:
+        """Record that a photo is right ('good') or wrong ('bad') for a query."""
+        from smartalbum.search.feedback import query_key
+
+        if verdict not in ("good", "bad"):
+            raise InputError(f"verdict must be 'good' or 'bad', not {verdict!r}")
+        query = query.strip()
+        if not query or len(query) > MAX_QUERY_CHARS:
+            raise InputError(f"the query must have 1 to {MAX_QUERY_CHARS} characters")
+        photo = self.catalog.photo(photo_ref)
+        fid = self.catalog.add_feedback(query, query_key(query), photo["hash"], verdict)
+        return {"id": fid, "query": query, "photo_id": photo["id"], "verdict": verdict}
+
+    def list_feedback(self, include_undone: bool = False) -> list[dict[str, Any]]:
+        return self.catalog.feedback(include_undone=include_undone)
+
+    def undo_feedback(self, feedback_id: int) -> dict[str, Any]:
+        return self.catalog.undo_feedback(feedback_id)

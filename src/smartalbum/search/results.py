@@ -1,0 +1,52 @@
+"""What search returns: the same shapes for the CLI (--json), the Python API and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Sort = Literal["relevance", "date"]
+
+
+@dataclass
+class SearchFilters:
+    """Hard filters given explicitly (CLI flags, web form); they add to what the question itself says."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    place: str | None = None  # a place name in English or Chinese: city, region or country
+    sort: Sort = "relevance"
+    min_score: float | None = None  # None = the default relevance cut-off
+
+
+@dataclass
+class SearchHit:
+    photo_id: int
+    hash: str
+    score: float  # in [0, 1]; the same number means the same strength of match in any query
+    path: str | None
+    taken_at: str | None
+    time_source: str | None
+    place: str | None
+    caption: dict[str, str] = field(default_factory=dict)  # {"zh": ..., "en": ...}
+    why: list[str] = field(default_factory=list)  # human-readable reasons, in the query's language
+    highlights: dict[str, str] = field(default_factory=dict)  # field -> snippet with [matched] terms
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class SearchResults:
+    query: str
+    semantic: str  # what was searched by meaning after time/place/negation were taken out
+    language: str  # "zh" | "en": the language of `understood` and `why`
+    understood: list[str]  # how the question was read, e.g. ["taken 2025-06-01 to 2025-08-31", "place: 青岛"]
+    total: int  # hits above the cut-off, before offset/limit
+    offset: int
+    limit: int
+    hits: list[SearchHit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "query cut to 1,000 characters", "index rebuilt"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
