@@ -372,7 +372,106 @@ class Catalog:
             sql += " WHERE undone_at IS NULL"
         return [dict(r) for r in self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
 
-    def active_feedback(self) -> list[tuple[str, str, str]]:
-        """(query_key, hash, verdict) of every verdict in force."""
-        rows = self.db.execute("SELECT query_key, hash, verdict FROM feedback WHERE undone_at IS NULL")
-        return [(r[0], r[1], r[2]) for r in rows]
+    def active_feedback(self) -> list[tuple[str, int, str]]:
+        """(query_key, photo id, verdict) of every verdict in force."""
+        rows = self.db.execute(
+            """SELECT f.query_key, p.id, f.verdict FROM feedback f JOIN photos p ON p.hash = f.hash
+               WHERE f.undone_at IS NULL ORDER BY f.id"""
+        )
+        return [(r[0], int(r[1]), r[2]) for r in rows]
+
+    # -- search support ---------------------------------------------------------------------------
+
+    _VISIBLE = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
+
+    def search_rows(self, photo_ids: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
+        """Visible photos with their paths and latest analysis per producer, for building search documents."""
+        sql = f"SELECT p.* FROM photos p WHERE {self._VISIBLE}"
+        args: tuple[Any, ...] = ()
+        if photo_ids is not None:
+            sql += " AND p.id IN (SELECT value FROM json_each(?))"
+            args = (json.dumps([int(i) for i in photo_ids]),)
+        rows = [dict(r) for r in self.db.execute(sql + " ORDER BY p.id", args)]
+        for chunk_start in range(0, len(rows), 500):
+            chunk = rows[chunk_start : chunk_start + 500]
+            by_hash = {r["hash"]: r for r in chunk}
+            for r in chunk:
+                r["paths"], r["analyses"] = [], []
+            by_id = {r["id"]: r for r in chunk}
+            for pid, path in self.db.execute(
+                """SELECT photo_id, path FROM files
+                   WHERE status = 'ok' AND photo_id IN (SELECT value FROM json_each(?)) ORDER BY path""",
+                (json.dumps(list(by_id)),),
+            ):
+                by_id[pid]["paths"].append(path)
+            hashes = json.dumps(list(by_hash))
+            for a in self.db.execute(
+                """SELECT hash, producer, data, created_at FROM analyses a
+                   WHERE hash IN (SELECT value FROM json_each(?))
+                     AND created_at = (SELECT max(created_at) FROM analyses b
+                                       WHERE b.hash = a.hash AND b.producer = a.producer)""",
+                (hashes,),
+            ):
+                by_hash[a["hash"]]["analyses"].append(
+                    {"producer": a["producer"], "data": json.loads(a["data"]), "created_at": a["created_at"]}
+                )
+            yield from chunk
+
+    def state_token(self) -> str:
+        """Changes whenever anything search depends on changes: files, photos, analyses."""
+        q = self.db.execute
+        files = q("SELECT count(*), max(id), sum(status = 'ok') FROM files").fetchone()
+        photos = q("SELECT count(*), max(updated_at) FROM photos").fetchone()
+        analyses = q("SELECT count(*), max(created_at) FROM analyses").fetchone()
+        return json.dumps([tuple(files), tuple(photos), tuple(analyses)])
+
+    def filter_photo_ids(
+        self,
+        *,
+        date_from: str | None = None,
+        date_before: str | None = None,
+        months: Sequence[int] = (),
+        place: tuple[str, str, str | None, str | None] | None = None,
+    ) -> set[int]:
+        """Visible photos taken in [date_from, date_before) / in these months / at this place.
+
+        place: (field, canonical English name, country code, region) with field city | region | country.
+        """
+        sql = f"SELECT p.id FROM photos p WHERE {self._VISIBLE}"
+        args: list[Any] = []
+        if date_from:
+            sql += " AND p.taken_at >= ?"
+            args.append(date_from)
+        if date_before:
+            sql += " AND p.taken_at < ?"
+            args.append(date_before)
+        if months:
+            sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(months))})"
+            args.extend(int(m) for m in months)
+        if place:
+            field, name, cc, region = place
+            if field == "country":
+                sql += " AND p.country_code = ?"
+                args.append(cc)
+            else:
+                sql += f" AND p.place_{'city' if field == 'city' else 'region'} = ?"
+                args.append(name)
+                if cc:
+                    sql += " AND p.country_code = ?"
+                    args.append(cc)
+                if region and field == "city":
+                    sql += " AND p.place_region = ?"
+                    args.append(region)
+        return {r[0] for r in self.db.execute(sql, args)}
+
+    def photo_summaries(self, photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """What a result row shows: time, place, size and one existing path."""
+        rows = self.db.execute(
+            """SELECT p.id, p.hash, p.taken_at, p.time_source, p.width, p.height,
+                      p.place_city, p.place_region, p.place_country,
+                      p.place_city_zh, p.place_region_zh, p.place_country_zh,
+                      (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok') AS path
+               FROM photos p WHERE p.id IN (SELECT value FROM json_each(?))""",
+            (json.dumps([int(i) for i in photo_ids]),),
+        )
+        return {r["id"]: dict(r) for r in rows}

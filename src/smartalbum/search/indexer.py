@@ -1,0 +1,193 @@
+"""The derived search indexes of one library, kept in step with the catalog.
+
+`library/index/` holds the FTS5 database, the FAISS vectors and a small state database (document
+signatures, people counts, captions). All of it can be deleted at any time: `sync()` rebuilds what is
+missing, stale (another embedding model) or corrupt, and otherwise re-indexes only changed documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings
+from smartalbum.embed.text import TextEmbedder, load_embedder
+from smartalbum.errors import ModelError
+from smartalbum.index.fulltext import FullTextIndex
+from smartalbum.index.vectors import VectorIndex
+from smartalbum.pipeline.progress import Progress
+from smartalbum.search.documents import PhotoDocument, iter_documents
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 64
+
+
+@dataclass
+class SyncStats:
+    documents: int = 0
+    fulltext_updated: int = 0
+    vectors_updated: int = 0
+    removed: int = 0
+    rebuilt: list[str] = field(default_factory=list)  # which indexes were rebuilt from scratch, and why
+    embedder: str | None = None
+    embed_error: str | None = None
+
+
+class SearchIndexes:
+    def __init__(self, settings: Settings, embedder: TextEmbedder | None = None) -> None:
+        self.settings = settings
+        self.dir = settings.library_dir / "index"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fts = FullTextIndex(self.dir / "fulltext.sqlite3")
+        self.state = sqlite3.connect(
+            self.dir / "state.sqlite3", check_same_thread=False, isolation_level=None
+        )
+        self.state.execute("PRAGMA journal_mode=WAL")
+        self.state.execute(
+            """CREATE TABLE IF NOT EXISTS docs (photo_id INTEGER PRIMARY KEY, signature TEXT NOT NULL,
+                   people INTEGER, caption_zh TEXT, caption_en TEXT, embedded INTEGER NOT NULL DEFAULT 0)"""
+        )
+        self.state.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._embedder = embedder
+        self.embed_error: str | None = None
+        self.vectors: VectorIndex | None = None
+        self.lock = threading.RLock()
+
+    # -- the embedder and the vector index, both loaded lazily ------------------------------------
+
+    def embedder(self) -> TextEmbedder | None:
+        """The configured embedding model, or None (full-text search only) when it cannot be loaded."""
+        if self._embedder is None and self.embed_error is None:
+            try:
+                emb = load_embedder(self.settings.embed_model, self.settings.vlm_device)
+                emb.dim  # noqa: B018 - loads the model now, so a failure is seen here and not mid-query
+                self._embedder = emb
+            except ModelError as exc:
+                self.embed_error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+                log.warning("semantic search is off: %s", self.embed_error)
+        return self._embedder
+
+    def _open_vectors(self, stats: SyncStats) -> VectorIndex | None:
+        emb = self.embedder()
+        if emb is None:
+            return None
+        if self.vectors is not None and self.vectors.model == emb.name:
+            return self.vectors
+        opened = VectorIndex.open(self.dir / "vectors", emb.name, emb.dim)
+        if opened.index is not None:
+            self.vectors = opened.index
+        else:
+            if opened.status != "missing":
+                stats.rebuilt.append(f"vectors: {opened.reason}")
+            self.vectors = VectorIndex(emb.dim, emb.name)
+            self.state.execute("UPDATE docs SET embedded = 0")
+        return self.vectors
+
+    def _meta(self, key: str) -> str | None:
+        row = self.state.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- keeping in step with the catalog ---------------------------------------------------------
+
+    def sync(self, catalog: Catalog, progress: Progress | None = None, *, force: bool = False) -> SyncStats:
+        stats = SyncStats()
+        with self.lock:
+            token = catalog.state_token()
+            vectors = self._open_vectors(stats)
+            stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
+            if self.fts.needs_rebuild:
+                stats.rebuilt.append("full text: new or unreadable")
+                self.state.execute("DELETE FROM docs")
+                self.fts.needs_rebuild = False
+            if force:
+                self.state.execute("DELETE FROM docs")
+            embedded_all = (
+                vectors is None
+                or not self.state.execute("SELECT 1 FROM docs WHERE embedded = 0 LIMIT 1").fetchone()
+            )
+            if not force and token == self._meta("token") and embedded_all and vectors is not None:
+                return stats
+            known = {
+                r[0]: (r[1], r[2])
+                for r in self.state.execute("SELECT photo_id, signature, embedded FROM docs")
+            }
+            docs = list(iter_documents(catalog))
+            stats.documents = len(docs)
+            changed = [d for d in docs if d.photo_id not in known or known[d.photo_id][0] != d.signature]
+            to_embed = [d for d in docs if d.photo_id not in known or known[d.photo_id] != (d.signature, 1)]
+            gone = set(known) - {d.photo_id for d in docs}
+            progress = progress or Progress()
+            progress.begin("search index", len(changed) + (len(to_embed) if vectors is not None else 0))
+            self._write_fulltext(changed, gone, progress)
+            stats.fulltext_updated, stats.removed = len(changed), len(gone)
+            if vectors is not None:
+                stats.vectors_updated = self._write_vectors(vectors, to_embed, gone, progress)
+                vectors.save(self.dir / "vectors", state_token=token)
+            self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
+            return stats
+
+    def _write_fulltext(self, changed: list[PhotoDocument], gone: set[int], progress: Progress) -> None:
+        for start in range(0, len(changed), 500):
+            chunk = changed[start : start + 500]
+            self.fts.upsert_many((d.photo_id, d.fields) for d in chunk)
+            self.state.executemany(
+                """INSERT INTO docs(photo_id, signature, people, caption_zh, caption_en, embedded)
+                   VALUES (?, ?, ?, ?, ?, 0)
+                   ON CONFLICT(photo_id) DO UPDATE SET signature = excluded.signature,
+                       people = excluded.people, caption_zh = excluded.caption_zh,
+                       caption_en = excluded.caption_en, embedded = 0""",
+                [(d.photo_id, d.signature, d.people, d.caption["zh"], d.caption["en"]) for d in chunk],
+            )
+            progress.advance(len(chunk))
+        if gone:
+            self.fts.delete(gone)
+            self.state.executemany("DELETE FROM docs WHERE photo_id = ?", [(i,) for i in gone])
+
+    def _write_vectors(
+        self, vectors: VectorIndex, docs: list[PhotoDocument], gone: set[int], progress: Progress
+    ) -> int:
+        emb = self.embedder()
+        assert emb is not None
+        if gone:
+            vectors.remove(gone)
+        done = 0
+        for start in range(0, len(docs), EMBED_BATCH):
+            chunk = [d for d in docs[start : start + EMBED_BATCH]]
+            with_text = [d for d in chunk if d.embed_text.strip()]
+            if with_text:
+                vecs = emb.embed([d.embed_text for d in with_text], query=False)
+                vectors.add([d.photo_id for d in with_text], vecs)
+            # photos with nothing to embed yet (no analysis) must not match by meaning
+            vectors.remove([d.photo_id for d in chunk if not d.embed_text.strip()])
+            self.state.executemany(
+                "UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in chunk]
+            )
+            done += len(with_text)
+            progress.advance(len(chunk))
+        return done
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def doc_info(self, photo_ids: list[int]) -> dict[int, dict[str, Any]]:
+        rows = self.state.execute(
+            """SELECT photo_id, people, caption_zh, caption_en FROM docs
+               WHERE photo_id IN (SELECT value FROM json_each(?))""",
+            (str([int(i) for i in photo_ids]),),
+        )
+        return {r[0]: {"people": r[1], "caption": {"zh": r[2] or "", "en": r[3] or ""}} for r in rows}
+
+    def query_vector(self, text: str) -> np.ndarray | None:
+        emb = self.embedder()
+        if emb is None or not text.strip():
+            return None
+        return emb.embed([text], query=True)[0]
+
+    def close(self) -> None:
+        self.fts.close()
+        self.state.close()
