@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,7 +30,9 @@ from smartalbum import __version__
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings, load_settings
 from smartalbum.errors import InputError, SmartAlbumError
+from smartalbum.library import Library
 from smartalbum.pipeline.progress import Progress as StageProgress
+from smartalbum.search.results import SearchFilters, SearchResults
 
 app = typer.Typer(
     help="smartalbum: a private photo library that understands its photos.",
@@ -246,9 +251,12 @@ def show(
     photo: Annotated[str, typer.Argument(help="photo id, content hash (8+ chars) or file path")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Print everything known about one photo."""
-    with _catalog(_settings()) as cat:
-        data = cat.photo(photo)
+    """Print everything known about one photo: files, time, place, camera, and what the models saw."""
+    lib = Library(_settings())
+    try:
+        data = lib.photo(photo)
+    finally:
+        lib.close()
     if json_out:
         _print_json(data)
         return
@@ -257,19 +265,247 @@ def show(
         if key == "files":
             for f in value:
                 table.add_row("file", f"{f['path']} [{f['status']}]")
-        elif value is not None:
+        elif key != "analyses" and value is not None:
             table.add_row(key, str(value))
     console.print(table)
+    for a in data["analyses"]:
+        console.print(
+            f"\n[bold]{a['producer']}[/] {a['status']} · {a['producer_version']} · {a['created_at']}"
+        )
+        console.print(_analysis_table(a["data"]))
+
+
+def _analysis_table(data: dict[str, Any]) -> Table:
+    table = Table(show_header=False, box=None)
+
+    def both(value: Any) -> str:
+        if isinstance(value, dict):
+            return " / ".join(str(value[k]) for k in ("zh", "en") if value.get(k))
+        return str(value)
+
+    def things(items: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{both(t.get('name'))} ×{t.get('count', 1)}" for t in items)
+
+    rows = [
+        ("描述 zh", (data.get("caption") or {}).get("zh")),
+        ("description en", (data.get("caption") or {}).get("en")),
+        ("objects", things(data.get("objects") or [])),
+        ("animals", things(data.get("animals") or [])),
+        ("tags", " / ".join(", ".join(v) for v in (data.get("tags") or {}).values() if v)),
+        ("scene", both(data.get("scene") or "")),
+        ("text", " | ".join(data.get("text") or [])),
+        (
+            "people",
+            (lambda p: f"{p.get('count', 0)} {both(p.get('description') or '')}".strip())(
+                data.get("people") or {}
+            ),
+        ),
+        ("time of day", data.get("time_of_day")),
+        ("season", data.get("season")),
+        ("weather", data.get("weather")),
+    ]
+    for label, value in rows:
+        if value:
+            table.add_row(label, str(value))
+    return table
+
+
+def _parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{flag} {value!r} is not a date", "write it as YYYY-MM-DD, e.g. 2024-07-12"
+        ) from None
+
+
+def _marked(snippet: str) -> str:
+    """'a [cat] here' -> Rich markup with the matched words in bold; everything else escaped."""
+    parts = re.split(r"\[([^\]]*)\]", snippet)
+    return "".join(f"[bold yellow]{escape(p)}[/]" if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def _print_results(results: SearchResults) -> None:
+    zh = results.language == "zh"
+    if results.understood:
+        console.print(
+            ("理解为：" if zh else "understood as: ") + "; ".join(results.understood), highlight=False
+        )
+    for note in results.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    if not results.hits:
+        console.print("没有找到合适的照片" if zh else "no matching photos")
+        return
+    for rank, hit in enumerate(results.hits, start=results.offset + 1):
+        caption = hit.caption.get(results.language) or hit.caption.get("en") or hit.caption.get("zh") or ""
+        console.print(
+            f"[bold]{rank:>3}.[/] [cyan]{hit.score:.2f}[/] #{hit.photo_id} {hit.path}", highlight=False
+        )
+        if caption:
+            console.print(f"     {caption}", highlight=False)
+        if hit.why:
+            console.print(f"     [dim]{' · '.join(hit.why)}[/]", highlight=False)
+        for name, snippet in list(hit.highlights.items())[:2]:
+            console.print(f"     [dim]{name}:[/] {_marked(snippet)}", highlight=False)
+    shown = results.offset + len(results.hits)
+    if shown < results.total:
+        console.print(f"[dim]{shown} of {results.total}; --offset {shown} for more[/]")
 
 
 @app.command()
-def serve() -> None:
-    """Start the web app (arrives with the web issue; this placeholder only says so)."""
-    settings = _settings()
-    console.print(
-        f"the web app is not built yet; the library at {settings.library_dir} is ready for "
-        "`smartalbum status` and `smartalbum show`"
+def search(
+    query: Annotated[str | None, typer.Argument(help="what you remember, in Chinese or English")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="results per page")] = 20,
+    offset: Annotated[int, typer.Option(min=0, max=100_000, help="skip this many results")] = 0,
+    after: Annotated[str | None, typer.Option(help="taken on or after YYYY-MM-DD")] = None,
+    before: Annotated[str | None, typer.Option(help="taken on or before YYYY-MM-DD")] = None,
+    place: Annotated[str | None, typer.Option(help="city, region or country, e.g. 青岛 or Paris")] = None,
+    sort: Annotated[str, typer.Option(help="relevance | date")] = "relevance",
+    min_score: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="hide results scoring lower")
+    ] = None,
+    batch: Annotated[
+        Path | None, typer.Option(help="answer every line of this file; prints JSON lines")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find photos by what you remember: 找出所有有猫的日落照片, "dogs on the beach last summer"."""
+    if sort not in ("relevance", "date"):
+        raise InputError(f"--sort must be relevance or date, not {sort!r}")
+    if (query is None) == (batch is None):
+        raise InputError("give a query or --batch FILE (not both)")
+    filters = SearchFilters(
+        _parse_day(after, "--after"),
+        _parse_day(before, "--before"),
+        place,
+        "date" if sort == "date" else "relevance",
+        min_score,
     )
+    lib = Library(_settings())
+    try:
+        if batch is not None:
+            if not batch.is_file():
+                raise InputError(f"{batch} is not a file", "one query per line")
+            with open(batch, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        result = lib.search(line.strip(), filters, limit, offset)
+                        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, default=str) + "\n")
+            return
+        assert query is not None
+        results = lib.search(query, filters, limit, offset)
+    finally:
+        lib.close()
+    if json_out:
+        _print_json(results.as_dict())
+    else:
+        _print_results(results)
+
+
+@app.command()
+def similar(
+    photo: Annotated[str, typer.Argument(help="photo id, content hash (8+ chars) or file path")],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Photos that look like this one (by what the model saw in them)."""
+    lib = Library(_settings())
+    try:
+        results = lib.similar(photo, limit)
+    finally:
+        lib.close()
+    if json_out:
+        _print_json(results.as_dict())
+    else:
+        _print_results(results)
+
+
+@app.command()
+def feedback(
+    query: Annotated[str | None, typer.Argument(help="the query the photo was (not) right for")] = None,
+    photo: Annotated[str | None, typer.Argument(help="photo id, content hash or path")] = None,
+    good: Annotated[bool, typer.Option("--good", help="this photo is right for the query")] = False,
+    bad: Annotated[bool, typer.Option("--bad", help="this photo is wrong for the query")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="list feedback in force")] = False,
+    undo: Annotated[int | None, typer.Option("--undo", help="undo feedback with this id")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Tell search that a photo is right (--good) or wrong (--bad) for a query; --list; --undo ID."""
+    lib = Library(_settings())
+    try:
+        if list_:
+            rows: Any = lib.list_feedback()
+        elif undo is not None:
+            rows = lib.undo_feedback(undo)
+        else:
+            if query is None or photo is None or good == bad:
+                raise InputError(
+                    "give a query, a photo and one of --good / --bad", "or use --list / --undo ID"
+                )
+            rows = lib.add_feedback(query, photo, "good" if good else "bad")
+    finally:
+        lib.close()
+    if json_out:
+        _print_json(rows)
+    elif list_:
+        table = Table("id", "verdict", "photo", "query", "when")
+        for r in rows:
+            table.add_row(str(r["id"]), r["verdict"], str(r["photo_id"]), r["query"], r["created_at"])
+        console.print(table)
+    elif undo is not None:
+        console.print(f"undid feedback {undo}")
+    else:
+        console.print(
+            f"noted: photo #{rows['photo_id']} is {rows['verdict']} for {rows['query']!r} (id {rows['id']})"
+        )
+
+
+@app.command("import-analyses")
+def import_analyses_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines: one {path|hash, description|caption, ...} a line")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Load analyses produced elsewhere; every line is validated and reported; safe to run twice."""
+    from smartalbum.pipeline.imports import import_analyses
+    from smartalbum.search.indexer import SearchIndexes
+
+    settings = _settings()
+    with _catalog(settings) as cat:
+        report = import_analyses(cat, file)
+        indexes = SearchIndexes(settings)
+        try:
+            indexes.sync(cat)
+        finally:
+            indexes.close()
+    if json_out:
+        _print_json(report.as_dict())
+        return
+    for e in report.errors:
+        err_console.print(f"[red]line {e['line']}:[/] {e['error']}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{report.lines} lines: {report.imported} imported, {report.unchanged} unchanged, "
+        f"{len(report.errors)} rejected"
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: 8765]", min=1, max=65535)] = None,
+    token: Annotated[
+        str | None, typer.Option(help="access token, needed beyond localhost [env: SMARTALBUM_TOKEN]")
+    ] = None,
+) -> None:
+    """Start the web app and JSON API (http://127.0.0.1:8765/ by default); indexing runs from the page."""
+    from smartalbum.api.server import serve as run_server
+
+    run_server(_settings(), host=host, port=port, token=token)
 
 
 def run() -> None:

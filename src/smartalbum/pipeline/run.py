@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from smartalbum.catalog import Catalog
@@ -10,6 +10,7 @@ from smartalbum.config import Settings
 from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
+from smartalbum.search.indexer import SearchIndexes, SyncStats
 from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 
 
@@ -17,9 +18,14 @@ from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 class IndexReport:
     ingest: IngestStats
     analyses: list[AnalyseStats] = field(default_factory=list)
+    search_index: SyncStats | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.ingest.as_dict(), "analysis": {a.producer: a.as_dict() for a in self.analyses}}
+        return {
+            **self.ingest.as_dict(),
+            "analysis": {a.producer: a.as_dict() for a in self.analyses},
+            "search_index": asdict(self.search_index) if self.search_index else None,
+        }
 
 
 def index_library(
@@ -60,4 +66,10 @@ def index_library(
         unload = getattr(analyser, "unload", None)
         if callable(unload):  # free the model's memory before the next one loads
             unload()
+    if not cancel.cancelled:
+        indexes = SearchIndexes(settings)
+        try:
+            report.search_index = indexes.sync(catalog, progress)
+        finally:
+            indexes.close()
     return report

