@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,15 @@ MAX_LIMIT = 500
 
 
 class Library:
-    def __init__(self, settings: Settings, *, index_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        index_options: dict[str, Any] | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         self.settings = settings
+        self.today = today
         self._local = threading.local()
         self.jobs = IndexJobs(settings, **(index_options or {}))
         self._search_lock = threading.Lock()
@@ -98,7 +107,7 @@ class Library:
             if self._search is None:
                 from smartalbum.search.engine import SearchEngine
 
-                self._search = SearchEngine(self.settings)
+                self._search = SearchEngine(self.settings, today=self.today)
             return self._search
 
     def search(

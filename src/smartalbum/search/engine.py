@@ -248,9 +248,17 @@ class SearchEngine:
         drop: set[int] = set()
         for term in exclude:
             if term.casefold() in PEOPLE_WORDS:
+                # the model counted people: trust the count ("空无一人" mentions 人 but shows nobody)
                 info = self.indexes.doc_info(list(ids))
-                drop |= {pid for pid, i in info.items() if (i.get("people") or 0) > 0}
-                term = "人 people person"
+                counted = {pid for pid, i in info.items() if i.get("people") is not None}
+                drop |= {pid for pid in counted if info[pid]["people"] > 0}
+                unknown = ids - counted
+                if unknown:
+                    drop |= {
+                        h.photo_id
+                        for h in self.indexes.fts.search("people person 人物", len(unknown), unknown)
+                    }
+                continue
             drop |= {h.photo_id for h in self.indexes.fts.search(term, len(ids), ids)}
         for pid in drop:
             cands.pop(pid, None)

@@ -125,7 +125,8 @@ class SearchIndexes:
                 vectors is None
                 or not self.state.execute("SELECT 1 FROM docs WHERE embedded = 0 LIMIT 1").fetchone()
             )
-            if not force and token == self._meta("token") and embedded_all and vectors is not None:
+            unchanged = not force and not stats.rebuilt and token == self._meta("token")
+            if unchanged and embedded_all:
                 return stats
             known = {
                 r[0]: (r[1], r[2])
