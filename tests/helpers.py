@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,21 @@ def index(catalog: Catalog, settings: Settings, **kwargs: Any) -> IngestStats:
 
 def photo_by_path(catalog: Catalog, path: Path | str) -> dict[str, Any]:
     return catalog.photo(str(path))
+
+
+def cjk_font_file() -> Path | None:
+    """A font file with Chinese glyphs (Debian fonts-noto-cjk, which `make test` installs), or None."""
+    if shutil.which("fc-match"):
+        out = subprocess.run(
+            ["fc-match", "-f", "%{file}", "Noto Sans CJK SC:lang=zh"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if out and "cjk" in out.lower() and Path(out).is_file():
+            return Path(out)
+    for pattern in ("*CJK*", "*wqy*", "*SourceHanSans*"):
+        for hit in sorted(Path("/usr/share/fonts").rglob(pattern)):
+            if hit.suffix.lower() in {".ttc", ".otf", ".ttf"}:
+                return hit
+    return None

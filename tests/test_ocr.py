@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,30 +9,14 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from smartalbum.vision.base import AnalysisInput
 from smartalbum.vision.ocr import OcrAnalyser, reading_order
+from tests.helpers import cjk_font_file
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "photos" / "exif" / "jpg"
 
 
-def _cjk_font_file() -> Path | None:
-    if shutil.which("fc-match"):
-        out = subprocess.run(
-            ["fc-match", "-f", "%{file}", "Noto Sans CJK SC:lang=zh"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if out and "cjk" in out.lower() and Path(out).is_file():
-            return Path(out)
-    for pattern in ("*CJK*", "*wqy*", "*SourceHanSans*"):
-        for hit in sorted(Path("/usr/share/fonts").rglob(pattern)):
-            if hit.suffix.lower() in {".ttc", ".otf", ".ttf"}:
-                return hit
-    return None
-
-
 @pytest.fixture(scope="module")
 def cjk_font() -> Path:
-    font = _cjk_font_file()
+    font = cjk_font_file()
     if font is None:
         pytest.fail("no CJK font installed: `make test` installs fonts-noto-cjk, or apt-get install it")
     return font
