@@ -111,3 +111,21 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
     assert (status["photos"], status["files"]) == (n, n + 10)
     assert _count(db, "SELECT count(*) FROM photos") == n  # no duplicate photo rows
     assert _count(db, "SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1
+
+
+def test_doctor_finds_and_fixes_missing_thumbnails(tmp_path: Path) -> None:
+    lib, src = tmp_path / "lib", tmp_path / "photos"
+    make_photo(src / "a.jpg", seed=1)
+    make_photo(src / "b.jpg", seed=2)
+    sa(lib, "add", str(src))
+    sa(lib, "index", "--no-vlm", "--no-ocr")
+    thumbs = sorted((lib / "thumbs").rglob("*_256.jpg"))
+    assert len(thumbs) == 2
+    thumbs[0].unlink()
+    env_free = sa_json(lib, "doctor")
+    assert env_free["catalog"] == "ok" and env_free["missing_thumbnails"] == 1
+    assert sa_json(lib, "doctor", "--fix")["queued_for_reread"] == 1
+    again = sa_json(lib, "index", "--no-vlm", "--no-ocr")
+    assert again["changed"] == 1 and again["ok"] == 1
+    assert thumbs[0].is_file()
+    assert sa_json(lib, "doctor")["missing_thumbnails"] == 0

@@ -495,6 +495,62 @@ def import_analyses_cmd(
 
 
 @app.command()
+def doctor(
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="rebuild the search indexes from the catalog")
+    ] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="queue photos with missing thumbnails for re-reading")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check the library: catalog integrity, thumbnails, search indexes; --rebuild, --fix."""
+    from smartalbum.ingest.decode import thumb_path
+    from smartalbum.search.indexer import SearchIndexes
+
+    settings = _settings()
+    report: dict[str, Any] = {}
+    with _catalog(settings) as cat:
+        report["catalog"] = cat.db.execute("PRAGMA integrity_check").fetchone()[0]
+        report["schema_version"] = cat.schema_version
+        rows = cat.db.execute(
+            "SELECT p.id, p.hash FROM photos p WHERE EXISTS "
+            "(SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
+        ).fetchall()
+        missing = [
+            r[0]
+            for r in rows
+            if not all(thumb_path(settings.thumbs_dir, r[1], s).is_file() for s in settings.thumb_sizes)
+        ]
+        report["photos"], report["missing_thumbnails"] = len(rows), len(missing)
+        if fix and missing:
+            with cat.transaction():
+                # a size no file has: the next `index` reads these files again and rewrites their thumbnails
+                cat.db.executemany("UPDATE files SET size = -1 WHERE photo_id = ?", [(i,) for i in missing])
+            report["queued_for_reread"] = len(missing)
+        indexes = SearchIndexes(settings)
+        try:
+            sync = indexes.sync(cat, force=rebuild)
+        finally:
+            indexes.close()
+        report["search_index"] = {
+            "rebuilt": rebuild or bool(sync.rebuilt),
+            "documents": len(rows),
+            "embedder": sync.embedder,
+            "notes": sync.rebuilt + ([sync.embed_error] if sync.embed_error else []),
+        }
+    if json_out:
+        _print_json(report)
+        return
+    for key, value in report.items():
+        console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+    if missing and not fix:
+        console.print(
+            "run [bold]smartalbum doctor --fix[/] then [bold]smartalbum index[/] to remake thumbnails"
+        )
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: 8765]", min=1, max=65535)] = None,
