@@ -1,0 +1,1 @@
+"""Derived search indexes, rebuildable from the catalog: vectors (FAISS) and full text (SQLite FTS5)."""

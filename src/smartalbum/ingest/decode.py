@@ -125,8 +125,9 @@ def _metadata(
     except Exception:  # corrupt EXIF: the pixels may still be fine
         exif = None
     taken_at, offset, source = phototime.taken_time(exif, os.path.basename(task.path), task.mtime_ns)
-    meta = PhotoMeta(hash=digest, size=size, format=img.format, taken_at=taken_at, tz_offset=offset,
-                     time_source=source)
+    meta = PhotoMeta(
+        hash=digest, size=size, format=img.format, taken_at=taken_at, tz_offset=offset, time_source=source
+    )
     width, height = full_size
     if exif is not None:
         for reader in (_read_gps, _read_camera, _read_orientation):

@@ -1,0 +1,217 @@
+"""The HTTP API's request and response models: they are the validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smartalbum.library import MAX_QUERY_CHARS
+
+MAX_PAGE = 200  # results per request; the UI pages through the rest
+MAX_OFFSET = 100_000
+MAX_ID = 2**62  # SQLite integers are 64-bit signed; bigger ids would overflow, not just miss
+# No control characters (a NUL byte would crash path functions) in anything that names a file or a place.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+Verdict = Literal["good", "bad"]
+JobState = Literal["queued", "running", "done", "cancelled", "failed"]
+
+
+class ThumbSize(IntEnum):
+    small = 256
+    large = 1024
+
+
+class ErrorBody(BaseModel):
+    """Every error: one line saying what went wrong, and a hint on what to do (or null)."""
+
+    error: str
+    hint: str | None = None
+
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="the query")
+    photo_id: int = Field(ge=1, le=MAX_ID)
+    verdict: Verdict = Field(description="'good': right for this query; 'bad': wrong, hide it")
+
+
+class LibraryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=NO_CONTROL,
+        description="absolute path of a folder on the server",
+    )
+
+
+# -- responses --------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Bilingual(BaseModel):
+    zh: str = ""
+    en: str = ""
+
+
+class BilingualList(BaseModel):
+    zh: list[str] = Field(default_factory=list)
+    en: list[str] = Field(default_factory=list)
+
+
+class Thing(BaseModel):
+    name: Bilingual
+    count: int
+
+
+class Place(BaseModel):
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    city_zh: str | None = None
+    region_zh: str | None = None
+    country_zh: str | None = None
+    label: Bilingual = Field(default_factory=Bilingual, description="'city, region, country' per language")
+
+
+class Camera(BaseModel):
+    make: str | None = None
+    model: str | None = None
+    lens: str | None = None
+
+
+class FileOut(BaseModel):
+    path: str
+    status: str
+    size: int
+
+
+class AnalysisOut(BaseModel):
+    producer: str
+    producer_version: str
+    status: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class PhotoUrls(BaseModel):
+    thumbnail: str
+    large: str
+    original: str
+
+
+class PhotoDetail(BaseModel):
+    id: int
+    hash: str
+    size: int
+    format: str | None
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    tz_offset: str | None
+    time_source: str | None
+    lat: float | None
+    lon: float | None
+    place: Place | None
+    camera: Camera | None
+    description_status: str | None = Field(description="ok | partial | unparsed, or null when not described")
+    caption: Bilingual
+    scene: Bilingual
+    tags: BilingualList
+    objects: list[Thing]
+    animals: list[Thing]
+    people_count: int
+    people: Bilingual
+    text: list[str] = Field(description="text visible in the photo (vision model and OCR)")
+    time_of_day: str | None
+    season: str | None
+    weather: str | None
+    files: list[FileOut]
+    analyses: list[AnalysisOut]
+    urls: PhotoUrls
+
+
+class Hit(BaseModel):
+    photo_id: int
+    hash: str
+    score: float = Field(description="in [0, 1]")
+    path: str | None
+    taken_at: str | None
+    time_source: str | None
+    place: str | None
+    caption: dict[str, str]
+    why: list[str]
+    highlights: dict[str, str]
+    width: int | None
+    height: int | None
+    urls: PhotoUrls
+
+
+class SearchOut(BaseModel):
+    query: str
+    semantic: str
+    language: str
+    understood: list[str]
+    total: int
+    offset: int
+    limit: int
+    hits: list[Hit]
+    notes: list[str]
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    query: str
+    photo_id: int | None
+    verdict: str
+    created_at: str | None = None
+    undone_at: str | None = None
+
+
+class RootOut(BaseModel):
+    id: int
+    path: str
+    added_at: str
+    files: int = 0
+    errors: int = 0
+
+
+class Job(BaseModel):
+    id: int
+    state: JobState
+    stage: str
+    done: int
+    total: int
+    errors: int
+    rate: float
+    eta_s: float | None
+    started_at: float
+    finished_at: float | None
+    message: str | None
+    result: dict[str, Any] | None
+
+
+class Stats(BaseModel):
+    roots: int
+    photos: int
+    photos_gone: int
+    files: int
+    files_error: int
+    files_gone: int
+    analyses: dict[str, dict[str, int]]
+    errors_by_kind: dict[str, int]
+    last_run: dict[str, Any] | None
+    job: Job | None = Field(description="the indexing job running now, if any")

@@ -1,0 +1,134 @@
+"""Catalog rows and search results turned into the API's response models (presentation only, no logic)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import ValidationError
+
+from smartalbum.api import models as m
+from smartalbum.pipeline.jobs import JobStatus
+from smartalbum.search.results import SearchResults
+from smartalbum.vision.schema import PhotoAnalysis, validate_analysis
+
+log = logging.getLogger(__name__)
+
+OCR_PRODUCER = "ocr"
+_STATUS_RANK = {"ok": 0, "partial": 1, "unparsed": 2}
+
+
+def urls(photo_id: int) -> m.PhotoUrls:
+    base = f"/api/photos/{photo_id}"
+    return m.PhotoUrls(
+        thumbnail=f"{base}/thumbnail?size=256",
+        large=f"{base}/thumbnail?size=1024",
+        original=f"{base}/original",
+    )
+
+
+def _description(analyses: list[dict[str, Any]]) -> tuple[PhotoAnalysis, str | None]:
+    """The best vision-model analysis: parsed before partial before unparsed, newest first."""
+    vlm = [a for a in analyses if a["producer"] != OCR_PRODUCER]
+    vlm.sort(key=lambda a: a["created_at"], reverse=True)
+    vlm.sort(key=lambda a: _STATUS_RANK.get(a["status"], 9))
+    for a in vlm:
+        try:
+            return validate_analysis(a["data"])[0], a["status"]
+        except (ValidationError, ValueError, TypeError, RecursionError) as exc:  # old or foreign rows
+            log.warning("analysis of %s by %s is unreadable: %s", a.get("producer"), a.get("status"), exc)
+    return PhotoAnalysis(), None
+
+
+def _ocr_lines(analyses: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for a in analyses:
+        text = (
+            a["data"].get("text") if a["producer"] == OCR_PRODUCER and isinstance(a["data"], dict) else None
+        )
+        if isinstance(text, list):
+            lines.extend(str(t) for t in text if isinstance(t, str | int | float) and str(t).strip())
+    return lines
+
+
+def _things(items: list[Any]) -> list[m.Thing]:
+    return [m.Thing(name=m.Bilingual(zh=t.name.zh, en=t.name.en), count=t.count) for t in items]
+
+
+def _place(p: dict[str, Any]) -> m.Place | None:
+    keys = ("city", "region", "country", "country_code", "city_zh", "region_zh", "country_zh")
+    values = {k: p.get(k if k == "country_code" else f"place_{k}") for k in keys}
+    if not any(values.values()):
+        return None
+    en = ", ".join(dict.fromkeys(v for v in (values["city"], values["region"], values["country"]) if v))
+    zh_parts = (values["city_zh"] or values["city"], values["region_zh"] or values["region"])
+    zh = ", ".join(dict.fromkeys(v for v in (*zh_parts, values["country_zh"] or values["country"]) if v))
+    return m.Place(**values, label=m.Bilingual(zh=zh, en=en))
+
+
+def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
+    analyses = photo.get("analyses", [])
+    desc, status = _description(analyses)
+    text = list(dict.fromkeys([*desc.text, *_ocr_lines(analyses)]))
+    camera = m.Camera(make=photo["camera_make"], model=photo["camera_model"], lens=photo["lens"])
+    return m.PhotoDetail(
+        id=photo["id"],
+        hash=photo["hash"],
+        size=photo["size"],
+        format=photo["format"],
+        width=photo["width"],
+        height=photo["height"],
+        taken_at=photo["taken_at"],
+        tz_offset=photo["tz_offset"],
+        time_source=photo["time_source"],
+        lat=photo["lat"],
+        lon=photo["lon"],
+        place=_place(photo),
+        camera=camera if (camera.make or camera.model or camera.lens) else None,
+        description_status=status,
+        caption=m.Bilingual(zh=desc.caption.zh, en=desc.caption.en),
+        scene=m.Bilingual(zh=desc.scene.zh, en=desc.scene.en),
+        tags=m.BilingualList(zh=desc.tags.zh, en=desc.tags.en),
+        objects=_things(desc.objects),
+        animals=_things(desc.animals),
+        people_count=desc.people.count,
+        people=m.Bilingual(zh=desc.people.description.zh, en=desc.people.description.en),
+        text=text,
+        time_of_day=desc.time_of_day,
+        season=desc.season,
+        weather=desc.weather,
+        files=[m.FileOut(path=f["path"], status=f["status"], size=f["size"]) for f in photo["files"]],
+        analyses=[
+            m.AnalysisOut(
+                producer=a["producer"],
+                producer_version=a["producer_version"],
+                status=a["status"],
+                created_at=a["created_at"],
+                data=a["data"] if isinstance(a["data"], dict) else {"value": a["data"]},
+            )
+            for a in analyses
+        ],
+        urls=urls(photo["id"]),
+    )
+
+
+def search_out(results: SearchResults) -> m.SearchOut:
+    data = results.as_dict()
+    hits = [m.Hit(**hit, urls=urls(hit["photo_id"])) for hit in data.pop("hits")]
+    return m.SearchOut(**data, hits=hits)
+
+
+def job_out(job: JobStatus) -> m.Job:
+    return m.Job(**asdict(job))
+
+
+def feedback_out(row: dict[str, Any]) -> m.FeedbackOut:
+    return m.FeedbackOut(
+        id=row["id"],
+        query=row["query"],
+        photo_id=row.get("photo_id"),
+        verdict=row["verdict"],
+        created_at=row.get("created_at"),
+        undone_at=row.get("undone_at"),
+    )

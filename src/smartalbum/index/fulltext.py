@@ -1,0 +1,471 @@
+"""Full-text search over photo texts: SQLite FTS5 in its own (derived, rebuildable) database file.
+
+FTS5's tokenizers do not segment Chinese, so text is segmented here with jieba (search mode, which also
+emits the shorter words inside long ones) and stored as space-joined tokens; FTS5's `unicode61` tokenizer
+then only splits on those spaces and punctuation, and `porter` stems English words (Chinese passes through).
+Queries go through the same segmentation, every term is quoted (so user input can never be FTS5 syntax) and
+terms are OR-combined. A hidden `zh_chars` column holds
+single Chinese characters so that 猫 finds 猫咪 and unknown words still match as character phrases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import jieba
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+# porter: +3 MRR points for English BM25 on Flickr8k-CN val (bench/quality.py); it leaves Chinese tokens alone
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+# field name -> bm25 weight; tags, objects, OCR text and places are short and precise, so they weigh more
+FIELD_WEIGHTS: dict[str, float] = {
+    "desc_zh": 1.0,
+    "desc_en": 1.0,
+    "tags": 3.0,
+    "objects": 2.0,
+    "text": 2.0,
+    "places": 2.0,
+    "files": 1.0,
+}
+FIELDS: tuple[str, ...] = tuple(FIELD_WEIGHTS)
+_CHARS_COLUMN = "zh_chars"
+_CHARS_WEIGHT = 0.3
+_COLUMNS = (*FIELDS, _CHARS_COLUMN)
+
+# words jieba's stock dictionary splits or misses, common in photo descriptions and searches
+PHOTO_WORDS: tuple[str, ...] = (
+    "日落", "日出", "晚霞", "朝霞", "海边", "海滩", "沙滩", "星空", "银河", "夜景", "雪景", "彩虹", "烟花",
+    "樱花", "红叶", "星巴克", "自拍", "合影", "合照", "全家福", "截图", "截屏", "证件照", "毕业照", "婚纱照",
+    "生日蛋糕", "二维码", "登机牌", "火车票", "发票", "收据", "小票", "菜单", "猫咪", "狗狗", "宠物", "奶茶",
+    "火锅", "烧烤", "露营", "徒步", "滑雪", "潜水", "冲浪", "航拍", "全景", "逆光", "剪影",
+)
+# dropped from queries (kept in documents): they match nearly every photo and only add noise
+QUERY_STOPWORDS = frozenset((
+    "的", "了", "和", "与", "及", "或", "是", "在", "有", "一", "一个", "一张", "一只", "这", "那",
+    "这张", "那张", "照片", "图片", "相片", "我", "我的", "的照片", "里", "中", "上", "下",
+    "a", "an", "the", "of", "in", "on", "at", "to", "and", "or", "with", "for", "from", "by", "is", "are",
+    "was", "were", "be", "photo", "photos", "picture", "pictures", "image", "images", "pic", "pics",
+    "my", "me", "i", "show", "find",
+))
+SEGMENTER_VERSION = f"jieba-search-1:{len(PHOTO_WORDS)}:{TOKENIZER}"
+MAX_QUERY_TERMS = 32
+COORDINATION = 1.0
+MAX_QUERY_CHARS = 2_000
+
+_tokenizer: jieba.Tokenizer | None = None
+_tokenizer_lock = threading.Lock()
+
+
+def _jieba() -> jieba.Tokenizer:
+    """A private jieba tokenizer with the photo words, built once (about a second) on first use."""
+    global _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None:
+            import jieba as jieba_mod
+
+            # jieba prints "Building prefix dict..." to stderr at INFO level
+            jieba_mod.setLogLevel(logging.WARNING)
+            tok = jieba_mod.Tokenizer()
+            tok.initialize()
+            for word in PHOTO_WORDS:
+                tok.add_word(word)
+            _tokenizer = tok
+        return _tokenizer
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FFFF
+
+
+def _has_word_char(token: str) -> bool:
+    # unicode61 keeps letters and numbers; a token of only symbols would be an empty FTS5 phrase
+    return any(unicodedata.category(c)[0] in "LN" for c in token)
+
+
+def fold(text: str) -> str:
+    """Width-fold, lower-case and strip Latin diacritics, as unicode61 remove_diacritics=2 does."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if text.isascii():
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ord(ch) < 0x2000:
+            out.extend(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def segment(text: str) -> list[str]:
+    """Search-mode tokens of `text` (Chinese segmented by jieba, everything folded), in order."""
+    if not text:
+        return []
+    tokens = []
+    for word in _jieba().cut_for_search(fold(text)):
+        w = word.strip()
+        if w and _has_word_char(w):
+            tokens.append(w)
+    return tokens
+
+
+def cjk_chars(text: str) -> list[str]:
+    return [c for c in unicodedata.normalize("NFKC", text) if _is_cjk(c)]
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct terms of a user query, in order, stopwords dropped unless nothing else is left."""
+    tokens = segment(query[:MAX_QUERY_CHARS])
+    seen: dict[str, None] = {}
+    for t in tokens:
+        seen.setdefault(t, None)
+    terms = [t for t in seen if t not in QUERY_STOPWORDS] or list(seen)
+    return terms[:MAX_QUERY_TERMS]
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _term_expr(term: str) -> str:
+    if len(term) > 1 and all(_is_cjk(c) for c in term):
+        # the word itself, or its characters in sequence (finds words jieba cut differently)
+        return f"({_quote(term)} OR {_quote(' '.join(term))})"
+    return _quote(term)
+
+
+def build_match(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression that ORs the quoted terms; empty when there are none."""
+    return " OR ".join(_term_expr(t) for t in terms)
+
+
+class TextHit(NamedTuple):
+    photo_id: int
+    score: float  # -bm25: higher is better
+    matched_terms: tuple[str, ...]
+
+
+FieldValue = str | Sequence[str] | None
+
+
+def _field_text(value: FieldValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return "\n".join(str(v) for v in value if v)
+
+
+class FullTextIndex:
+    """An FTS5 index of photo texts in its own SQLite file; fill it from the catalog when `needs_rebuild`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        # True when the file was (re)created empty: new, from an older format, or unreadable
+        self.needs_rebuild = False
+        self._conn = self._open()
+
+    # ---- setup -------------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            meta = self._read_meta(conn)
+            if (
+                meta.get("format_version") == str(FORMAT_VERSION)
+                and meta.get("segmenter") == SEGMENTER_VERSION
+            ):
+                conn.execute("SELECT count(*) FROM docs").fetchone()
+                return conn
+            log.info("full-text index %s is new or from another version; recreating it", self.path)
+        except sqlite3.DatabaseError as exc:
+            log.warning("full-text index %s is unreadable (%s); recreating it", self.path, exc)
+        if conn is not None:
+            conn.close()
+        self._remove_files()
+        conn = self._connect()
+        self._create(conn)
+        self.needs_rebuild = True
+        return conn
+
+    @staticmethod
+    def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not exists:
+            return {}
+        return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+
+    def _remove_files(self) -> None:
+        if str(self.path) == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+
+    @staticmethod
+    def _create(conn: sqlite3.Connection) -> None:
+        cols = ", ".join(_COLUMNS)
+        conn.executescript(
+            f"""
+            BEGIN;
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE docs (photo_id INTEGER PRIMARY KEY, fields TEXT NOT NULL);
+            CREATE VIRTUAL TABLE fts USING fts5({cols}, tokenize = '{TOKENIZER}');
+            INSERT INTO meta VALUES ('format_version', '{FORMAT_VERSION}');
+            INSERT INTO meta VALUES ('segmenter', '{SEGMENTER_VERSION}');
+            COMMIT;
+            """
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> FullTextIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- bookkeeping -------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    @property
+    def state_token(self) -> str | None:
+        """The catalog state this index was last synced to (set by the caller), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='state_token'").fetchone()
+            return None if row is None else str(row[0])
+
+    @state_token.setter
+    def state_token(self, token: str | None) -> None:
+        with self._lock:
+            if token is None:
+                self._conn.execute("DELETE FROM meta WHERE key='state_token'")
+            else:
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('state_token', ?)", (token,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN")
+            self._conn.execute("DELETE FROM docs")
+            self._conn.execute("DELETE FROM fts")
+            self._conn.execute("DELETE FROM meta WHERE key='state_token'")
+            self._conn.execute("COMMIT")
+
+    # ---- writes ------------------------------------------------------------------------------------------
+
+    def upsert(self, photo_id: int, fields: Mapping[str, FieldValue]) -> None:
+        """Index (or re-index) one photo; `fields` maps names in FIELDS to text or lists of strings."""
+        self.upsert_many([(photo_id, fields)])
+
+    def upsert_many(self, rows: Iterable[tuple[int, Mapping[str, FieldValue]]]) -> int:
+        """Index many photos in one transaction; returns how many."""
+        prepared = []
+        for photo_id, fields in rows:
+            unknown = set(fields) - set(FIELDS)
+            if unknown:
+                raise ValueError(f"unknown full-text fields {sorted(unknown)}; expected some of {FIELDS}")
+            raw = {k: _field_text(fields.get(k)) for k in FIELDS}
+            segmented = [" ".join(segment(raw[k])) for k in FIELDS]
+            chars = " ".join(cjk_chars(" ".join(raw.values())))
+            prepared.append((int(photo_id), json.dumps(raw, ensure_ascii=False), segmented, chars))
+        if not prepared:
+            return 0
+        placeholders = ", ".join("?" * (len(_COLUMNS) + 1))
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                for photo_id, raw_json, segmented, chars in prepared:
+                    conn.execute("DELETE FROM fts WHERE rowid = ?", (photo_id,))
+                    conn.execute(
+                        f"INSERT INTO fts (rowid, {', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                        (photo_id, *segmented, chars),
+                    )
+                    conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (photo_id, raw_json))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(prepared)
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Remove photos from the index; returns how many were there."""
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            return 0
+        payload = json.dumps(id_list)
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                n = conn.execute(
+                    "DELETE FROM docs WHERE photo_id IN (SELECT value FROM json_each(?))", (payload,)
+                ).rowcount
+                conn.execute("DELETE FROM fts WHERE rowid IN (SELECT value FROM json_each(?))", (payload,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return int(n)
+
+    # ---- search ------------------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50, allowed_ids: set[int] | None = None) -> list[TextHit]:
+        """Photos matching any query term: more distinct matched terms first, then by BM25.
+
+        Scores are -bm25 (higher is better; not comparable across queries). Any input is safe: terms are
+        quoted, so FTS5 operators in the query are searched as words.
+        """
+        terms = query_terms(query)
+        if not terms or limit <= 0 or (allowed_ids is not None and not allowed_ids):
+            return []
+        weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
+        # a pool larger than `limit`, re-ordered by how many terms each photo matched
+        pool = max(limit * 4, 100)
+        sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
+        params: list[object] = [build_match(terms)]
+        if allowed_ids is not None:
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(pool)
+        with self._lock:
+            try:
+                rows = self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                # quoting makes this unreachable for user text; never let a query crash the search
+                log.warning("full-text query failed for %r: %s", query[:100], exc)
+                return []
+            matched = self._matched_terms([int(r[0]) for r in rows], terms)
+        hits = []
+        for pid, rank in rows:
+            got = matched.get(int(pid), ())
+            hits.append(TextHit(int(pid), -float(rank) * (len(got) / len(terms)) ** COORDINATION, got))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:limit]
+
+    def _matched_terms(self, ids: list[int], terms: list[str]) -> dict[int, tuple[str, ...]]:
+        # one MATCH per term over the pool: exactly FTS5's notion of a match (stemming, character phrases)
+        if not ids:
+            return {}
+        pool = json.dumps(ids)
+        found: dict[int, list[str]] = {}
+        for term in terms:
+            rows = self._conn.execute(
+                "SELECT rowid FROM fts WHERE fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
+                (_term_expr(term), pool),
+            )
+            for (pid,) in rows:
+                found.setdefault(int(pid), []).append(term)
+        return {pid: tuple(ts) for pid, ts in found.items()}
+
+    def highlight(
+        self, photo_id: int, query: str, *, start: str = "[", end: str = "]", width: int = 60
+    ) -> dict[str, str]:
+        """Snippets of the photo's original texts with the query's terms marked, for fields that match.
+
+        The text is not escaped: a web page must escape it (and should use markers it can find again).
+        """
+        with self._lock:
+            row = self._conn.execute("SELECT fields FROM docs WHERE photo_id = ?", (int(photo_id),))
+            row = row.fetchone()
+        if row is None:
+            return {}
+        terms = query_terms(query)
+        if not terms:
+            return {}
+        cjk_terms = [t for t in terms if any(_is_cjk(c) for c in t)]
+        stems = set(porter_stems([t for t in terms if t not in cjk_terms]))
+        longest_first = sorted(cjk_terms, key=len, reverse=True)
+        cjk_pattern = re.compile("|".join(map(re.escape, longest_first))) if cjk_terms else None
+        out: dict[str, str] = {}
+        for name, text in json.loads(row[0]).items():
+            if not text:
+                continue
+            folded = fold(text)
+            # offsets in the folded text only map back when folding kept the length
+            haystack = folded if len(folded) == len(text) else text.lower()
+            spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
+            if stems:
+                words = [m for m in _WORD.finditer(haystack) if not any(_is_cjk(c) for c in m.group())]
+                word_stems = porter_stems([m.group() for m in words])
+                spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]
+            if spans:
+                out[name] = _snippet(text, spans, start, end, width)
+        return out
+
+
+_WORD = re.compile(r"[^\W_]+")
+_stem_conn: sqlite3.Connection | None = None
+_stem_lock = threading.Lock()
+
+
+def porter_stems(words: Sequence[str]) -> list[str]:
+    """The stems FTS5's porter tokenizer gives each word (asked of SQLite itself, so they always agree)."""
+    global _stem_conn
+    if not words:
+        return []
+    with _stem_lock:
+        if _stem_conn is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            conn.execute(f"CREATE VIRTUAL TABLE s USING fts5(t, tokenize = '{TOKENIZER}')")
+            conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(s, 'instance')")
+            _stem_conn = conn
+        _stem_conn.execute("DELETE FROM s")
+        _stem_conn.execute("INSERT INTO s (rowid, t) VALUES (1, ?)", ("\n".join(fold(w) for w in words),))
+        rows = _stem_conn.execute('SELECT "offset", term FROM v ORDER BY "offset"').fetchall()
+    if len(rows) != len(words):
+        # a word SQLite split in two: fall back to unstemmed words rather than misalign
+        return [fold(w) for w in words]
+    return [str(term) for _, term in rows]
+
+
+def _snippet(text: str, spans: list[tuple[int, int]], start: str, end: str, width: int) -> str:
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    lo, hi = 0, len(text)
+    if len(text) > 2 * width:
+        lo = max(0, merged[0][0] - width // 2)
+        hi = min(len(text), lo + 2 * width)
+    parts = ["…" if lo > 0 else ""]
+    pos = lo
+    for s, e in merged:
+        if s >= hi:
+            break
+        if e <= lo:
+            continue
+        s, e = max(s, lo), min(e, hi)
+        parts += [text[pos:s], start, text[s:e], end]
+        pos = e
+    parts += [text[pos:hi], "…" if hi < len(text) else ""]
+    return "".join(parts)

@@ -1,0 +1,712 @@
+// smartalbum's page: search, results, detail view, feedback and the library panel. Plain JS, no build step.
+// Everything the server sends is put into the page with textContent, never as HTML.
+"use strict";
+
+(() => {
+  const PAGE = 30;
+  const POLL_MS = 1000;
+  const $ = (id) => document.getElementById(id);
+  const I18N = window.SMARTALBUM_I18N;
+  const EXAMPLES = window.SMARTALBUM_EXAMPLES;
+
+  const state = {
+    lang: "en",
+    mode: "home", // home | search | similar
+    query: "",
+    similarTo: null,
+    hits: [],
+    total: 0,
+    offset: 0,
+    loading: false,
+    seq: 0, // the latest request; older answers are dropped
+    current: -1, // index of the photo open in the detail view
+    lastFeedback: null,
+    pollTimer: null,
+    jobRunning: false,
+  };
+
+  // -- words ----------------------------------------------------------------------------------------
+
+  function pickLanguage() {
+    const saved = localStorage.getItem("smartalbum.lang");
+    if (saved && I18N[saved]) return saved;
+    const langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+    return langs.some((l) => (l || "").toLowerCase().startsWith("zh")) ? "zh" : "en";
+  }
+
+  function t(key, vars) {
+    let text = (I18N[state.lang] && I18N[state.lang][key]) || I18N.en[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) text = text.split(`{${k}}`).join(String(v));
+    return text;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+    for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+    for (const el of document.querySelectorAll("[data-i18n-aria-label]")) {
+      el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+    }
+    const examples = $("examples");
+    examples.replaceChildren(
+      ...EXAMPLES[state.lang].map((q) => {
+        const b = el("button", { type: "button", className: "chip" }, q);
+        b.addEventListener("click", () => search(q));
+        return b;
+      }),
+    );
+    renderStatus();
+    if (state.current >= 0 && $("detail").open) openDetail(state.current);
+  }
+
+  // -- helpers --------------------------------------------------------------------------------------
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    Object.assign(node, props || {});
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(message, hint, status) {
+      super(message);
+      this.hint = hint;
+      this.status = status;
+    }
+  }
+
+  async function api(path, options) {
+    const opts = Object.assign({ method: "GET" }, options || {});
+    const headers = { Accept: "application/json" };
+    if (opts.method !== "GET") headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(path, {
+        method: opts.method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        credentials: "same-origin",
+      });
+    } catch (err) {
+      throw new ApiError(t("error.network"), null, 0);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (response.status === 401) showLogin();
+    if (!response.ok) {
+      throw new ApiError((data && data.error) || t("error.generic"), data && data.hint, response.status);
+    }
+    return data;
+  }
+
+  let toastTimer = null;
+  function toast(text, action) {
+    const box = $("toast");
+    $("toast-text").textContent = text;
+    const button = $("toast-action");
+    button.hidden = !action;
+    if (action) {
+      button.textContent = action.label;
+      button.onclick = () => {
+        box.hidden = true;
+        action.run();
+      };
+    }
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => (box.hidden = true), action ? 8000 : 4000);
+  }
+
+  function showError(err) {
+    if (err && err.status === 401) return;
+    toast(err && err.hint ? `${err.message} — ${err.hint}` : (err && err.message) || t("error.generic"));
+  }
+
+  function percent(score) {
+    return `${Math.round(Math.max(0, Math.min(1, score)) * 100)}%`;
+  }
+
+  function shortDate(value) {
+    return value ? value.replace("T", " ").slice(0, 16) : "";
+  }
+
+  function bilingual(pair) {
+    if (!pair) return "";
+    return (state.lang === "zh" ? pair.zh || pair.en : pair.en || pair.zh) || "";
+  }
+
+  // -- the address bar keeps the search, so a reload or a bookmark shows it again ---------------------
+
+  function filters() {
+    return {
+      after: $("f-after").value,
+      before: $("f-before").value,
+      place: $("f-place").value.trim(),
+      sort: $("f-sort").value,
+    };
+  }
+
+  function writeUrl() {
+    const params = new URLSearchParams();
+    if (state.mode === "search" && state.query) params.set("q", state.query);
+    if (state.mode === "similar") params.set("similar", String(state.similarTo));
+    for (const [k, v] of Object.entries(filters())) if (v && !(k === "sort" && v === "relevance")) params.set(k, v);
+    const query = params.toString();
+    history.replaceState(null, "", query ? `/?${query}` : "/");
+  }
+
+  function readUrl() {
+    const params = new URLSearchParams(location.search);
+    $("f-after").value = params.get("after") || "";
+    $("f-before").value = params.get("before") || "";
+    $("f-place").value = params.get("place") || "";
+    $("f-sort").value = params.get("sort") === "date" ? "date" : "relevance";
+    if (params.get("after") || params.get("before") || params.get("place") || params.get("sort")) {
+      $("filters").open = true;
+    }
+    const similar = Number(params.get("similar"));
+    if (Number.isInteger(similar) && similar > 0) return showSimilar(similar);
+    const q = params.get("q");
+    if (q) return search(q);
+    return showHome();
+  }
+
+  // -- search and results ---------------------------------------------------------------------------
+
+  function searchUrl(offset) {
+    const params = new URLSearchParams({ q: state.query, limit: String(PAGE), offset: String(offset) });
+    for (const [k, v] of Object.entries(filters())) if (v) params.set(k, v);
+    return `/api/search?${params}`;
+  }
+
+  async function search(query) {
+    state.query = query.trim();
+    $("q").value = state.query;
+    if (!state.query && !filters().after && !filters().before && !filters().place) return showHome();
+    state.mode = "search";
+    state.similarTo = null;
+    writeUrl();
+    await loadPage(true);
+  }
+
+  async function showSimilar(photoId) {
+    state.mode = "similar";
+    state.similarTo = photoId;
+    state.query = "";
+    $("q").value = "";
+    writeUrl();
+    await loadPage(true);
+  }
+
+  async function loadPage(reset) {
+    if (!reset && (state.loading || state.hits.length >= state.total)) return;
+    const seq = ++state.seq;
+    state.loading = true;
+    if (reset) {
+      state.hits = [];
+      state.total = 0;
+      $("grid").replaceChildren();
+      $("welcome").hidden = true;
+      $("results-head").hidden = false;
+      $("status").textContent = t("results.loading");
+      $("understood").replaceChildren();
+    }
+    document.body.classList.add("busy");
+    try {
+      const url =
+        state.mode === "similar"
+          ? `/api/photos/${state.similarTo}/similar?limit=100`
+          : searchUrl(state.hits.length);
+      const data = await api(url);
+      if (seq !== state.seq) return;
+      state.total = data.total;
+      state.language = data.language;
+      state.understood = data.understood || [];
+      const start = state.hits.length;
+      state.hits.push(...data.hits);
+      if (state.mode === "similar") state.total = state.hits.length;
+      state.loading = false;
+      appendCards(data.hits, start);
+      renderStatus();
+    } catch (err) {
+      if (seq === state.seq) {
+        $("status").textContent = err.message;
+        showError(err);
+      }
+    } finally {
+      if (seq === state.seq) {
+        state.loading = false;
+        document.body.classList.remove("busy");
+        $("more").hidden = state.hits.length >= state.total;
+      }
+    }
+  }
+
+  function renderStatus() {
+    if (state.mode === "home") return;
+    const status = $("status");
+    if (state.loading && !state.hits.length) return; // still "Searching…"
+    if (state.mode === "similar") {
+      status.textContent = t("results.similar", { n: state.total, id: state.similarTo });
+    } else if (!state.total) {
+      status.textContent = `${t("results.none", { q: state.query })} ${t("results.none.hint")}`;
+    } else {
+      const key = state.total === 1 ? "results.count.one" : "results.count";
+      status.textContent = t(key, { n: state.total, q: state.query });
+    }
+    $("understood").replaceChildren(...(state.understood || []).map((u) => el("li", { className: "chip static" }, u)));
+  }
+
+  function card(hit, index) {
+    const img = el("img", {
+      src: hit.urls.thumbnail,
+      alt: bilingual(hit.caption) || `#${hit.photo_id}`,
+      loading: "lazy",
+      decoding: "async",
+    });
+    if (hit.width && hit.height) {
+      img.width = hit.width;
+      img.height = hit.height;
+    }
+    const why = (hit.why || []).join(" · ");
+    const button = el(
+      "button",
+      { type: "button", className: "card" },
+      el("span", { className: "thumb" }, img),
+      el(
+        "span",
+        { className: "card-meta" },
+        el("span", { className: "score", title: t("score.title") }, percent(hit.score)),
+        el("span", { className: "date" }, shortDate(hit.taken_at).slice(0, 10)),
+      ),
+      why ? el("span", { className: "why" }, why) : null,
+    );
+    button.dataset.index = String(index);
+    button.dataset.photoId = String(hit.photo_id);
+    button.addEventListener("click", () => openDetail(Number(button.dataset.index)));
+    return el("li", {}, button);
+  }
+
+  function appendCards(hits, start) {
+    $("grid").append(...hits.map((hit, i) => card(hit, start + i)));
+  }
+
+  function renumberCards() {
+    [...$("grid").querySelectorAll(".card")].forEach((c, i) => (c.dataset.index = String(i)));
+  }
+
+  async function showHome() {
+    state.mode = "home";
+    state.seq++;
+    state.hits = [];
+    state.query = "";
+    $("grid").replaceChildren();
+    $("results-head").hidden = true;
+    $("more").hidden = true;
+    $("welcome").hidden = false;
+    writeUrl();
+    try {
+      const stats = await api("/api/stats");
+      $("welcome-stats").textContent = stats.photos
+        ? t("welcome.stats", { photos: stats.photos, roots: stats.roots })
+        : t("welcome.empty");
+      $("welcome-open").hidden = Boolean(stats.photos);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // -- detail view ----------------------------------------------------------------------------------
+
+  function field(list, label, ...values) {
+    const shown = values.filter((v) => v !== null && v !== undefined && v !== "");
+    if (!shown.length) return;
+    list.append(el("dt", {}, label), el("dd", {}, ...shown));
+  }
+
+  function chips(items) {
+    return items.length ? el("ul", { className: "tags" }, ...items.map((x) => el("li", { className: "chip static" }, x))) : null;
+  }
+
+  async function openDetail(index) {
+    const hit = state.hits[index];
+    if (!hit) return;
+    state.current = index;
+    const dialog = $("detail");
+    $("detail-img").src = hit.urls.large;
+    $("detail-img").alt = bilingual(hit.caption);
+    $("detail-title").textContent = bilingual(hit.caption) || `#${hit.photo_id}`;
+    $("detail-original").href = hit.urls.original;
+    $("detail-prev").disabled = index <= 0;
+    $("detail-next").disabled = index >= state.hits.length - 1;
+    const askFeedback = state.mode === "search" && Boolean(state.query);
+    $("detail-feedback").hidden = !askFeedback;
+    $("detail-feedback-hint").textContent = askFeedback ? t("detail.feedback.hint", { q: state.query }) : "";
+    const fields = $("detail-fields");
+    fields.replaceChildren();
+    if (hit.why && hit.why.length) field(fields, t("detail.why"), el("ul", { className: "why-list" }, ...hit.why.map((w) => el("li", {}, w))));
+    if (!dialog.open) dialog.showModal();
+    try {
+      const photo = await api(`/api/photos/${hit.photo_id}`);
+      if (state.current !== index) return;
+      renderDetail(photo, hit);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function renderDetail(photo, hit) {
+    const fields = $("detail-fields");
+    fields.replaceChildren();
+    $("detail-title").textContent = bilingual(photo.caption) || `#${photo.id}`;
+    if (hit.why && hit.why.length) {
+      field(fields, t("detail.why"), el("ul", { className: "why-list" }, ...hit.why.map((w) => el("li", {}, w))));
+    }
+    if (!photo.caption.zh && !photo.caption.en) field(fields, t("detail.description"), t("detail.undescribed"));
+    field(fields, t("detail.caption.zh"), photo.caption.zh ? el("span", { lang: "zh-CN" }, photo.caption.zh) : null);
+    field(fields, t("detail.caption.en"), photo.caption.en ? el("span", { lang: "en" }, photo.caption.en) : null);
+    field(fields, t("detail.scene"), bilingual(photo.scene));
+    const tags = state.lang === "zh" ? [...photo.tags.zh, ...photo.tags.en] : [...photo.tags.en, ...photo.tags.zh];
+    field(fields, t("detail.tags"), chips([...new Set(tags)]));
+    const things = (list) => list.map((o) => `${bilingual(o.name)}${o.count > 1 ? ` ×${o.count}` : ""}`);
+    field(fields, t("detail.objects"), chips(things(photo.objects)));
+    field(fields, t("detail.animals"), chips(things(photo.animals)));
+    if (photo.people_count) field(fields, t("detail.people"), `${photo.people_count} · ${bilingual(photo.people)}`.replace(/ · $/, ""));
+    if (photo.text.length) field(fields, t("detail.text"), el("pre", { className: "visible-text" }, photo.text.join("\n")));
+    if (photo.taken_at) {
+      const source = photo.time_source ? ` (${t(`source.${photo.time_source}`)})` : "";
+      field(fields, t("detail.taken"), `${shortDate(photo.taken_at)}${photo.tz_offset ? ` ${photo.tz_offset}` : ""}${source}`);
+    }
+    if (photo.place) field(fields, t("detail.place"), bilingual(photo.place.label));
+    if (photo.camera) {
+      const cam = [photo.camera.make, photo.camera.model].filter(Boolean).join(" ");
+      field(fields, t("detail.camera"), [cam, photo.camera.lens].filter(Boolean).join(" · "));
+    }
+    const file = photo.files.find((f) => f.status === "ok") || photo.files[0];
+    if (file) field(fields, t("detail.file"), el("code", {}, file.path));
+  }
+
+  function closeDetail() {
+    if ($("detail").open) $("detail").close();
+  }
+
+  function stepDetail(delta) {
+    const next = state.current + delta;
+    if (next >= 0 && next < state.hits.length) openDetail(next);
+    if (next >= state.hits.length - 3) loadPage(false);
+  }
+
+  async function giveFeedback(verdict) {
+    const hit = state.hits[state.current];
+    if (!hit || !state.query) return;
+    const query = state.query;
+    try {
+      const fb = await api("/api/feedback", { method: "POST", body: { query, photo_id: hit.photo_id, verdict } });
+      if (verdict === "bad") {
+        removeHit(state.current);
+      } else {
+        const c = $("grid").querySelector(`.card[data-photo-id="${hit.photo_id}"]`);
+        if (c) c.classList.add("confirmed");
+      }
+      toast(t(verdict === "bad" ? "feedback.bad.done" : "feedback.good.done", { q: query }), {
+        label: t("feedback.undo"),
+        run: () => undoFeedback(fb.id, verdict === "bad" ? hit : null),
+      });
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function removeHit(index) {
+    const hit = state.hits[index];
+    state.hits.splice(index, 1);
+    state.total = Math.max(0, state.total - 1);
+    const c = $("grid").querySelector(`.card[data-photo-id="${hit.photo_id}"]`);
+    if (c) c.parentElement.remove();
+    renumberCards();
+    renderStatus();
+    if (state.hits.length === 0) return closeDetail();
+    openDetail(Math.min(index, state.hits.length - 1));
+  }
+
+  async function undoFeedback(id, removedHit) {
+    try {
+      await api(`/api/feedback/${id}`, { method: "DELETE" });
+      toast(t("feedback.undone"));
+      if (removedHit && state.mode === "search") loadPage(true);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // -- library panel --------------------------------------------------------------------------------
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "?";
+    if (seconds < 90) return `${Math.round(seconds)} s`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  async function refreshLibrary() {
+    try {
+      const [stats, roots, jobs] = await Promise.all([api("/api/stats"), api("/api/libraries"), api("/api/jobs")]);
+      $("library-stats").textContent = t("library.stats", {
+        photos: stats.photos,
+        files: stats.files,
+        errors: stats.files_error,
+      });
+      $("roots").replaceChildren(
+        ...(roots.length
+          ? roots.map((r) =>
+              el(
+                "li",
+                {},
+                el("code", {}, r.path),
+                el("span", { className: "muted" }, t("library.folder.files", { files: r.files, errors: r.errors })),
+              ),
+            )
+          : [el("li", { className: "muted" }, t("library.folders.none"))]),
+      );
+      renderJobs(jobs);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function renderJobs(jobs) {
+    const count = (s) => jobs.filter((j) => j.state === s).length;
+    const errors = jobs.reduce((n, j) => n + (j.errors || 0), 0);
+    $("job-summary").textContent = jobs.length
+      ? t("library.index.summary", { running: count("running"), queued: count("queued"), done: count("done"), errors })
+      : t("library.index.idle");
+    const current = jobs.find((j) => j.state === "running" || j.state === "queued");
+    if (state.jobRunning && !current && state.mode === "home") showHome(); // a finished job changes the counts
+    state.jobRunning = Boolean(current);
+    $("job-current").hidden = !current;
+    $("job-cancel").hidden = !current;
+    $("job-start").disabled = Boolean(current);
+    const badge = $("job-badge");
+    badge.hidden = !current;
+    if (current) {
+      const stage = t(`stage.${current.stage}`) === `stage.${current.stage}` ? current.stage : t(`stage.${current.stage}`);
+      $("job-stage").textContent = current.total
+        ? t("library.index.progress", { stage: stage || t("job.queued"), done: current.done, total: current.total })
+        : t("library.index.progress.nototal", { stage: stage || t("job.queued"), done: current.done });
+      const progress = $("job-progress");
+      if (current.total) {
+        progress.max = current.total;
+        progress.value = current.done;
+      } else {
+        progress.removeAttribute("value"); // indeterminate while the total is unknown (scanning)
+      }
+      const parts = [];
+      if (current.rate) parts.push(t("library.index.rate", { rate: current.rate.toFixed(1), eta: duration(current.eta_s) }));
+      if (current.errors) parts.push(t("library.index.errors", { n: current.errors }));
+      $("job-detail").textContent = parts.join(" · ");
+      badge.textContent = current.total ? `${Math.round((100 * current.done) / current.total)}%` : "…";
+      $("job-cancel").dataset.jobId = String(current.id);
+    }
+    $("jobs").replaceChildren(
+      ...jobs.slice(0, 5).map((j) => {
+        const ok = j.result ? j.result.ok : j.done;
+        const line = t("job.line", { id: j.id, state: t(`job.${j.state}`), ok: ok || 0, errors: j.errors || 0 });
+        return el("li", { className: `job ${j.state}` }, line, j.message ? el("span", { className: "muted" }, ` — ${j.message}`) : null);
+      }),
+    );
+    schedulePoll();
+  }
+
+  function schedulePoll() {
+    clearTimeout(state.pollTimer);
+    if (state.jobRunning || $("library").open) {
+      state.pollTimer = setTimeout(async () => {
+        if ($("library").open) return refreshLibrary();
+        try {
+          renderJobs(await api("/api/jobs"));
+        } catch (err) {
+          schedulePoll();
+        }
+      }, POLL_MS);
+    }
+  }
+
+  function openLibrary() {
+    if (!$("library").open) $("library").showModal();
+    refreshLibrary();
+  }
+
+  async function startJob() {
+    try {
+      await api("/api/jobs", { method: "POST", body: {} });
+      await refreshLibrary();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function cancelJob() {
+    const id = $("job-cancel").dataset.jobId;
+    if (!id) return;
+    try {
+      await api(`/api/jobs/${id}/cancel`, { method: "POST", body: {} });
+      await refreshLibrary();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function addRoot(event) {
+    event.preventDefault();
+    const path = $("root-path").value.trim();
+    if (!path) return;
+    const message = $("add-root-message");
+    try {
+      const root = await api("/api/libraries", { method: "POST", body: { path } });
+      message.textContent = t("library.add.done", { path: root.path });
+      $("root-path").value = "";
+      await refreshLibrary();
+    } catch (err) {
+      message.textContent = err.hint ? `${err.message} — ${err.hint}` : err.message;
+    }
+  }
+
+  // -- token ----------------------------------------------------------------------------------------
+
+  function showLogin() {
+    const dialog = $("login");
+    if (!dialog.open) dialog.showModal();
+  }
+
+  function login(event) {
+    event.preventDefault();
+    const token = $("login-token").value.trim();
+    // the server checks it, sets a cookie and sends the browser back to a clean address
+    if (token) location.assign(`/?token=${encodeURIComponent(token)}`);
+  }
+
+  // -- keyboard -------------------------------------------------------------------------------------
+
+  function typing(target) {
+    return target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+  }
+
+  function columns() {
+    const cards = [...$("grid").querySelectorAll(".card")];
+    if (!cards.length) return 1;
+    const top = cards[0].getBoundingClientRect().top;
+    const n = cards.findIndex((c) => c.getBoundingClientRect().top > top + 1);
+    return n === -1 ? cards.length : n;
+  }
+
+  function moveFocus(from, delta) {
+    const cards = [...$("grid").querySelectorAll(".card")];
+    const next = Math.max(0, Math.min(cards.length - 1, from + delta));
+    if (cards[next]) {
+      cards[next].focus();
+      cards[next].scrollIntoView({ block: "nearest" });
+    }
+    if (next >= cards.length - columns()) loadPage(false);
+  }
+
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const anyDialog = document.querySelector("dialog[open]");
+    if ($("detail").open) {
+      if (event.key === "ArrowLeft") stepDetail(-1);
+      else if (event.key === "ArrowRight") stepDetail(1);
+      else return;
+      event.preventDefault();
+      return;
+    }
+    if (anyDialog) return;
+    if (event.key === "/" && !typing(event.target)) {
+      event.preventDefault();
+      $("q").focus();
+      $("q").select();
+      return;
+    }
+    const target = event.target;
+    if (target instanceof HTMLElement && target.classList.contains("card")) {
+      const index = Number(target.dataset.index);
+      const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
+      if (event.key in moves) {
+        event.preventDefault();
+        moveFocus(index, moves[event.key]);
+      }
+      return;
+    }
+    if (target === $("q") && event.key === "ArrowDown") {
+      const first = $("grid").querySelector(".card");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    }
+  }
+
+  // -- start ----------------------------------------------------------------------------------------
+
+  function init() {
+    state.lang = pickLanguage();
+    applyLanguage();
+    $("search-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      search($("q").value);
+    });
+    $("lang-button").addEventListener("click", () => {
+      state.lang = state.lang === "zh" ? "en" : "zh";
+      localStorage.setItem("smartalbum.lang", state.lang);
+      applyLanguage();
+    });
+    for (const id of ["f-after", "f-before", "f-sort"]) {
+      $(id).addEventListener("change", () => state.mode === "search" && search(state.query));
+    }
+    $("f-place").addEventListener("change", () => state.mode === "search" && search(state.query));
+    $("f-clear").addEventListener("click", () => {
+      for (const id of ["f-after", "f-before", "f-place"]) $(id).value = "";
+      $("f-sort").value = "relevance";
+      if (state.mode === "search") search(state.query);
+    });
+    $("more").addEventListener("click", () => loadPage(false));
+    $("detail-close").addEventListener("click", closeDetail);
+    $("detail-prev").addEventListener("click", () => stepDetail(-1));
+    $("detail-next").addEventListener("click", () => stepDetail(1));
+    $("detail-good").addEventListener("click", () => giveFeedback("good"));
+    $("detail-bad").addEventListener("click", () => giveFeedback("bad"));
+    $("detail-similar").addEventListener("click", () => {
+      const hit = state.hits[state.current];
+      closeDetail();
+      if (hit) showSimilar(hit.photo_id);
+    });
+    $("detail").addEventListener("close", () => {
+      const c = $("grid").querySelector(`.card[data-index="${state.current}"]`);
+      if (c) c.focus();
+    });
+    $("detail").addEventListener("click", (e) => e.target === $("detail") && closeDetail());
+    $("library-button").addEventListener("click", openLibrary);
+    $("welcome-open").addEventListener("click", openLibrary);
+    $("library-close").addEventListener("click", () => $("library").close());
+    $("library").addEventListener("click", (e) => e.target === $("library") && $("library").close());
+    $("job-start").addEventListener("click", startJob);
+    $("job-cancel").addEventListener("click", cancelJob);
+    $("add-root").addEventListener("submit", addRoot);
+    $("login-form").addEventListener("submit", login);
+    document.addEventListener("keydown", onKey);
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting) && state.mode === "search" && state.hits.length) loadPage(false);
+      }, { rootMargin: "600px" }).observe($("sentinel"));
+    }
+    readUrl();
+    api("/api/jobs").then(renderJobs, () => {});
+  }
+
+  init();
+})();
