@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from smartalbum.errors import ModelError
+from smartalbum.hub import check_fetchable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -175,6 +176,8 @@ class SentenceTransformerEmbedder:
         path = Path(self.model_ref).expanduser()
         if (path.is_absolute() or self.model_ref.startswith(".")) and not path.exists():
             raise ModelError(f"embedding model folder {path} does not exist", _load_hint(self.name))
+        if not path.exists() and not self.local_files_only:
+            check_fetchable(self.model_ref, _load_hint(self.name))  # fails in a second, not after minutes
         log.info("loading embedding model %s", self.name)
         try:
             return SentenceTransformer(

@@ -18,6 +18,7 @@ from PIL import Image
 
 from smartalbum.config import Settings
 from smartalbum.errors import ModelError
+from smartalbum.hub import hub_reachable
 from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.parse import result_from_raw
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 PIXELS_PER_TOKEN_SIDE = 32
 # Qwen's own lower bound is 256 tokens; 64 keeps small photos cheap and is still legible to the model.
 MIN_PIXELS = 64 * PIXELS_PER_TOKEN_SIDE * PIXELS_PER_TOKEN_SIDE
-HUB_PROBE_TIMEOUT_S = 5.0
 
 _DTYPE_NAMES = {
     "bf16": "bfloat16",
@@ -266,7 +266,7 @@ class QwenVLAnalyser:
             if _memory_error(exc):
                 raise
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-        if not _reachable(endpoint):
+        if not hub_reachable():
             raise ModelError(
                 f"cannot download {source!r}: {endpoint} is unreachable and the model is not cached locally",
                 _FETCH_HINT,
@@ -376,16 +376,6 @@ class QwenVLAnalyser:
 
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _reachable(endpoint: str) -> bool:
-    import httpx
-
-    try:
-        httpx.head(endpoint, timeout=HUB_PROBE_TIMEOUT_S, follow_redirects=True)
-    except httpx.HTTPError:
-        return False
-    return True
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
