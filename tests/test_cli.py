@@ -129,3 +129,9 @@ def test_doctor_finds_and_fixes_missing_thumbnails(tmp_path: Path) -> None:
     assert again["changed"] == 1 and again["ok"] == 1
     assert thumbs[0].is_file()
     assert sa_json(lib, "doctor")["missing_thumbnails"] == 0
+
+
+def test_add_refuses_system_folders(tmp_path: Path) -> None:
+    for folder in ("/", "/etc"):
+        proc = sa(tmp_path / "lib", "add", folder, check=False)
+        assert proc.returncode == 1 and "system folder" in proc.stderr

@@ -85,16 +85,16 @@ def add(
     folder: Annotated[Path, typer.Argument(help="a folder of photos to index")], json_out: JsonOpt = False
 ) -> None:
     """Register a folder (a root) to index."""
-    path = folder.expanduser().resolve()
-    if not path.is_dir():
-        raise InputError(f"{folder} is not a folder", "give the path of an existing folder of photos")
     settings = _settings()
-    with _catalog(settings) as cat:
-        root_id = cat.add_root(path)
+    lib = Library(settings)
+    try:
+        root = lib.add_root(folder.expanduser().absolute())
+    finally:
+        lib.close()
     if json_out:
-        _print_json({"id": root_id, "path": str(path), "library": str(settings.library_dir)})
+        _print_json({"id": root["id"], "path": root["path"], "library": str(settings.library_dir)})
     else:
-        console.print(f"added [bold]{path}[/] to {settings.library_dir}; run [bold]smartalbum index[/] next")
+        console.print(f"added [bold]{root['path']}[/]; next: [bold]smartalbum index[/]")
 
 
 @app.command()

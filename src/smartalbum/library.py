@@ -20,6 +20,10 @@ from smartalbum.pipeline.jobs import IndexJobs
 from smartalbum.search.results import SearchFilters, SearchResults
 
 MAX_QUERY_CHARS = 1000
+# Scanning these would index the operating system, not a photo library.
+SYSTEM_FOLDERS = frozenset(
+    Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/var")
+)
 MAX_LIMIT = 500
 
 
@@ -88,12 +92,20 @@ class Library:
         return self.catalog.roots()
 
     def add_root(self, folder: str | Path) -> dict[str, Any]:
-        path = Path(folder).expanduser()
-        if not path.is_absolute():
-            raise InputError(f"{folder} is not an absolute path", "give the full path of a folder")
-        path = path.resolve()
-        if not path.is_dir():
+        try:
+            path = Path(folder).expanduser()
+            if not path.is_absolute():
+                raise InputError(f"{folder} is not an absolute path", "give the full path of a folder")
+            path = path.resolve()
+            is_dir = path.is_dir()
+        except (OSError, ValueError) as exc:  # a path too long, or with a NUL byte
+            raise InputError(f"{str(folder)[:200]!r} is not a usable path: {exc}") from None
+        if not is_dir:
             raise InputError(f"{folder} is not a folder", "give the path of an existing folder of photos")
+        if path == Path(path.anchor) or path in SYSTEM_FOLDERS:
+            raise InputError(
+                f"{path} is a system folder, not a photo folder", "add the folder that holds photos"
+            )
         root_id = self.catalog.add_root(path)
         return next(r for r in self.catalog.roots() if r["id"] == root_id)
 

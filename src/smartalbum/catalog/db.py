@@ -199,7 +199,13 @@ class Catalog:
         s = str(ref)
         if s.isdigit():
             row = self.db.execute("SELECT * FROM photos WHERE id = ?", (int(s),)).fetchone()
-        if row is None and len(s) >= 8 and all(c in "0123456789abcdef" for c in s.lower()):
+        # an all-digit reference is an id; it never falls through to a hash prefix and finds another photo
+        if (
+            row is None
+            and len(s) >= 8
+            and not s.isdigit()
+            and all(c in "0123456789abcdef" for c in s.lower())
+        ):
             rows = self.db.execute(
                 "SELECT * FROM photos WHERE hash >= ? AND hash < ? LIMIT 2", (s.lower(), s.lower() + "g")
             ).fetchall()
