@@ -166,12 +166,16 @@ class SearchEngine:
         cands = self._retrieve(catalog, parsed.semantic, allowed)
         self._exclude(cands, parsed.exclude, allowed)
         self._apply_feedback(catalog, cands, text, parsed.semantic, allowed)
-        min_score = filters.min_score if filters.min_score is not None else None
+        # --min-score replaces the default cut-off (which is on absolute relevance, not on rank)
         ranked = [
             c
             for c in cands.values()
             if c.feedback == "good"
-            or (c.relevance >= DEFAULT_MIN_RELEVANCE and (min_score is None or c.score >= min_score))
+            or (
+                c.relevance >= DEFAULT_MIN_RELEVANCE
+                if filters.min_score is None
+                else c.score >= filters.min_score
+            )
         ]
         summaries = catalog.photo_summaries([c.photo_id for c in ranked])
         if filters.sort == "date":
