@@ -239,6 +239,8 @@ def status(
     table = Table(show_header=False, box=None)
     for key in ("roots", "photos", "photos_gone", "files", "files_error", "files_gone"):
         table.add_row(key.replace("_", " "), str(counts[key]))
+    for producer, by_status in counts["analyses"].items():
+        table.add_row(f"analysed by {producer}", ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
     for kind, n in counts["errors_by_kind"].items():
         table.add_row(f"  error {kind}", str(n))
     if last:
