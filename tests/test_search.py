@@ -319,3 +319,8 @@ def test_deleted_photo_leaves_results(tmp_path: Path, built: dict[str, Any]) -> 
         shutil.move(moved, src / "mountains.jpg")
         with Catalog(settings.catalog_path) as cat:
             ingest_library(cat, settings)
+
+
+def test_a_filter_alone_lists_newest_first(lib: Library) -> None:
+    got = names(lib, "2025年")
+    assert got == ["sunset_cat.jpg", "unanalysed.jpg", "dogs_beach.jpg", "family_dinner.jpg"]

@@ -34,9 +34,6 @@ ARGS = [
 SHOTS = REPO / ".test-artifacts" / "screenshots"
 README_SHOT = REPO / "docs" / "screenshot-search.png"
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (make system-deps)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +51,7 @@ def server(lib: BuiltLibrary) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `make test` installs it (apt chromium)"
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

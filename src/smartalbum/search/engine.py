@@ -178,7 +178,7 @@ class SearchEngine:
             )
         ]
         summaries = catalog.photo_summaries([c.photo_id for c in ranked])
-        if filters.sort == "date":
+        if filters.sort == "date" or not parsed.semantic:  # a date or place alone: newest first
             ranked.sort(key=lambda c: (summaries[c.photo_id]["taken_at"] or "", c.score), reverse=True)
         else:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
