@@ -86,11 +86,8 @@ def add(
 ) -> None:
     """Register a folder (a root) to index."""
     settings = _settings()
-    lib = Library(settings)
-    try:
+    with Library(settings) as lib:
         root = lib.add_root(folder.expanduser().absolute())
-    finally:
-        lib.close()
     if json_out:
         _print_json({"id": root["id"], "path": root["path"], "library": str(settings.library_dir)})
     else:
@@ -254,11 +251,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Print everything known about one photo: files, time, place, camera, and what the models saw."""
-    lib = Library(_settings())
-    try:
+    with Library(_settings()) as lib:
         data = lib.photo(photo)
-    finally:
-        lib.close()
     if json_out:
         _print_json(data)
         return
@@ -329,6 +323,13 @@ def _marked(snippet: str) -> str:
     return "".join(f"[bold yellow]{escape(p)}[/]" if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
+def _emit(results: SearchResults, json_out: bool) -> None:
+    if json_out:
+        _print_json(results.as_dict())
+    else:
+        _print_results(results)
+
+
 def _print_results(results: SearchResults) -> None:
     zh = results.language == "zh"
     if results.understood:
@@ -385,8 +386,7 @@ def search(
         "date" if sort == "date" else "relevance",
         min_score,
     )
-    lib = Library(_settings())
-    try:
+    with Library(_settings()) as lib:
         if batch is not None:
             if not batch.is_file():
                 raise InputError(f"{batch} is not a file", "one query per line")
@@ -398,12 +398,7 @@ def search(
             return
         assert query is not None
         results = lib.search(query, filters, limit, offset)
-    finally:
-        lib.close()
-    if json_out:
-        _print_json(results.as_dict())
-    else:
-        _print_results(results)
+    _emit(results, json_out)
 
 
 @app.command()
@@ -413,15 +408,9 @@ def similar(
     json_out: JsonOpt = False,
 ) -> None:
     """Photos that look like this one (by what the model saw in them)."""
-    lib = Library(_settings())
-    try:
+    with Library(_settings()) as lib:
         results = lib.similar(photo, limit)
-    finally:
-        lib.close()
-    if json_out:
-        _print_json(results.as_dict())
-    else:
-        _print_results(results)
+    _emit(results, json_out)
 
 
 @app.command()
@@ -435,8 +424,7 @@ def feedback(
     json_out: JsonOpt = False,
 ) -> None:
     """Tell search that a photo is right (--good) or wrong (--bad) for a query; --list; --undo ID."""
-    lib = Library(_settings())
-    try:
+    with Library(_settings()) as lib:
         if list_:
             rows: Any = lib.list_feedback()
         elif undo is not None:
@@ -447,8 +435,6 @@ def feedback(
                     "give a query, a photo and one of --good / --bad", "or use --list / --undo ID"
                 )
             rows = lib.add_feedback(query, photo, "good" if good else "bad")
-    finally:
-        lib.close()
     if json_out:
         _print_json(rows)
     elif list_:

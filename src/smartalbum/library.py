@@ -55,6 +55,12 @@ class Library:
             cat.close()
             self._local.catalog = None
 
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- photos and files -------------------------------------------------------------------------
 
     def photo(self, ref: str | int) -> dict[str, Any]:
