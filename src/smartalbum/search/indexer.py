@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class SearchIndexes:
         self.embed_error: str | None = None
         self.vectors: VectorIndex | None = None
         self._vectors_saved: str | None = None
+        self._seen_versions: weakref.WeakKeyDictionary[Catalog, int] = weakref.WeakKeyDictionary()
         self.lock = threading.RLock()
 
     # -- the embedder and the vector index, both loaded lazily ------------------------------------
@@ -112,6 +114,14 @@ class SearchIndexes:
     def sync(self, catalog: Catalog, progress: Progress | None = None, *, force: bool = False) -> SyncStats:
         stats = SyncStats()
         with self.lock:
+            # PRAGMA data_version moves when another connection commits: unchanged means nothing to look at,
+            # which keeps the per-query check O(1) instead of counting every table.
+            version = catalog.db.execute("PRAGMA data_version").fetchone()[0]
+            unchanged = not force and self._seen_versions.get(catalog) == version
+            if unchanged and self.vectors is not None and self._meta("vectors_saved") == self._vectors_saved:
+                stats.embedder, stats.embed_error = self.vectors.model, self.embed_error
+                return stats
+            self._seen_versions[catalog] = version
             token = catalog.state_token()
             vectors = self._open_vectors(stats)
             stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
