@@ -121,7 +121,6 @@ class SearchIndexes:
             if unchanged and self.vectors is not None and self._meta("vectors_saved") == self._vectors_saved:
                 stats.embedder, stats.embed_error = self.vectors.model, self.embed_error
                 return stats
-            self._seen_versions[catalog] = version
             token = catalog.state_token()
             vectors = self._open_vectors(stats)
             stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
@@ -137,6 +136,7 @@ class SearchIndexes:
             )
             unchanged = not force and not stats.rebuilt and token == self._meta("token")
             if unchanged and embedded_all:
+                self._seen_versions[catalog] = version
                 return stats
             known = {
                 r[0]: (r[1], r[2])
@@ -159,6 +159,7 @@ class SearchIndexes:
                     "INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (self._vectors_saved,)
                 )
             self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
+            self._seen_versions[catalog] = version  # only once the indexes really are in step
             return stats
 
     def _write_fulltext(self, changed: list[PhotoDocument], gone: set[int], progress: Progress) -> None:
