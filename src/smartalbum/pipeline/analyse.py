@@ -110,7 +110,7 @@ def analyse_library(
         except ModelError as exc:
             stats.model_error, stats.model_hint = exc.message, exc.hint
             status = "model_error"
-            log.warning("%s: %s", analyser.name, exc)
+            log.info("%s: %s", analyser.name, exc)  # the caller shows it to the user, with its hint
         except KeyboardInterrupt:
             status = "cancelled"
             raise
