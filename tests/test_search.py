@@ -324,3 +324,11 @@ def test_deleted_photo_leaves_results(tmp_path: Path, built: dict[str, Any]) -> 
 def test_a_filter_alone_lists_newest_first(lib: Library) -> None:
     got = names(lib, "2025年")
     assert got == ["sunset_cat.jpg", "unanalysed.jpg", "dogs_beach.jpg", "family_dinner.jpg"]
+
+
+def test_a_filter_that_matches_nothing_returns_nothing(lib: Library) -> None:
+    # a known place with no photos must not fall back to the whole library
+    assert names(lib, "在东京拍的照片") == []
+    assert names(lib, "photos from Tokyo") == []
+    assert names(lib, "beach in Tokyo") == []
+    assert names(lib, "1999年") == []

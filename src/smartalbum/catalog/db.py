@@ -438,8 +438,8 @@ class Catalog:
         date_before: str | None = None,
         months: Sequence[int] = (),
         place: tuple[str, str, str | None, str | None] | None = None,
-    ) -> set[int]:
-        """Visible photos taken in [date_from, date_before) / in these months / at this place.
+    ) -> list[int]:
+        """Visible photos taken in [date_from, date_before) / in these months / at this place, newest first.
 
         place: (field, canonical English name, country code, region) with field city | region | country.
         """
@@ -468,7 +468,7 @@ class Catalog:
                 if region and field == "city":
                     sql += " AND p.place_region = ?"
                     args.append(region)
-        return {r[0] for r in self.db.execute(sql, args)}
+        return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id DESC", args)]
 
     def photo_summaries(self, photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """What a result row shows: time, place, size and one existing path."""

@@ -125,8 +125,20 @@ def _v3_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_place_indexes(db: sqlite3.Connection) -> None:
+    # place filters ("在青岛", "in Paris") must not scan every photo
+    run_script(
+        db,
+        """
+        CREATE INDEX photos_city ON photos(place_city);
+        CREATE INDEX photos_region ON photos(place_region);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
     _v3_feedback,
+    _v4_place_indexes,
 ]

@@ -351,7 +351,8 @@ class FullTextIndex:
         sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
         params: list[object] = [build_match(terms)]
         if allowed_ids is not None:
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH for every id
+            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
         sql += " ORDER BY rank LIMIT ?"
         params.append(pool)
@@ -378,7 +379,7 @@ class FullTextIndex:
         found: dict[int, list[str]] = {}
         for term in terms:
             rows = self._conn.execute(
-                "SELECT rowid FROM fts WHERE fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
+                "SELECT rowid FROM fts WHERE fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))",
                 (_term_expr(term), pool),
             )
             for (pid,) in rows:

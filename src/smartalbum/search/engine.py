@@ -11,6 +11,7 @@ match in any query, and a query with no good match returns few or no results.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
 RRF_K = 60
 DEFAULT_MIN_RELEVANCE = 0.3
-# cosine similarity -> [0, 1]: below `lo` is unrelated, above `hi` is as good as it gets (measured per model
-# with bench/quality.py on the Flickr8k-CN val split: true matches vs. the rest)
-DENSE_CALIBRATION: dict[str, tuple[float, float]] = {"all-MiniLM-L6-v2": (0.25, 0.65)}
+# cosine similarity -> [0, 1]: below `lo` is unrelated, above `hi` is as good as it gets, per model.
+# all-MiniLM-L6-v2 on Flickr8k-CN val: unrelated pairs median 0.06, 95th percentile 0.33; true pairs 5th
+# percentile 0.38, median 0.65. The default is a guess for models not measured here (bge-m3 runs higher).
+DENSE_CALIBRATION: dict[str, tuple[float, float]] = {"sentence-transformers/all-MiniLM-L6-v2": (0.30, 0.70)}
 DEFAULT_CALIBRATION = (0.35, 0.75)
 PEOPLE_WORDS = frozenset(
     {"人", "人物", "人们", "行人", "游客", "people", "person", "persons", "humans", "human"}
@@ -66,6 +68,12 @@ class _Candidate:
     score: float = 0.0
     feedback: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=4096)
+def _terms(text: str) -> tuple[str, ...]:
+    """Segmented query terms, cached: feedback compares every search with every verdict's query."""
+    return tuple(query_terms(text))
 
 
 def _place_key(field_: str, canonical: str, cc: str, region: str | None) -> str:
@@ -155,15 +163,16 @@ class SearchEngine:
                 "空查询：请输入想找的内容" if lang == "zh" else "empty query: type what you remember"
             )
             return results
-        allowed = None
-        if has_filter:
-            allowed = catalog.filter_photo_ids(
+        newest: list[int] | None = None  # photos passing the filters, newest first
+        if has_filter or not parsed.semantic:
+            newest = catalog.filter_photo_ids(
                 date_from=date_from.isoformat() if date_from else None,
                 date_before=(date_to + timedelta(days=1)).isoformat() if date_to else None,
                 months=parsed.months,
                 place=_split_place_key(place_key) if place_key else None,
             )
-        cands = self._retrieve(catalog, parsed.semantic, allowed)
+        allowed = set(newest) if has_filter and newest is not None else None
+        cands = self._retrieve(parsed.semantic, allowed, newest)
         self._exclude(cands, parsed.exclude, allowed)
         self._apply_feedback(catalog, cands, text, parsed.semantic, allowed)
         # --min-score replaces the default cut-off (which is on absolute relevance, not on rank)
@@ -177,13 +186,16 @@ class SearchEngine:
                 else c.score >= filters.min_score
             )
         ]
-        summaries = catalog.photo_summaries([c.photo_id for c in ranked])
-        if filters.sort == "date" or not parsed.semantic:  # a date or place alone: newest first
-            ranked.sort(key=lambda c: (summaries[c.photo_id]["taken_at"] or "", c.score), reverse=True)
+        if not parsed.semantic:
+            pass  # a date or place alone: already newest first, from the catalog
+        elif filters.sort == "date":
+            dates = catalog.photo_summaries([c.photo_id for c in ranked])
+            ranked.sort(key=lambda c: (dates[c.photo_id]["taken_at"] or "", c.score), reverse=True)
         else:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
         results.total = len(ranked)
         page = ranked[offset : offset + limit]
+        summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
         results.hits = [
             self._hit(c, summaries[c.photo_id], info.get(c.photo_id, {}), parsed, lang, has_filter)
@@ -210,13 +222,13 @@ class SearchEngine:
             understood.append(f"筛选：地点 {label}" if lang == "zh" else f"filter: place {label}")
         return date_from, date_to, place_key
 
-    def _retrieve(self, catalog: Catalog, semantic: str, allowed: set[int] | None) -> dict[int, _Candidate]:
+    def _retrieve(
+        self, semantic: str, allowed: set[int] | None, newest: list[int] | None
+    ) -> dict[int, _Candidate]:
         cands: dict[int, _Candidate] = {}
         if not semantic:
-            # only filters: every photo that passes them, as an exact match
-            for pid in sorted(allowed or catalog.visible_photo_ids()):
-                cands[pid] = _Candidate(pid, relevance=1.0, score=1.0)
-            return cands
+            # only filters: every photo that passes them (an empty set is no photos), as an exact match
+            return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}
         lists = 0
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
@@ -276,7 +288,7 @@ class SearchEngine:
         allowed: set[int] | None,
     ) -> None:
         key = query_key(text)
-        terms = set(query_terms(semantic or text))
+        terms = set(_terms(semantic or text))
         for fb_key, pid, verdict in catalog.active_feedback():
             if fb_key == key:
                 if verdict == "bad":
@@ -285,10 +297,12 @@ class SearchEngine:
                     c = cands.setdefault(pid, _Candidate(pid))
                     c.feedback, c.relevance, c.score = "good", max(c.relevance, 1.0), 1.0
                 continue
-            other = set(query_terms(fb_key))
-            overlap = len(terms & other) / len(terms | other) if terms and other else 0.0
             c2 = cands.get(pid)
-            if c2 is None or overlap < 0.5:
+            if c2 is None:
+                continue
+            other = set(_terms(fb_key))
+            overlap = len(terms & other) / len(terms | other) if terms and other else 0.0
+            if overlap < 0.5:
                 continue
             # a similar question: nudge, don't decide
             if verdict == "bad":

@@ -52,11 +52,13 @@ class SearchIndexes:
             self.dir / "state.sqlite3", check_same_thread=False, isolation_level=None
         )
         self.state.execute("PRAGMA journal_mode=WAL")
+        self.state.execute("PRAGMA synchronous=NORMAL")  # derived data: a lost last write is rebuilt
         self.state.execute(
             """CREATE TABLE IF NOT EXISTS docs (photo_id INTEGER PRIMARY KEY, signature TEXT NOT NULL,
                    people INTEGER, caption_zh TEXT, caption_en TEXT, embedded INTEGER NOT NULL DEFAULT 0)"""
         )
         self.state.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.state.execute("CREATE INDEX IF NOT EXISTS docs_unembedded ON docs(photo_id) WHERE embedded = 0")
         self._embedder = embedder
         self._embed_tried = False
         self.embed_error: str | None = None
@@ -162,11 +164,21 @@ class SearchIndexes:
             self._seen_versions[catalog] = version  # only once the indexes really are in step
             return stats
 
+    def _state_write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction per batch: the connection is in autocommit mode, which would commit every row."""
+        self.state.execute("BEGIN")
+        try:
+            self.state.executemany(sql, rows)
+        except BaseException:
+            self.state.execute("ROLLBACK")
+            raise
+        self.state.execute("COMMIT")
+
     def _write_fulltext(self, changed: list[PhotoDocument], gone: set[int], progress: Progress) -> None:
         for start in range(0, len(changed), 500):
             chunk = changed[start : start + 500]
             self.fts.upsert_many((d.photo_id, d.fields) for d in chunk)
-            self.state.executemany(
+            self._state_write(
                 """INSERT INTO docs(photo_id, signature, people, caption_zh, caption_en, embedded)
                    VALUES (?, ?, ?, ?, ?, 0)
                    ON CONFLICT(photo_id) DO UPDATE SET signature = excluded.signature,
@@ -177,7 +189,7 @@ class SearchIndexes:
             progress.advance(len(chunk))
         if gone:
             self.fts.delete(gone)
-            self.state.executemany("DELETE FROM docs WHERE photo_id = ?", [(i,) for i in gone])
+            self._state_write("DELETE FROM docs WHERE photo_id = ?", [(i,) for i in gone])
 
     def _write_vectors(
         self, vectors: VectorIndex, docs: list[PhotoDocument], gone: set[int], progress: Progress
@@ -195,7 +207,7 @@ class SearchIndexes:
                 vectors.add([d.photo_id for d in with_text], vecs)
             # photos with nothing to embed yet (no analysis) must not match by meaning
             vectors.remove([d.photo_id for d in chunk if not d.embed_text.strip()])
-            self.state.executemany(
+            self._state_write(
                 "UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in chunk]
             )
             done += len(with_text)
