@@ -173,7 +173,7 @@ class SearchEngine:
             )
         allowed = set(newest) if has_filter and newest is not None else None
         cands = self._retrieve(parsed.semantic, allowed, newest)
-        self._exclude(cands, parsed.exclude, allowed)
+        self._exclude(cands, parsed.exclude)
         self._apply_feedback(catalog, cands, text, parsed.semantic, allowed)
         # --min-score replaces the default cut-off (which is on absolute relevance, not on rank)
         ranked = [
@@ -255,9 +255,7 @@ class SearchEngine:
             c.score = round(0.5 * c.relevance + 0.5 * c.rrf / best_rrf, 4)
         return cands
 
-    def _exclude(
-        self, cands: dict[int, _Candidate], exclude: tuple[str, ...], allowed: set[int] | None
-    ) -> None:
+    def _exclude(self, cands: dict[int, _Candidate], exclude: tuple[str, ...]) -> None:
         if not exclude or not cands:
             return
         ids = set(cands)

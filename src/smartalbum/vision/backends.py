@@ -27,4 +27,4 @@ def vlm_analyser(settings: Settings) -> Analyser:
 def ocr_analyser(settings: Settings) -> Analyser:
     from smartalbum.vision.ocr import OcrAnalyser
 
-    return OcrAnalyser()
+    return OcrAnalyser(settings)
