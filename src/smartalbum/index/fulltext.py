@@ -427,8 +427,25 @@ _stem_conn: sqlite3.Connection | None = None
 _stem_lock = threading.Lock()
 
 
+_stem_cache: dict[str, str] = {}
+_STEM_CACHE_MAX = 200_000
+
+
 def porter_stems(words: Sequence[str]) -> list[str]:
-    """The stems FTS5's porter tokenizer gives each word (asked of SQLite itself, so they always agree)."""
+    """The stems FTS5's porter tokenizer gives each word (asked of SQLite itself, so they always agree).
+
+    Stems are cached per word: highlighting asks for the same description words on every search."""
+    folded = [fold(w) for w in words]
+    missing = list(dict.fromkeys(w for w in folded if w not in _stem_cache))
+    if missing:
+        stems = _porter_stems_sqlite(missing)
+        if len(_stem_cache) > _STEM_CACHE_MAX:
+            _stem_cache.clear()
+        _stem_cache.update(zip(missing, stems, strict=True))
+    return [_stem_cache.get(w, w) for w in folded]
+
+
+def _porter_stems_sqlite(words: Sequence[str]) -> list[str]:
     global _stem_conn
     if not words:
         return []
