@@ -24,7 +24,7 @@ from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import query_terms
 from smartalbum.search.feedback import query_key
-from smartalbum.search.indexer import SearchIndexes, SyncStats
+from smartalbum.search.indexer import SearchIndexes
 from smartalbum.search.query import ParsedQuery, PlaceMatcher, parse_query
 from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 
@@ -135,9 +135,6 @@ class SearchEngine:
 
     # -- search -----------------------------------------------------------------------------------
 
-    def sync(self, catalog: Catalog) -> SyncStats:
-        return self.indexes.sync(catalog)
-
     def search(
         self, catalog: Catalog, query: str, filters: SearchFilters, limit: int, offset: int
     ) -> SearchResults:
@@ -186,12 +183,11 @@ class SearchEngine:
                 else c.score >= filters.min_score
             )
         ]
-        if not parsed.semantic:
-            pass  # a date or place alone: already newest first, from the catalog
-        elif filters.sort == "date":
+        # a date or place alone is already newest first, as the catalog returned it
+        if parsed.semantic and filters.sort == "date":
             dates = catalog.photo_summaries([c.photo_id for c in ranked])
             ranked.sort(key=lambda c: (dates[c.photo_id]["taken_at"] or "", c.score), reverse=True)
-        else:
+        elif parsed.semantic:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
         results.total = len(ranked)
         page = ranked[offset : offset + limit]
