@@ -459,16 +459,12 @@ def import_analyses_cmd(
 ) -> None:
     """Load analyses produced elsewhere; every line is validated and reported; safe to run twice."""
     from smartalbum.pipeline.imports import import_analyses
-    from smartalbum.search.indexer import SearchIndexes
+    from smartalbum.search.indexer import sync_search_indexes
 
     settings = _settings()
     with _catalog(settings) as cat:
         report = import_analyses(cat, file)
-        indexes = SearchIndexes(settings)
-        try:
-            indexes.sync(cat)
-        finally:
-            indexes.close()
+        sync_search_indexes(cat, settings)
     if json_out:
         _print_json(report.as_dict())
         return
@@ -493,46 +489,14 @@ def doctor(
     json_out: JsonOpt = False,
 ) -> None:
     """Check the library: catalog integrity, thumbnails, search indexes; --rebuild, --fix."""
-    from smartalbum.ingest.decode import thumb_path
-    from smartalbum.search.indexer import SearchIndexes
-
-    settings = _settings()
-    report: dict[str, Any] = {}
-    with _catalog(settings) as cat:
-        report["catalog"] = cat.db.execute("PRAGMA integrity_check").fetchone()[0]
-        report["schema_version"] = cat.schema_version
-        rows = cat.db.execute(
-            "SELECT p.id, p.hash FROM photos p WHERE EXISTS "
-            "(SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
-        ).fetchall()
-        missing = [
-            r[0]
-            for r in rows
-            if not all(thumb_path(settings.thumbs_dir, r[1], s).is_file() for s in settings.thumb_sizes)
-        ]
-        report["photos"], report["missing_thumbnails"] = len(rows), len(missing)
-        if fix and missing:
-            with cat.transaction():
-                # a size no file has: the next `index` reads these files again and rewrites their thumbnails
-                cat.db.executemany("UPDATE files SET size = -1 WHERE photo_id = ?", [(i,) for i in missing])
-            report["queued_for_reread"] = len(missing)
-        indexes = SearchIndexes(settings)
-        try:
-            sync = indexes.sync(cat, force=rebuild)
-        finally:
-            indexes.close()
-        report["search_index"] = {
-            "rebuilt": rebuild or bool(sync.rebuilt),
-            "documents": len(rows),
-            "embedder": sync.embedder,
-            "notes": sync.rebuilt + ([sync.embed_error] if sync.embed_error else []),
-        }
+    with Library(_settings()) as lib:
+        report = lib.doctor(rebuild=rebuild, fix=fix)
     if json_out:
         _print_json(report)
         return
     for key, value in report.items():
         console.print(f"{key}: {value}", highlight=False, soft_wrap=True)
-    if missing and not fix:
+    if report["missing_thumbnails"] and not fix:
         console.print(
             "run [bold]smartalbum doctor --fix[/] then [bold]smartalbum index[/] to remake thumbnails"
         )

@@ -115,6 +115,37 @@ class Library:
         root_id = self.catalog.add_root(path)
         return next(r for r in self.catalog.roots() if r["id"] == root_id)
 
+    def doctor(self, *, rebuild: bool = False, fix: bool = False) -> dict[str, Any]:
+        """Check the catalog, the thumbnails and the search indexes; optionally rebuild or repair them."""
+        from smartalbum.search.indexer import sync_search_indexes
+
+        cat = self.catalog
+        photos = cat.visible_hashes()
+        missing = [
+            pid
+            for pid, h in photos
+            if not all(
+                thumb_path(self.settings.thumbs_dir, h, s).is_file() for s in self.settings.thumb_sizes
+            )
+        ]
+        report: dict[str, Any] = {
+            "catalog": cat.db.execute("PRAGMA integrity_check").fetchone()[0],
+            "schema_version": cat.schema_version,
+            "photos": len(photos),
+            "missing_thumbnails": len(missing),
+        }
+        if fix and missing:
+            cat.queue_reread(missing)
+            report["queued_for_reread"] = len(missing)
+        sync = sync_search_indexes(cat, self.settings, force=rebuild)
+        report["search_index"] = {
+            "rebuilt": rebuild or bool(sync.rebuilt),
+            "documents": len(photos),
+            "embedder": sync.embedder,
+            "notes": sync.rebuilt + ([sync.embed_error] if sync.embed_error else []),
+        }
+        return report
+
     def stats(self) -> dict[str, Any]:
         return {**self.catalog.counts(), "last_run": self.catalog.last_run()}
 

@@ -26,6 +26,9 @@ def utcnow() -> str:
 class Catalog:
     """Typed read/write functions over the catalog database. Not shared across threads."""
 
+    # a photo is visible (in results, analysed, indexed) while at least one of its files exists
+    _VISIBLE = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
+
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if not readonly:
@@ -302,9 +305,9 @@ class Catalog:
 
     def photos_to_analyse(self, producer: str, version: str, *, redo: bool = False) -> list[str]:
         """Hashes of visible photos with thumbnails that have no stored result from this producer version."""
-        sql = """SELECT p.hash FROM photos p
+        sql = f"""SELECT p.hash FROM photos p
                  WHERE p.thumbs = 1
-                   AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"""
+                   AND {self._VISIBLE}"""
         args: tuple[Any, ...] = ()
         if not redo:
             sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
@@ -388,8 +391,6 @@ class Catalog:
 
     # -- search support ---------------------------------------------------------------------------
 
-    _VISIBLE = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
-
     def search_rows(self, photo_ids: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
         """Visible photos with their paths and latest analysis per producer, for building search documents."""
         sql = f"SELECT p.* FROM photos p WHERE {self._VISIBLE}"
@@ -430,6 +431,17 @@ class Catalog:
         photos = q("SELECT count(*), max(updated_at) FROM photos").fetchone()
         analyses = q("SELECT count(*), max(created_at) FROM analyses").fetchone()
         return json.dumps([tuple(files), tuple(photos), tuple(analyses)])
+
+    def visible_hashes(self) -> list[tuple[int, str]]:
+        """(id, content hash) of every photo that still has an existing file."""
+        return [
+            (r[0], r[1]) for r in self.db.execute(f"SELECT p.id, p.hash FROM photos p WHERE {self._VISIBLE}")
+        ]
+
+    def queue_reread(self, photo_ids: Sequence[int]) -> None:
+        """Make the next ingestion read these photos' files again (a size no file has never matches)."""
+        with self.transaction():
+            self.db.executemany("UPDATE files SET size = -1 WHERE photo_id = ?", [(i,) for i in photo_ids])
 
     def filter_photo_ids(
         self,

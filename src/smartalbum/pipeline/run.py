@@ -10,7 +10,7 @@ from smartalbum.config import Settings
 from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
-from smartalbum.search.indexer import SearchIndexes, SyncStats
+from smartalbum.search.indexer import SyncStats, sync_search_indexes
 from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 
 
@@ -67,9 +67,5 @@ def index_library(
         if callable(unload):  # free the model's memory before the next one loads
             unload()
     if not cancel.cancelled:
-        indexes = SearchIndexes(settings)
-        try:
-            report.search_index = indexes.sync(catalog, progress)
-        finally:
-            indexes.close()
+        report.search_index = sync_search_indexes(catalog, settings, progress)
     return report

@@ -233,3 +233,14 @@ class SearchIndexes:
     def close(self) -> None:
         self.fts.close()
         self.state.close()
+
+
+def sync_search_indexes(
+    catalog: Catalog, settings: Settings, progress: Progress | None = None, *, force: bool = False
+) -> SyncStats:
+    """Bring the library's search indexes in step with the catalog (for one-shot callers: CLI, index runs)."""
+    indexes = SearchIndexes(settings)
+    try:
+        return indexes.sync(catalog, progress, force=force)
+    finally:
+        indexes.close()
