@@ -38,7 +38,7 @@ class Library:
         self.settings = settings
         self.today = today
         self._local = threading.local()
-        self.jobs = IndexJobs(settings, **(index_options or {}))
+        self.jobs = IndexJobs(settings, lambda: self._engine().indexes.embedder(), **(index_options or {}))
         self._search_lock = threading.Lock()
         self._search: Any = None
 

@@ -10,11 +10,13 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
+from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError, NotFoundError
 from smartalbum.pipeline.progress import CancelToken, Progress
 
@@ -43,8 +45,14 @@ class JobStatus:
 class IndexJobs:
     """Starts, reports and cancels `index` runs in a background thread; at most one runs at a time."""
 
-    def __init__(self, settings: Settings, **index_options: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Callable[[], TextEmbedder | None] | None = None,
+        **index_options: Any,
+    ) -> None:
         self.settings = settings
+        self.embedder = embedder  # the server's loaded embedding model, shared instead of loaded twice
         self.index_options = index_options
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -105,6 +113,7 @@ class IndexJobs:
                     self.settings,
                     progress=Progress(on_update=update),
                     cancel=self._cancel[job.id],
+                    embedder=self.embedder() if self.embedder else None,
                     **self.index_options,
                 )
             job.result = report.as_dict()

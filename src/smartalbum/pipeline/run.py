@@ -7,6 +7,7 @@ from typing import Any
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
+from smartalbum.embed.text import TextEmbedder
 from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
@@ -38,6 +39,7 @@ def index_library(
     reanalyze: bool = False,
     vlm: bool = True,
     ocr: bool | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> IndexReport:
     progress = progress or Progress()
     cancel = cancel or CancelToken()
@@ -67,5 +69,5 @@ def index_library(
         if callable(unload):  # free the model's memory before the next one loads
             unload()
     if not cancel.cancelled:
-        report.search_index = sync_search_indexes(catalog, settings, progress)
+        report.search_index = sync_search_indexes(catalog, settings, progress, embedder=embedder)
     return report

@@ -236,10 +236,17 @@ class SearchIndexes:
 
 
 def sync_search_indexes(
-    catalog: Catalog, settings: Settings, progress: Progress | None = None, *, force: bool = False
+    catalog: Catalog,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
+    embedder: TextEmbedder | None = None,
 ) -> SyncStats:
-    """Bring the library's search indexes in step with the catalog (for one-shot callers: CLI, index runs)."""
-    indexes = SearchIndexes(settings)
+    """Bring the library's search indexes in step with the catalog (for one-shot callers: CLI, index runs).
+
+    `embedder`: a model already loaded in this process (the server's), so it is not loaded a second time."""
+    indexes = SearchIndexes(settings, embedder)
     try:
         return indexes.sync(catalog, progress, force=force)
     finally:
