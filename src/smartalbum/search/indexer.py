@@ -7,6 +7,7 @@ missing, stale (another embedding model) or corrupt, and otherwise re-indexes on
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -220,7 +221,7 @@ class SearchIndexes:
         rows = self.state.execute(
             """SELECT photo_id, people, caption_zh, caption_en FROM docs
                WHERE photo_id IN (SELECT value FROM json_each(?))""",
-            (str([int(i) for i in photo_ids]),),
+            (json.dumps([int(i) for i in photo_ids]),),
         )
         return {r[0]: {"people": r[1], "caption": {"zh": r[2] or "", "en": r[3] or ""}} for r in rows}
 
