@@ -1,0 +1,176 @@
+"""Query understanding: pull time, place and negation out of a question, in Chinese or English.
+
+`parse_query("去年夏天在青岛拍的海边照片", today=..., places=...)` returns the hard filters (a date range,
+recurring months, one place, excluded concepts) and the text left for semantic and full-text search.
+Pure Python, no segmenter: every recognised phrase comes from a table of patterns.
+
+The stages run in this order on one working copy of the text, each consuming what it recognises:
+- `time_phrases` (with `dates` and `numbers`): dates, seasons, festivals, relative phrases, ranges;
+- `negation`: what to exclude;
+- `places`: one known place name;
+- `remainder`: what is left, without request and photo words, becomes `semantic`.
+Each module's docstring lists its conventions. Only the first MAX_QUERY_CHARS characters are parsed;
+`understood` says so.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from smartalbum.search.query.common import GONE, consume
+from smartalbum.search.query.dates import chinese_new_year
+from smartalbum.search.query.negation import find_negations
+from smartalbum.search.query.numbers import chinese_to_int
+from smartalbum.search.query.places import PLACE_TAIL_ZH, PlaceMatcher, place_marker
+from smartalbum.search.query.remainder import semantic_remainder
+from smartalbum.search.query.time_phrases import find_time
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "ParsedQuery",
+    "PlaceMatcher",
+    "chinese_new_year",
+    "chinese_to_int",
+    "parse_query",
+]
+
+MAX_QUERY_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """What a search question asks for: hard filters plus the text left for semantic search."""
+
+    text: str
+    semantic: str
+    date_from: date | None = None
+    date_to: date | None = None
+    months: tuple[int, ...] = ()
+    place: str | None = None
+    place_text: str | None = None
+    exclude: tuple[str, ...] = ()
+    understood: list[str] = field(default_factory=list)
+    language: str = "en"  # 'zh' or 'en': the language `understood` is written in
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.date_from or self.date_to or self.months or self.place or self.exclude)
+
+
+def _is_chinese(text: str) -> bool:
+    cjk = sum(1 for c in text if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
+    return cjk > 0 and cjk >= len(re.findall(r"[A-Za-z]+", text))
+
+
+_MONTH_LABELS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)  # fmt: skip
+
+
+def _describe(
+    zh: bool,
+    start: date | None,
+    end: date | None,
+    months: tuple[int, ...],
+    place: str | None,
+    exclude: tuple[str, ...],
+    truncated: bool,
+) -> list[str]:
+    """The parse in words, in the query's language, for showing next to the results."""
+    lines = []
+    if truncated:
+        lines.append(
+            f"只读取了前 {MAX_QUERY_CHARS} 个字符"
+            if zh
+            else f"only the first {MAX_QUERY_CHARS} characters were read"
+        )
+    if start and end:
+        if start == end:
+            lines.append(f"时间 {start}" if zh else f"taken on {start}")
+        else:
+            lines.append(f"时间 {start} 至 {end}" if zh else f"taken {start} to {end}")
+    elif start:
+        lines.append(f"时间 {start} 及以后" if zh else f"taken on or after {start}")
+    elif end:
+        lines.append(f"时间 {end} 及以前" if zh else f"taken on or before {end}")
+    if months:
+        if zh:
+            lines.append("月份：" + "、".join(f"{m}月" for m in months) + "（任意年份）")
+        else:
+            lines.append(
+                f"month{'s' if len(months) > 1 else ''}: "
+                + ", ".join(_MONTH_LABELS[m - 1] for m in months)
+                + " (any year)"
+            )
+    if place:
+        lines.append(f"地点：{place}" if zh else f"place: {place}")
+    if exclude:
+        lines.append("排除：" + "、".join(exclude) if zh else "without: " + ", ".join(exclude))
+    return lines
+
+
+def parse_query(
+    text: str, *, today: date, places: Mapping[str, str] | PlaceMatcher | None = None
+) -> ParsedQuery:
+    """Split a question into filters (time, place, exclusions) and the words left for semantic search.
+
+    `places` maps surface forms ('青岛', 'qingdao', 'Paris') to canonical keys; pass a prebuilt PlaceMatcher
+    when the gazetteer is large. Never raises on any text; reads at most MAX_QUERY_CHARS characters.
+    """
+    original = (text or "").strip()
+    truncated = len(original) > MAX_QUERY_CHARS
+    normalized = unicodedata.normalize("NFKC", original[:MAX_QUERY_CHARS]).replace(GONE, " ")
+    work = " ".join(normalized.split())
+
+    starts: list[date | None] = []
+    ends: list[date | None] = []
+    months: set[int] = set()
+    for hit in find_time(work, today):
+        if hit.value.months:
+            months.update(hit.value.months)
+        else:
+            starts.append(hit.value.date_from)
+            ends.append(hit.value.date_to)
+        work = consume(work, hit.start, hit.end)
+
+    exclude: list[str] = []
+    for start, end, concepts in find_negations(work):
+        for concept in concepts:
+            if concept.lower() not in (e.lower() for e in exclude):
+                exclude.append(concept)
+        work = consume(work, start, end)
+
+    place = place_text = None
+    matcher = places if isinstance(places, PlaceMatcher) else PlaceMatcher.build(places) if places else None
+    hits = matcher.find(work) if matcher else []
+    if hits:
+        best = max(hits, key=lambda h: (h.marked, h.end - h.start, -h.start))
+        place, place_text = best.key, best.surface
+        for same in (h for h in hits if h.key == best.key):
+            marker = place_marker(work, same.start)
+            tail = PLACE_TAIL_ZH.match(work, same.end)
+            work = consume(work, marker.start() if marker else same.start, tail.end() if tail else same.end)
+
+    date_from = None if not starts or None in starts else min(d for d in starts if d)
+    date_to = None if not ends or None in ends else max(d for d in ends if d)
+    if date_from and date_to and date_from > date_to:
+        date_from, date_to = date_to, date_from
+    zh = _is_chinese(normalized)
+    month_tuple = tuple(sorted(months))
+    return ParsedQuery(
+        text=original,
+        semantic=semantic_remainder(work),
+        date_from=date_from,
+        date_to=date_to,
+        months=month_tuple,
+        place=place,
+        place_text=place_text,
+        exclude=tuple(exclude),
+        understood=_describe(zh, date_from, date_to, month_tuple, place_text, tuple(exclude), truncated),
+        language="zh" if zh else "en",
+    )
