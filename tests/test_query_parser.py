@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from datetime import date
 
 import pytest
@@ -381,18 +380,19 @@ def test_leap_day_today() -> None:
     assert parse("last month", today=leap).date_to == D(2024, 1, 31)
 
 
-def test_huge_input_is_truncated_and_fast() -> None:
+# A hang guard, not a speed threshold (bench/ measures speed): catastrophic regex backtracking on long
+# repetitive input would run for minutes; a linear parse takes milliseconds even on a loaded machine.
+@pytest.mark.timeout(60)
+def test_huge_input_is_truncated_and_does_not_hang() -> None:
     query = "去年夏天在青岛拍的海边照片 " * 800  # about 11,000 characters
-    started = time.perf_counter()
     parsed = parse(query)
-    assert time.perf_counter() - started < 1.0
     assert parsed.text == query.strip()  # the original is kept; only the first part is read
     assert parsed.understood[0] == f"只读取了前 {MAX_QUERY_CHARS} 个字符"
     assert (parsed.date_from, parsed.place) == (D(2024, 6, 1), "qingdao")
-    for junk in ("年" * 10_000, "7月" * 5_000, "2019" * 3_000, "a" * 10_000, "没有" * 5_000):
-        started = time.perf_counter()
-        parse(junk)
-        assert time.perf_counter() - started < 1.0
+    junk = ("年" * 10_000, "7月" * 5_000, "2019" * 3_000, "a" * 10_000, "没有" * 5_000, "no " * 3_000)
+    for text in junk:
+        parsed = parse(text)
+        assert "\x00" not in parsed.semantic and len(parsed.semantic) <= MAX_QUERY_CHARS
 
 
 def test_parsed_query_is_frozen() -> None:
