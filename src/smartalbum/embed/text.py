@@ -1,4 +1,4 @@
-"""Text embedders: one protocol, a sentence-transformers backend, and loading by id, path or "offline".
+"""Text embedders: one protocol and the sentence-transformers backend (loading by name: see registry.py).
 
 Every embedder returns float32 rows with unit L2 norm, so inner product is cosine similarity everywhere.
 """
@@ -121,7 +121,7 @@ def _load_hint(model: str) -> str:
     return (
         f"download it once and point to the folder (huggingface-cli download {model} --local-dir DIR), "
         "set HF_ENDPOINT to a mirror (e.g. https://hf-mirror.com), "
-        "or use the bundled English-only model with embed_model = \"offline\""
+        "or use a bundled model: embed_model = \"bundled\" (multilingual) or \"offline\" (English only)"
     )
 
 
@@ -256,19 +256,9 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def load_embedder(
-    name_or_path: str, device: str = "auto", batch_size: int = 32
-) -> SentenceTransformerEmbedder:
-    """An embedder for a Hugging Face id, a local directory, or "offline" (bundled all-MiniLM-L6-v2).
+    name_or_path: str, device: str = "auto", batch_size: int = 32, *, threads: int | None = None
+) -> TextEmbedder:
+    """An embedder by registered name, Hugging Face id, local folder or 'a+b'; see registry.load_embedder."""
+    from smartalbum.embed.registry import load_embedder as load
 
-    Loading is lazy: errors from a missing or broken model surface as ModelError on first use,
-    except for the offline model, whose files are checked here.
-    """
-    ref = name_or_path.strip()
-    if not ref:
-        raise ModelError("no embedding model given", 'set embed_model to a model id, a folder, or "offline"')
-    if ref.lower() in OFFLINE_ALIASES:
-        path = offline_model_path()
-        return SentenceTransformerEmbedder(
-            str(path), device, batch_size, name=OFFLINE_MODEL_NAME, local_files_only=True
-        )
-    return SentenceTransformerEmbedder(ref, device, batch_size)
+    return load(name_or_path, device, batch_size, threads=threads)
