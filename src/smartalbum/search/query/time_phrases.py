@@ -24,6 +24,16 @@ Conventions (what the ambiguous phrases mean here):
   open-ended (date_to None); "after 2020/2020年以后" starts 2021-01-01; "before 2018/2018年以前" ends
   2017-12-31; "until 2018" ends 2018-12-31. Several time phrases combine to the range covering them all.
 - Invalid dates degrade to what is valid: "2019年2月30日" is February 2019, "2019年13月" is 2019.
+- A year written as four digits and nothing else is a year only in a year-like context: a word before it
+  (in, during, from, since, after, before, until, till, through, circa, around, between, prior to, starting,
+  taken, shot, captured, "photos (of)", 在/于/从/自), a word after it ("photos", 拍, 的照片, a Chinese season,
+  month or festival, 以来/以后/前后..., "onwards"), the other end of a range of years ("2019-2021",
+  "2019 to 2021", "2019到2021"), or a question that is only the year. Otherwise ("Windows 2000", "1984 book
+  cover", "iPhone 2020 case") it stays search text, and so does an amount ("2000元", "from 2000 feet").
+  Such a year after today's year is never a filter, whatever its context ("in 2048", "2048 game"): no photo
+  was taken then, and the number is more likely a name. A year made explicit by 年 ("2030年"), a month,
+  a season or a festival ("July 2019", "2019 summer", "Christmas 2019") or a numeric date ("2019-07") counts
+  as written.
 """
 
 from __future__ import annotations
@@ -190,11 +200,12 @@ def _festival_zh(match: re.Match[str], today: date) -> TimeValue | None:
 
 def _festival_en(match: re.Match[str], today: date) -> TimeValue | None:
     name = FESTIVAL_WORDS_EN[" ".join(match["fest"].lower().replace("’", "'").split())]
-    if match["y"]:
-        return festival_value(name, int(match["y"]))
-    if match["q"] and match["q"].lower() == "this":
+    year, qualifier = match["y"], (match.groupdict().get("q") or "").lower()
+    if year:
+        return festival_value(name, int(year))
+    if qualifier == "this":
         return festival_value(name, today.year)
-    return festival_latest(name, today, ended=bool(match["q"]))
+    return festival_latest(name, today, ended=bool(qualifier))
 
 
 def _season_zh(match: re.Match[str], today: date) -> TimeValue | None:
@@ -228,7 +239,55 @@ def _month_en(match: re.Match[str], today: date) -> TimeValue | None:
 
 
 def _bare_year(match: re.Match[str], today: date) -> TimeValue | None:
-    return year_value(int(match["y"]))
+    """A year written as four digits alone: only in a year-like context, and never after today's year."""
+    year = int(match["y"])
+    if year > today.year or not _year_context(match.string, match.start(), match.end(), today):
+        return None
+    return year_value(year)
+
+
+def _year_context(work: str, start: int, end: int, today: date) -> bool:
+    """Whether the words around the number at work[start:end] say it is a year (see the docstring)."""
+    window = max(0, start - LOOKBACK)
+    if _YEAR_BEFORE.search(work, window, start):
+        return True
+    if _YEAR_AFTER.match(work, end) or _SUFFIX_ZH.match(work, end) or _SUFFIX_EN.match(work, end):
+        return True
+    other = _YEAR_RANGE_BEFORE.search(work, window, start) or _YEAR_RANGE_AFTER.match(work, end)
+    if other:  # '2019-2021', 'between 2019 and 2021': the other end must be a year too
+        return int(other["y"] or other["b"]) <= today.year
+    return not work[:start].strip(_QUIET) and not work[end:].strip(_QUIET)  # the question is the year
+
+
+# ------------------------------------------------------------------------------------ a bare year's context
+
+# A four-digit number followed by one of these is an amount ('2000元', '2000 feet'), not a year.
+_NOT_YEAR_UNITS = (
+    r"\s*(?:元|块|米|个|张|人|次|公里|千米|克|斤|号|楼|路)"
+    r"|\s*(?:feet|foot|ft|m|meters?|metres?|km|miles?|kg|lbs?|pounds?|dollars?|yuan|rmb|usd|euros?|px|"
+    r"pixels?|mah|mm|cm|w|watts?|mb|gb|kcal|calories|steps|people|persons?|words|points)\b"
+)
+# Words before a number that make it a year: 'in 2019', 'photos from 2019', 'taken 2019', '在2019'.
+_YEAR_BEFORE = re.compile(
+    r"(?:\b(?:in|during|from|since|after|before|until|till|through|circa|around|between|prior\s+to|"
+    r"starting(?:\s+(?:in|from))?|taken|shot|captured|(?:photo|picture|pic|image|snapshot)s?(?:\s+of)?)\s+"
+    r"|(?:自从|自|从|在|于)\s*)$",
+    re.IGNORECASE,
+)
+# Words after it that do the same: '2019 photos', '2019拍的', '2019的照片', '2019的夏天' (with the suffixes
+# that modify a time phrase: '2019以来', '2019 onwards').
+_YEAR_AFTER = re.compile(
+    rf"\s*(?:的\s*)?(?:拍|照片|相片|图片|图像|{_SEASON_ZH}|{_MONTH_ZH}\s*月|{alternation(FESTIVAL_WORDS_ZH)})"
+    r"|\s+(?:photo|picture|pic|image|snapshot)s?\b",
+    re.IGNORECASE,
+)
+_YEAR_JOIN = r"\s*(?:-|–|—|~|～|到|至|\b(?:to|until|till|through|thru)\b)\s*"
+_YEAR_RANGE_BEFORE = re.compile(
+    rf"(?:(?<![\d.])(?P<y>{_YEAR4}){_YEAR_JOIN}|\bbetween\s+(?P<b>{_YEAR4})\s+and\s+)$",
+    re.IGNORECASE,
+)
+_YEAR_RANGE_AFTER = re.compile(rf"{_YEAR_JOIN}(?P<y>{_YEAR4})(?!\d)", re.IGNORECASE)
+_QUIET = " \t\x00,.;:!?，。！？；：、…'\"“”‘’"  # what may surround a question that is only a year
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -279,10 +338,7 @@ _TIME_RULES: list[tuple[re.Pattern[str], _TimeHandler]] = [
         r"(?:\s*[日号])?",
         _numeric_date,
     ),
-    _rule(
-        rf"(?<![\dA-Za-z.:/])(?P<y>{_YEAR4})(?![\d:%A-Za-z]|\s*(?:元|块|米|个|张|人|次|公里|千米|克|斤|号|楼|路))",
-        _bare_year,
-    ),
+    _rule(rf"(?<![\dA-Za-z.:/$¥€£#])(?P<y>{_YEAR4})(?![\d:%A-Za-z]|{_NOT_YEAR_UNITS})", _bare_year),
     # English
     _rule(rf"\b(?:{alternation(FIXED_EN, latin=True)})\b", _fixed(FIXED_EN)),
     _rule(rf"\b(?P<n>{_NUM_EN})\s+{_UNIT_EN}\s+ago\b", _ago),
@@ -296,6 +352,10 @@ _TIME_RULES: list[tuple[re.Pattern[str], _TimeHandler]] = [
     _rule(
         rf"\b(?:(?P<q>last|this|past)\s+)?(?P<fest>{alternation(FESTIVAL_WORDS_EN, latin=True)})"
         rf"(?:\s+(?:of\s+)?(?P<y>{_YEAR4}))?\b{_FEST_THING_EN}",
+        _festival_en,
+    ),
+    _rule(
+        rf"\b(?P<y>{_YEAR4})\s+(?P<fest>{alternation(FESTIVAL_WORDS_EN, latin=True)})\b{_FEST_THING_EN}",
         _festival_en,
     ),
     _rule(rf"\b(?P<q>last|this|past)\s+(?P<s>{_SEASON_EN})\b", _season_en),
