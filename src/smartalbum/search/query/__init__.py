@@ -60,6 +60,16 @@ class ParsedQuery:
     def has_filters(self) -> bool:
         return bool(self.date_from or self.date_to or self.months or self.place or self.exclude)
 
+    @property
+    def only_exclusions(self) -> bool:
+        """Exclusions and nothing to look for ('no people', '没有人'): no search words, date, month or place.
+
+        Answering with everything else in the library is rarely what was meant; ask what to look for.
+        """
+        return bool(self.exclude) and not (
+            self.semantic or self.date_from or self.date_to or self.months or self.place
+        )
+
 
 def _is_chinese(text: str) -> bool:
     cjk = sum(1 for c in text if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
