@@ -640,7 +640,7 @@ def build(lib: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
 # where a search spends its time: (file suffix, function) -> label, read from a cProfile of one pass
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("search/engine.py", "search", "search() total"),
-    ("search/query.py", "parse_query", "parse_query"),
+    ("search/query/__init__.py", "parse_query", "parse_query"),
     ("search/indexer.py", "sync", "indexes.sync (per-query check)"),
     ("catalog/db.py", "state_token", "  catalog.state_token"),
     ("catalog/db.py", "filter_photo_ids", "catalog.filter_photo_ids"),

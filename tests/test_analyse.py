@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from smartalbum.catalog import Catalog
+from smartalbum.catalog.db import UNPARSED_RETRIES
 from smartalbum.config import Settings, load_settings
 from smartalbum.library import Library
 from smartalbum.pipeline.run import index_library
@@ -80,9 +81,15 @@ def test_index_runs_vlm_and_ocr_and_search_finds_ocr_text(tmp_path: Path, tiny: 
         assert "星巴克" in ocr_text and "STARBUCKS" in ocr_text
         counts = cat.counts()["analyses"]
         assert sum(counts["qwen_vl"].values()) == 4 and counts["ocr"] == {"ok": 4}
-        # a second run reads nothing again; --reanalyze does
+        # a second run reads again only what could not be parsed, and stops after UNPARSED_RETRIES answers
+        unparsed = vlm.unparsed
+        for _ in range(UNPARSED_RETRIES - 1):
+            again = index_library(cat, settings)
+            assert [a.todo for a in again.analyses] == [unparsed, 0]
+            unparsed = again.analyses[0].unparsed
         again = index_library(cat, settings)
         assert [a.todo for a in again.analyses] == [0, 0]
+        # --reanalyze reads everything again
         redo = index_library(cat, settings, reanalyze=True, ocr=False)
         assert [a.todo for a in redo.analyses] == [4]
     lib = Library(settings)

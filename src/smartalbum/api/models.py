@@ -157,6 +157,7 @@ class Hit(BaseModel):
     highlights: dict[str, str]
     width: int | None
     height: int | None
+    weak: bool = Field(default=False, description="little evidence: shown because nothing better matched")
     urls: PhotoUrls
 
 
@@ -170,6 +171,9 @@ class SearchOut(BaseModel):
     limit: int
     hits: list[Hit]
     notes: list[str]
+    complete: bool = Field(
+        default=True, description="false: a relevance list cut short; total counts only the hits returned"
+    )
 
 
 class FeedbackOut(BaseModel):

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Any
-
-from pydantic import ValidationError
 
 from smartalbum.api import models as m
 from smartalbum.pipeline.jobs import JobStatus
 from smartalbum.search.results import SearchResults
-from smartalbum.vision.schema import PhotoAnalysis, validate_analysis
-
-log = logging.getLogger(__name__)
-
-OCR_PRODUCER = "ocr"
-_STATUS_RANK = {"ok": 0, "partial": 1, "unparsed": 2}
+from smartalbum.vision.description import describing_analysis, ocr_lines
 
 
 def urls(photo_id: int) -> m.PhotoUrls:
@@ -26,30 +18,6 @@ def urls(photo_id: int) -> m.PhotoUrls:
         large=f"{base}/thumbnail?size=1024",
         original=f"{base}/original",
     )
-
-
-def _description(analyses: list[dict[str, Any]]) -> tuple[PhotoAnalysis, str | None]:
-    """The best vision-model analysis: parsed before partial before unparsed, newest first."""
-    vlm = [a for a in analyses if a["producer"] != OCR_PRODUCER]
-    vlm.sort(key=lambda a: a["created_at"], reverse=True)
-    vlm.sort(key=lambda a: _STATUS_RANK.get(a["status"], 9))
-    for a in vlm:
-        try:
-            return validate_analysis(a["data"])[0], a["status"]
-        except (ValidationError, ValueError, TypeError, RecursionError) as exc:  # old or foreign rows
-            log.warning("analysis of %s by %s is unreadable: %s", a.get("producer"), a.get("status"), exc)
-    return PhotoAnalysis(), None
-
-
-def _ocr_lines(analyses: list[dict[str, Any]]) -> list[str]:
-    lines: list[str] = []
-    for a in analyses:
-        text = (
-            a["data"].get("text") if a["producer"] == OCR_PRODUCER and isinstance(a["data"], dict) else None
-        )
-        if isinstance(text, list):
-            lines.extend(str(t) for t in text if isinstance(t, str | int | float) and str(t).strip())
-    return lines
 
 
 def _things(items: list[Any]) -> list[m.Thing]:
@@ -69,8 +37,9 @@ def _place(p: dict[str, Any]) -> m.Place | None:
 
 def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
     analyses = photo.get("analyses", [])
-    desc, status = _description(analyses)
-    text = list(dict.fromkeys([*desc.text, *_ocr_lines(analyses)]))
+    desc, row = describing_analysis(analyses)
+    status = row["status"] if row else None
+    text = list(dict.fromkeys([*desc.text, *ocr_lines(analyses)]))
     camera = m.Camera(make=photo["camera_make"], model=photo["camera_model"], lens=photo["lens"])
     return m.PhotoDetail(
         id=photo["id"],

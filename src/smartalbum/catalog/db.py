@@ -16,6 +16,7 @@ from smartalbum.catalog.schema import MIGRATIONS
 from smartalbum.errors import LibraryError, NotFoundError
 
 INGEST = "ingest"
+UNPARSED_RETRIES = 3  # an answer that cannot be parsed is asked for again this many times in all
 _PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name != "hash"]
 
 
@@ -304,19 +305,29 @@ class Catalog:
     # -- analyses ---------------------------------------------------------------------------------
 
     def photos_to_analyse(self, producer: str, version: str, *, redo: bool = False) -> list[str]:
-        """Hashes of visible photos with thumbnails that have no stored result from this producer version."""
+        """Hashes of visible photos with thumbnails that have no usable result from this producer version.
+
+        An 'unparsed' result is tried again, up to UNPARSED_RETRIES times (its error row counts attempts)."""
         sql = f"""SELECT p.hash FROM photos p
                  WHERE p.thumbs = 1
                    AND {self._VISIBLE}"""
         args: tuple[Any, ...] = ()
         if not redo:
             sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
-                                       AND a.producer = ? AND a.producer_version = ?)"""
-            args = (producer, version)
+                                       AND a.producer = ? AND a.producer_version = ?
+                                       AND (a.status != 'unparsed'
+                                            OR (SELECT coalesce(max(e.attempts), 0) FROM errors e
+                                                WHERE e.stage = ? AND e.subject = p.hash
+                                                  AND e.kind = 'unparsed') >= ?))"""
+            args = (producer, version, f"analyse:{producer}", UNPARSED_RETRIES)
         return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", args)]
 
     def record_analyses(self, producer: str, version: str, results: Iterable[Any]) -> None:
-        """Store one batch of AnalysisResult-like objects; failures become error rows to retry next run."""
+        """Store one batch of AnalysisResult-like objects; failures become error rows to retry next run.
+
+        An 'unparsed' answer never replaces a usable one of the same producer version (a re-analysis that
+        went wrong keeps the good description); it is stored when nothing better exists, and counted as an
+        'unparsed' error so that it is retried a bounded number of times."""
         now = utcnow()
         stage = f"analyse:{producer}"
         with self.transaction():
@@ -325,22 +336,38 @@ class Catalog:
                     self.record_error(stage, r.hash, "model_error", r.error or "no answer", now)
                     continue
                 self.db.execute(
-                    """INSERT OR REPLACE INTO analyses(hash, producer, producer_version, status, data, raw,
-                                                      created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    """INSERT INTO analyses(hash, producer, producer_version, status, data, raw, created_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(hash, producer, producer_version) DO UPDATE SET status = excluded.status,
+                           data = excluded.data, raw = excluded.raw, created_at = excluded.created_at
+                       WHERE excluded.status != 'unparsed' OR analyses.status = 'unparsed'""",
                     (r.hash, producer, version, r.status, json.dumps(r.data, ensure_ascii=False), r.raw, now),
                 )
-                self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (stage, r.hash))
+                if r.status == "unparsed":
+                    self.record_error(stage, r.hash, "unparsed", "the answer could not be parsed", now)
+                else:
+                    self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (stage, r.hash))
+
+    # per (photo, producer) the row that counts: usable (ok, partial) before unparsed, then the newest
+    _BEST_ANALYSES = """SELECT hash, producer, producer_version, status, data, raw, created_at FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY hash, producer
+                ORDER BY status = 'unparsed', created_at DESC, producer_version DESC) AS pick
+            FROM analyses WHERE hash IN (SELECT value FROM json_each(?)))
+        WHERE pick = 1"""
 
     def analyses(self, photo_hash: str) -> list[dict[str, Any]]:
-        """The latest result of each producer for one photo."""
-        rows = self.db.execute(
-            """SELECT producer, producer_version, status, data, raw, created_at FROM analyses a
-               WHERE hash = ? AND created_at = (SELECT max(created_at) FROM analyses b
-                                                WHERE b.hash = a.hash AND b.producer = a.producer)
-               ORDER BY producer""",
-            (photo_hash,),
-        ).fetchall()
+        """The result of each producer that counts for one photo (see `smartalbum.vision.description`)."""
+        rows = self.db.execute(self._BEST_ANALYSES + " ORDER BY producer", (json.dumps([photo_hash]),))
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def analysis_data(self, photo_hash: str, producer: str, version: str) -> dict[str, Any] | None:
+        """The stored data of exactly this producer version's result for one photo, if there is one."""
+        row = self.db.execute(
+            "SELECT data FROM analyses WHERE hash = ? AND producer = ? AND producer_version = ?",
+            (photo_hash, producer, version),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def analysis_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -382,17 +409,18 @@ class Catalog:
         return [dict(r) for r in self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
 
     def active_feedback(self) -> list[tuple[str, int, str]]:
-        """(query_key, photo id, verdict) of every verdict in force."""
+        """(query_key, photo id, verdict) of every verdict in force on a visible photo."""
         rows = self.db.execute(
-            """SELECT f.query_key, p.id, f.verdict FROM feedback f JOIN photos p ON p.hash = f.hash
-               WHERE f.undone_at IS NULL ORDER BY f.id"""
+            f"""SELECT f.query_key, p.id, f.verdict FROM feedback f JOIN photos p ON p.hash = f.hash
+                WHERE f.undone_at IS NULL AND {self._VISIBLE} ORDER BY f.id"""
         )
         return [(r[0], int(r[1]), r[2]) for r in rows]
 
     # -- search support ---------------------------------------------------------------------------
 
     def search_rows(self, photo_ids: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
-        """Visible photos with their paths and latest analysis per producer, for building search documents."""
+        """Visible photos with their paths ("names": relative to their root), and the analysis of each
+        producer that counts, for building search documents."""
         sql = f"SELECT p.* FROM photos p WHERE {self._VISIBLE}"
         args: tuple[Any, ...] = ()
         if photo_ids is not None:
@@ -403,25 +431,21 @@ class Catalog:
             chunk = rows[chunk_start : chunk_start + 500]
             by_hash = {r["hash"]: r for r in chunk}
             for r in chunk:
-                r["paths"], r["analyses"] = [], []
+                r["paths"], r["names"], r["analyses"] = [], [], []
             by_id = {r["id"]: r for r in chunk}
-            for pid, path in self.db.execute(
-                """SELECT photo_id, path FROM files
-                   WHERE status = 'ok' AND photo_id IN (SELECT value FROM json_each(?)) ORDER BY path""",
+            for pid, path, root in self.db.execute(
+                """SELECT f.photo_id, f.path, r.path FROM files f LEFT JOIN roots r ON r.id = f.root_id
+                   WHERE f.status = 'ok' AND f.photo_id IN (SELECT value FROM json_each(?))
+                   ORDER BY f.path""",
                 (json.dumps(list(by_id)),),
             ):
                 by_id[pid]["paths"].append(path)
+                # the part a person named: folders above the root are the same for every photo in it
+                inside = root and path.startswith(root.rstrip("/") + "/")
+                by_id[pid]["names"].append(path[len(root.rstrip("/")) + 1 :] if inside else path)
             hashes = json.dumps(list(by_hash))
-            for a in self.db.execute(
-                """SELECT hash, producer, data, created_at FROM analyses a
-                   WHERE hash IN (SELECT value FROM json_each(?))
-                     AND created_at = (SELECT max(created_at) FROM analyses b
-                                       WHERE b.hash = a.hash AND b.producer = a.producer)""",
-                (hashes,),
-            ):
-                by_hash[a["hash"]]["analyses"].append(
-                    {"producer": a["producer"], "data": json.loads(a["data"]), "created_at": a["created_at"]}
-                )
+            for a in self.db.execute(self._BEST_ANALYSES, (hashes,)):
+                by_hash[a["hash"]]["analyses"].append({**dict(a), "data": json.loads(a["data"])})
             yield from chunk
 
     def state_token(self) -> str:
@@ -481,6 +505,15 @@ class Catalog:
                     sql += " AND p.place_region = ?"
                     args.append(region)
         return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id DESC", args)]
+
+    def newest_first(self, photo_ids: Sequence[int]) -> list[int]:
+        """These photos ordered by when they were taken, newest first (undated last)."""
+        rows = self.db.execute(
+            """SELECT p.id FROM photos p WHERE p.id IN (SELECT value FROM json_each(?))
+               ORDER BY p.taken_at IS NULL, p.taken_at DESC, p.id DESC""",
+            (json.dumps([int(i) for i in photo_ids]),),
+        )
+        return [r[0] for r in rows]
 
     def photo_summaries(self, photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """What a result row shows: time, place, size and one existing path."""

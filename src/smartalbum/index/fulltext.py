@@ -5,7 +5,9 @@ emits the shorter words inside long ones) and stored as space-joined tokens; FTS
 then only splits on those spaces and punctuation, and `porter` stems English words (Chinese passes through).
 Queries go through the same segmentation, every term is quoted (so user input can never be FTS5 syntax) and
 terms are OR-combined. A hidden `zh_chars` column holds
-single Chinese characters so that 猫 finds 猫咪 and unknown words still match as character phrases.
+single Chinese characters so that 猫 finds 猫咪 and unknown words still match as character phrases; such a
+match, found only among the characters of other words (猫 in 熊猫, 海 in 上海), is weak evidence: it counts
+WEAK_TERM of a word match.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ FIELD_WEIGHTS: dict[str, float] = {
 FIELDS: tuple[str, ...] = tuple(FIELD_WEIGHTS)
 _CHARS_COLUMN = "zh_chars"
 _CHARS_WEIGHT = 0.3
+WEAK_TERM = 0.25  # what a term found only inside other words (猫 in 熊猫) counts, against 1 for a word
+_WORD_COLUMNS = "{" + " ".join(FIELDS) + "}"
 _COLUMNS = (*FIELDS, _CHARS_COLUMN)
 
 # words jieba's stock dictionary splits or misses, common in photo descriptions and searches
@@ -153,8 +157,14 @@ def build_match(terms: Sequence[str]) -> str:
 
 class TextHit(NamedTuple):
     photo_id: int
-    score: float  # -bm25: higher is better
-    matched_terms: tuple[str, ...]
+    score: float  # -bm25 times the share of terms matched: higher is better
+    matched_terms: tuple[str, ...]  # terms found as words
+    weak_terms: tuple[str, ...] = ()  # terms found only among the characters of other words
+
+    @property
+    def coverage(self) -> float:
+        """Terms matched, weak ones discounted (divide by the number of query terms for a share)."""
+        return len(self.matched_terms) + WEAK_TERM * len(self.weak_terms)
 
 
 FieldValue = str | Sequence[str] | None
@@ -366,25 +376,37 @@ class FullTextIndex:
             matched = self._matched_terms([int(r[0]) for r in rows], terms)
         hits = []
         for pid, rank in rows:
-            got = matched.get(int(pid), ())
-            hits.append(TextHit(int(pid), -float(rank) * (len(got) / len(terms)) ** COORDINATION, got))
+            strong, weak = matched.get(int(pid), ((), ()))
+            hit = TextHit(int(pid), 0.0, strong, weak)
+            hits.append(hit._replace(score=-float(rank) * (hit.coverage / len(terms)) ** COORDINATION))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
-    def _matched_terms(self, ids: list[int], terms: list[str]) -> dict[int, tuple[str, ...]]:
-        # one MATCH per term over the pool: exactly FTS5's notion of a match (stemming, character phrases)
+    def _matched_terms(
+        self, ids: list[int], terms: list[str]
+    ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per photo: (terms found as words, terms found only among the characters of other words).
+
+        One MATCH per term over the pool, first in the word columns, then anywhere: exactly FTS5's notion of a
+        match (stemming, character phrases)."""
         if not ids:
             return {}
         pool = json.dumps(ids)
-        found: dict[int, list[str]] = {}
+        sql = "SELECT rowid FROM fts WHERE fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))"
+        strong: dict[int, list[str]] = {}
+        weak: dict[int, list[str]] = {}
         for term in terms:
-            rows = self._conn.execute(
-                "SELECT rowid FROM fts WHERE fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))",
-                (_term_expr(term), pool),
-            )
-            for (pid,) in rows:
-                found.setdefault(int(pid), []).append(term)
-        return {pid: tuple(ts) for pid, ts in found.items()}
+            expr = _term_expr(term)
+            as_word = {int(r[0]) for r in self._conn.execute(sql, (f"{_WORD_COLUMNS} : ({expr})", pool))}
+            for pid in as_word:
+                strong.setdefault(pid, []).append(term)
+            if any(_is_cjk(c) for c in term):
+                for (pid,) in self._conn.execute(sql, (expr, pool)):
+                    if int(pid) not in as_word:
+                        weak.setdefault(int(pid), []).append(term)
+        return {
+            pid: (tuple(strong.get(pid, ())), tuple(weak.get(pid, ()))) for pid in strong.keys() | weak.keys()
+        }
 
     def highlight(
         self, photo_id: int, query: str, *, start: str = "[", end: str = "]", width: int = 60

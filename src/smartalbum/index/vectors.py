@@ -38,6 +38,7 @@ faiss: Any = _faiss
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DEFAULT_APPROX_THRESHOLD = 50_000
+EXACT_K = 5_000
 
 
 class IndexStatus(StrEnum):
@@ -295,9 +296,16 @@ class VectorIndex:
     # ---- search ------------------------------------------------------------------------------------------
 
     def search(
-        self, query_vec: np.ndarray, k: int, allowed_ids: set[int] | None = None
+        self,
+        query_vec: np.ndarray,
+        k: int,
+        allowed_ids: set[int] | None = None,
+        *,
+        min_cosine: float | None = None,
     ) -> list[tuple[int, float]]:
-        """The k photos most like `query_vec` (cosine, best first), optionally only among `allowed_ids`."""
+        """The k photos most like `query_vec` (cosine, best first), optionally only among `allowed_ids` and
+        only those at `min_cosine` or above. A k beyond EXACT_K on an HNSW index is answered exactly: a graph
+        walk that deep costs more than scanning every vector."""
         q = _normalize(query_vec, self.dim)
         if q.shape[0] != 1:
             raise ValueError("search takes one query vector")
@@ -305,8 +313,12 @@ class VectorIndex:
             return []
         with self._lock:
             if self._hnsw is None:
-                return self._search_flat(q, k, allowed_ids)
-            return self._search_hnsw(q, k, allowed_ids)
+                hits = self._search_flat(q, k, allowed_ids)
+            else:
+                hits = self._search_hnsw(q, k, allowed_ids)
+        if min_cosine is not None:
+            hits = [h for h in hits if h[1] >= min_cosine]
+        return hits
 
     def _search_flat(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         n = int(self._flat.ntotal)
@@ -341,6 +353,8 @@ class VectorIndex:
         want = min(k, int(mask.sum()))
         if want == 0:
             return []
+        if want > EXACT_K:
+            return self._exact_over(q, k, labels if labels is not None else np.flatnonzero(mask))
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, want)
         bitmap = None

@@ -1,6 +1,6 @@
 """What search knows about a photo: its texts per field (for full-text search) and one text to embed.
 
-Built from the catalog only: the latest vision analysis, OCR lines, place names and file names.
+Built from the catalog only: the vision analysis that counts, OCR lines, place names and file names.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import PurePath
 from typing import Any
 
 from smartalbum.catalog import Catalog
-from smartalbum.vision.schema import LABELS_ZH, validate_analysis
+from smartalbum.vision.description import describing_analysis, ocr_lines
+from smartalbum.vision.schema import LABELS_ZH
 
-OCR = "ocr"
 _NAME_SPLIT = re.compile(r"[\s_\-.()\[\]]+")
 
 
@@ -42,7 +42,8 @@ def _join(parts: list[str], sep: str = "\n") -> str:
 
 
 def _file_words(paths: list[str]) -> str:
-    """File and folder names as words: 'Trips/2024 Qingdao/IMG_1234.jpg' -> 'Trips 2024 Qingdao IMG 1234'."""
+    """File and folder names (relative to the root) as words: 'Trips/2024 Qingdao/IMG_1234.jpg' ->
+    'Trips 2024 Qingdao IMG 1234'."""
     words: list[str] = []
     for p in paths:
         pp = PurePath(p)
@@ -51,13 +52,12 @@ def _file_words(paths: list[str]) -> str:
     return " ".join(dict.fromkeys(words))
 
 
-def build_document(
-    row: dict[str, Any], vlm: dict[str, Any] | None, ocr: dict[str, Any] | None
-) -> PhotoDocument:
-    analysis, _ = validate_analysis(vlm or {})
+def build_document(row: dict[str, Any], analyses: list[dict[str, Any]]) -> PhotoDocument:
+    """The document of one catalog row (`search_rows`), from the analysis that counts and the OCR lines."""
+    analysis, described = describing_analysis(analyses)
     things = [*analysis.objects, *analysis.animals]
     cues = [c for c in (analysis.time_of_day, analysis.season, analysis.weather) if c]
-    ocr_lines = [str(t) for t in (ocr or {}).get("text", []) if t][:200]
+    read = ocr_lines(analyses)[:200]
     people_desc = analysis.people.description
     fields = {
         "desc_zh": _join([analysis.caption.zh, analysis.scene.zh, people_desc.zh]),
@@ -66,7 +66,7 @@ def build_document(
             [*analysis.tags.zh, *analysis.tags.en, *cues, *(LABELS_ZH.get(c, "") for c in cues)], " "
         ),
         "objects": _join([n for t in things for n in (t.name.zh, t.name.en)], " "),
-        "text": _join(list(dict.fromkeys([*analysis.text, *ocr_lines]))),
+        "text": _join(list(dict.fromkeys([*analysis.text, *read]))),
         "places": _join(
             [
                 row.get(k) or ""
@@ -81,7 +81,7 @@ def build_document(
             ],
             " ",
         ),
-        "files": _file_words(row.get("paths") or []),
+        "files": _file_words(row.get("names") or []),
     }
     # The dense index embeds what the photo shows, in both languages; places, dates and file names are
     # handled by filters and full-text search, where exact matching works better.
@@ -95,7 +95,7 @@ def build_document(
             " ".join(fields["text"].split("\n")[:10]),
         ]
     )
-    people = analysis.people.count if vlm else None
+    people = analysis.people.count if described else None
     digest = hashlib.blake2b(
         json.dumps([fields, embed_text, people], ensure_ascii=False).encode(), digest_size=12
     )
@@ -105,7 +105,4 @@ def build_document(
 def iter_documents(catalog: Catalog, photo_ids: list[int] | None = None) -> Iterator[PhotoDocument]:
     """Documents of visible photos (at least one existing file), optionally only some of them."""
     for row in catalog.search_rows(photo_ids):
-        analyses = {a["producer"]: a for a in row.pop("analyses")}
-        ocr = analyses.pop(OCR, None)
-        vlm = max(analyses.values(), key=lambda a: a["created_at"], default=None)
-        yield build_document(row, vlm["data"] if vlm else None, ocr["data"] if ocr else None)
+        yield build_document(row, row.pop("analyses"))

@@ -23,6 +23,7 @@ from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import query_terms
+from smartalbum.search.calibration import calibration
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
 from smartalbum.search.query import ParsedQuery, PlaceMatcher, parse_query
@@ -31,12 +32,8 @@ from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
 RRF_K = 60
-DEFAULT_MIN_RELEVANCE = 0.3
-# cosine similarity -> [0, 1]: below `lo` is unrelated, above `hi` is as good as it gets, per model.
-# all-MiniLM-L6-v2 on Flickr8k-CN val: unrelated pairs median 0.06, 95th percentile 0.33; true pairs 5th
-# percentile 0.38, median 0.65. The default is a guess for models not measured here (bge-m3 runs higher).
-DENSE_CALIBRATION: dict[str, tuple[float, float]] = {"sentence-transformers/all-MiniLM-L6-v2": (0.30, 0.70)}
-DEFAULT_CALIBRATION = (0.35, 0.75)
+DEFAULT_MIN_SCORE = 0.2  # hits scoring less are not shown (--min-score replaces it)
+STRONG_RELEVANCE = 0.5  # hits with less evidence than this are marked weak
 PEOPLE_WORDS = frozenset(
     {"人", "人物", "人们", "行人", "游客", "people", "person", "persons", "humans", "human"}
 )
@@ -63,9 +60,12 @@ class _Candidate:
     photo_id: int
     rrf: float = 0.0
     cosine: float | None = None
-    matched: tuple[str, ...] = ()
-    relevance: float = 0.0
-    score: float = 0.0
+    matched: tuple[str, ...] = ()  # query terms found as words
+    weak_terms: tuple[str, ...] = ()  # query terms found only inside other words (猫 in 熊猫)
+    words: float = 0.0  # share of the query's terms matched, weak ones discounted
+    relevance: float = 0.0  # absolute evidence in [0, 1]: calibrated cosine and words matched
+    score: float = 0.0  # relevance, scaled down by up to half when the retrievers rank the photo low
+    weak: bool = False
     feedback: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -145,8 +145,15 @@ class SearchEngine:
             notes.append(f"query cut to its first {MAX_QUERY_CHARS} characters")
         parsed = parse_query(text, today=self.today(), places=self.place_matcher())
         lang = parsed.language
-        sync = self.indexes.sync(catalog)
+        zh = lang == "zh"
+        sync = self.indexes.sync(catalog, wait=False)
         notes += [f"rebuilt {r}" for r in sync.rebuilt]
+        if sync.busy:
+            notes.append(
+                "搜索索引正在由另一个进程更新，最新的照片可能还搜不到"
+                if zh
+                else "another process is updating the search index: the newest photos may be missing"
+            )
         if sync.embed_error:
             notes.append(
                 sync.embed_error if sync.embedder else f"words only, no semantic search: {sync.embed_error}"
@@ -155,41 +162,53 @@ class SearchEngine:
         date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, understood)
         results = SearchResults(text, parsed.semantic, lang, understood, 0, offset, limit, notes=notes)
         has_filter = bool(date_from or date_to or parsed.months or place_key)
-        if not parsed.semantic and not has_filter and not parsed.exclude:
-            notes.append(
-                "空查询：请输入想找的内容" if lang == "zh" else "empty query: type what you remember"
-            )
+        if not parsed.semantic and not has_filter:
+            if parsed.exclude:
+                notes.append(
+                    "只有排除条件：请说出要找什么（例如 “海边 不要人”）"
+                    if zh
+                    else "only exclusions: say what to look for too (e.g. 'beach without people')"
+                )
+            else:
+                notes.append("空查询：请输入想找的内容" if zh else "empty query: type what you remember")
             return results
         newest: list[int] | None = None  # photos passing the filters, newest first
-        if has_filter or not parsed.semantic:
+        if has_filter:
             newest = catalog.filter_photo_ids(
                 date_from=date_from.isoformat() if date_from else None,
                 date_before=(date_to + timedelta(days=1)).isoformat() if date_to else None,
                 months=parsed.months,
                 place=_split_place_key(place_key) if place_key else None,
             )
-        allowed = set(newest) if has_filter and newest is not None else None
-        cands = self._retrieve(parsed.semantic, allowed, newest)
-        self._exclude(cands, parsed.exclude)
+        allowed = set(newest) if newest is not None else None
+        # a listing by date or inside filters must hold every match, not the best few of each retriever
+        complete = filters.sort == "date" or has_filter
+        cands, cut = self._retrieve(parsed.semantic, allowed, newest, complete)
         self._apply_feedback(catalog, cands, text, parsed.semantic, allowed)
-        # --min-score replaces the default cut-off (which is on absolute relevance, not on rank)
-        ranked = [
-            c
-            for c in cands.values()
-            if c.feedback == "good"
-            or (
-                c.relevance >= DEFAULT_MIN_RELEVANCE
-                if filters.min_score is None
-                else c.score >= filters.min_score
+        self._exclude(cands, parsed.exclude)
+        # the default cut-off and --min-score act on the same number: the score a hit shows
+        min_score = DEFAULT_MIN_SCORE if filters.min_score is None else filters.min_score
+        ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
+        if cut is not None and cut >= min_score:
+            # the last candidate a retriever gave would itself be shown: weaker matches were left out
+            results.complete = False
+            notes.append(
+                f"只列出了最相关的 {len(ranked)} 张；加上时间、地点或更具体的词可以看到全部"
+                if zh
+                else f"showing the best {len(ranked)} matches only; add a date, a place or more words "
+                "to see them all"
             )
-        ]
-        # a date or place alone is already newest first, as the catalog returned it
         if parsed.semantic and filters.sort == "date":
-            dates = catalog.photo_summaries([c.photo_id for c in ranked])
-            ranked.sort(key=lambda c: (dates[c.photo_id]["taken_at"] or "", c.score), reverse=True)
+            order = {pid: n for n, pid in enumerate(catalog.newest_first([c.photo_id for c in ranked]))}
+            ranked.sort(key=lambda c: order[c.photo_id])
         elif parsed.semantic:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
+        # a date or place alone is already newest first, as the catalog returned it
         results.total = len(ranked)
+        if ranked and all(c.weak for c in ranked):
+            notes.append(
+                "没有找到很符合的照片，下面是最接近的" if zh else "no strong match: these are the closest"
+            )
         page = ranked[offset : offset + limit]
         summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
@@ -219,37 +238,49 @@ class SearchEngine:
         return date_from, date_to, place_key
 
     def _retrieve(
-        self, semantic: str, allowed: set[int] | None, newest: list[int] | None
-    ) -> dict[int, _Candidate]:
-        cands: dict[int, _Candidate] = {}
+        self, semantic: str, allowed: set[int] | None, newest: list[int] | None, complete: bool
+    ) -> tuple[dict[int, _Candidate], float | None]:
+        """Candidates with their evidence and score; and, when a retriever's list was cut at POOL, the score
+        of the last candidate it gave (None when every list was complete)."""
         if not semantic:
             # only filters: every photo that passes them (an empty set is no photos), as an exact match
-            return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}
-        lists = 0
+            return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
+        cands: dict[int, _Candidate] = {}
+        lists: list[list[int]] = []
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
+        lo, hi = calibration(vectors.model if vectors else "")
         if qvec is not None and vectors is not None and len(vectors):
-            lists += 1
-            for rank, (pid, cos) in enumerate(vectors.search(qvec, POOL, allowed)):
-                c = cands.setdefault(pid, _Candidate(pid))
-                c.rrf += 1.0 / (RRF_K + rank + 1)
-                c.cosine = cos
+            if complete:  # every photo with any semantic evidence
+                found = vectors.search(qvec, len(vectors), allowed, min_cosine=lo)
+            else:
+                found = vectors.search(qvec, POOL, allowed)
+            for pid, cos in found:
+                cands.setdefault(pid, _Candidate(pid)).cosine = cos
+            lists.append([pid for pid, _ in found])
         terms = query_terms(semantic)
         if terms:
-            lists += 1
-            for rank, hit in enumerate(self.indexes.fts.search(semantic, POOL, allowed)):
+            size = len(self.indexes.fts) if complete else POOL
+            found_text = self.indexes.fts.search(semantic, size, allowed)
+            for hit in found_text:
                 c = cands.setdefault(hit.photo_id, _Candidate(hit.photo_id))
-                c.rrf += 1.0 / (RRF_K + rank + 1)
-                c.matched = hit.matched_terms
-        lo, hi = DENSE_CALIBRATION.get(vectors.model if vectors else "", DEFAULT_CALIBRATION)
-        best_rrf = max(lists, 1) / (RRF_K + 1)
+                c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
+                c.words = hit.coverage / len(terms)
+            lists.append([h.photo_id for h in found_text])
+        for ranked in lists:
+            for rank, pid in enumerate(ranked):
+                cands[pid].rrf += 1.0 / (RRF_K + rank + 1)
+        best_rrf = max(len(lists), 1) / (RRF_K + 1)
         for c in cands.values():
             dense = min(max(((c.cosine or 0.0) - lo) / (hi - lo), 0.0), 1.0) if c.cosine is not None else 0.0
-            words = len(c.matched) / len(terms) if terms else 0.0
-            # either kind of evidence can make a photo relevant; both together make it more so
-            c.relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * words)
-            c.score = round(0.5 * c.relevance + 0.5 * c.rrf / best_rrf, 4)
-        return cands
+            # either kind of evidence can make a photo relevant; both together make it more so. Words count
+            # by the share matched, squared: half the words of "red bicycle" is weak evidence, not half.
+            c.relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * c.words**2)
+            # rank agreement orders photos of similar strength but never lifts a weak one
+            c.score = round(c.relevance * (0.5 + 0.5 * c.rrf / best_rrf), 4)
+            c.weak = c.relevance < STRONG_RELEVANCE
+        cut = [cands[ranked[-1]].score for ranked in lists if len(ranked) >= POOL and not complete]
+        return cands, max(cut) if cut else None
 
     def _exclude(self, cands: dict[int, _Candidate], exclude: tuple[str, ...]) -> None:
         if not exclude or not cands:
@@ -267,9 +298,11 @@ class SearchEngine:
                     drop |= {
                         h.photo_id
                         for h in self.indexes.fts.search("people person 人物", len(unknown), unknown)
+                        if h.matched_terms
                     }
                 continue
-            drop |= {h.photo_id for h in self.indexes.fts.search(term, len(ids), ids)}
+            # only a word match excludes: "不要猫" must not drop the panda photo (熊猫)
+            drop |= {h.photo_id for h in self.indexes.fts.search(term, len(ids), ids) if h.matched_terms}
         for pid in drop:
             cands.pop(pid, None)
 
@@ -281,6 +314,8 @@ class SearchEngine:
         semantic: str,
         allowed: set[int] | None,
     ) -> None:
+        """Verdicts on this question decide; verdicts on similar questions nudge. Runs before exclusions,
+        which a "good" verdict does not override; only visible photos are brought back."""
         key = query_key(text)
         terms = set(_terms(semantic or text))
         for fb_key, pid, verdict in catalog.active_feedback():
@@ -289,7 +324,7 @@ class SearchEngine:
                     cands.pop(pid, None)
                 elif allowed is None or pid in allowed:
                     c = cands.setdefault(pid, _Candidate(pid))
-                    c.feedback, c.relevance, c.score = "good", max(c.relevance, 1.0), 1.0
+                    c.feedback, c.relevance, c.score, c.weak = "good", max(c.relevance, 1.0), 1.0, False
                 continue
             c2 = cands.get(pid)
             if c2 is None:
@@ -325,6 +360,14 @@ class SearchEngine:
         shown = [t for t in c.matched if not any(t != o and t in o for o in c.matched)]
         if shown:
             why.append(("匹配：" + "、".join(shown)) if zh else "matched: " + ", ".join(shown))
+        if c.weak_terms:
+            why.append(
+                ("只在其他词里出现：" + "、".join(c.weak_terms))
+                if zh
+                else "only inside other words: " + ", ".join(c.weak_terms)
+            )
+        if c.weak:
+            why.append("匹配较弱" if zh else "weak match")
         if c.cosine is not None:
             why.append(f"语义相近 {c.cosine:.2f}" if zh else f"similar meaning ({c.cosine:.2f})")
         if c.feedback == "bad-similar":
@@ -356,6 +399,7 @@ class SearchEngine:
             highlights=highlights,
             width=row.get("width"),
             height=row.get("height"),
+            weak=c.weak,
         )
 
     @staticmethod
@@ -378,13 +422,14 @@ class SearchEngine:
         if vectors is None or vec is None:
             results.notes.append("this photo has no description yet, or semantic search is unavailable")
             return results
-        lo, hi = DENSE_CALIBRATION.get(vectors.model, DEFAULT_CALIBRATION)
+        lo, hi = calibration(vectors.model)
         found = [(pid, cos) for pid, cos in vectors.search(vec, limit + 1) if pid != photo["id"]][:limit]
         summaries = catalog.photo_summaries([pid for pid, _ in found])
         info = self.indexes.doc_info([pid for pid, _ in found])
         for pid, cos in found:
             c = _Candidate(pid, cosine=cos)
-            c.score = min(max((cos - lo) / (hi - lo), 0.0), 1.0)
+            c.score = c.relevance = min(max((cos - lo) / (hi - lo), 0.0), 1.0)
+            c.weak = c.relevance < STRONG_RELEVANCE
             hit = self._hit(
                 c, summaries[pid], info.get(pid, {}), parse_query("", today=self.today()), "en", False
             )

@@ -7,13 +7,17 @@ missing, stale (another embedding model) or corrupt, and otherwise re-indexes on
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,7 @@ class SyncStats:
     rebuilt: list[str] = field(default_factory=list)  # which indexes were rebuilt from scratch, and why
     embedder: str | None = None
     embed_error: str | None = None
+    busy: bool = False  # another process was writing the indexes: they were used as last saved
 
 
 class SearchIndexes:
@@ -89,23 +94,34 @@ class SearchIndexes:
                 self.embed_error += f"; using {self._embedder.name} instead (English only)"
         return self._embedder
 
-    def _open_vectors(self, stats: SyncStats) -> VectorIndex | None:
+    def _open_vectors(self, stats: SyncStats, *, writer: bool) -> VectorIndex | None:
+        """The vector index as last saved by any process. A writer (holding the write lock) also repairs: an
+        unusable index is started afresh and its documents queued for embedding; a copy that does not match
+        the state database (a crash between saving the vectors and recording it) has the documents it lacks
+        queued again. A reader keeps the copy it has when the saved one cannot be read."""
         emb = self.embedder()
         if emb is None:
             return None
         saved = self._meta("vectors_saved")
-        # another process (an indexing job) may have saved newer vectors since we loaded ours
         if self.vectors is not None and self.vectors.model == emb.name and saved == self._vectors_saved:
             return self.vectors
-        self._vectors_saved = saved
         opened = VectorIndex.open(self.dir / "vectors", emb.name, emb.dim)
         if opened.index is not None:
-            self.vectors = opened.index
-        else:
+            self.vectors, self._vectors_saved = opened.index, saved
+            if writer and (opened.manifest or {}).get("state_token") != saved:
+                log.warning("vector index and search state disagree; re-embedding what the index lacks")
+                self._state_write(
+                    "UPDATE docs SET embedded = 0 WHERE photo_id = ?",
+                    [(pid,) for (pid,) in self.state.execute("SELECT photo_id FROM docs WHERE embedded = 1")
+                     if pid not in opened.index],
+                )
+        elif writer:
             if opened.status != "missing":
                 stats.rebuilt.append(f"vectors: {opened.reason}")
-            self.vectors = VectorIndex(emb.dim, emb.name)
+            self.vectors, self._vectors_saved = VectorIndex(emb.dim, emb.name), None
             self.state.execute("UPDATE docs SET embedded = 0")
+        elif self.vectors is None or self.vectors.model != emb.name:
+            self.vectors = VectorIndex(emb.dim, emb.name)  # nothing usable saved yet: a writer will make it
         return self.vectors
 
     def _meta(self, key: str) -> str | None:
@@ -114,7 +130,17 @@ class SearchIndexes:
 
     # -- keeping in step with the catalog ---------------------------------------------------------
 
-    def sync(self, catalog: Catalog, progress: Progress | None = None, *, force: bool = False) -> SyncStats:
+    def sync(
+        self,
+        catalog: Catalog,
+        progress: Progress | None = None,
+        *,
+        force: bool = False,
+        wait: bool = True,
+    ) -> SyncStats:
+        """Bring the indexes in step with the catalog. Every writer of this library's indexes, in any process,
+        takes the lock file `index/write.lock` first, so no save overwrites another's work. wait=False (a
+        search): when another process holds it, use the indexes as last saved and report `busy`."""
         stats = SyncStats()
         with self.lock:
             # PRAGMA data_version moves when another connection commits: unchanged means nothing to look at,
@@ -124,46 +150,48 @@ class SearchIndexes:
             if unchanged and self.vectors is not None and self._meta("vectors_saved") == self._vectors_saved:
                 stats.embedder, stats.embed_error = self.vectors.model, self.embed_error
                 return stats
-            token = catalog.state_token()
-            vectors = self._open_vectors(stats)
-            stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
-            if self.fts.needs_rebuild:
-                stats.rebuilt.append("full text: new or unreadable")
-                self.state.execute("DELETE FROM docs")
-                self.fts.needs_rebuild = False
-            if force:
-                self.state.execute("DELETE FROM docs")
-            embedded_all = (
-                vectors is None
-                or not self.state.execute("SELECT 1 FROM docs WHERE embedded = 0 LIMIT 1").fetchone()
-            )
-            unchanged = not force and not stats.rebuilt and token == self._meta("token")
-            if unchanged and embedded_all:
-                self._seen_versions[catalog] = version
-                return stats
-            known = {
-                r[0]: (r[1], r[2])
-                for r in self.state.execute("SELECT photo_id, signature, embedded FROM docs")
-            }
-            docs = list(iter_documents(catalog))
-            stats.documents = len(docs)
-            changed = [d for d in docs if d.photo_id not in known or known[d.photo_id][0] != d.signature]
-            to_embed = [d for d in docs if d.photo_id not in known or known[d.photo_id] != (d.signature, 1)]
-            gone = set(known) - {d.photo_id for d in docs}
-            progress = progress or Progress()
-            progress.begin("search index", len(changed) + (len(to_embed) if vectors is not None else 0))
-            self._write_fulltext(changed, gone, progress)
-            stats.fulltext_updated, stats.removed = len(changed), len(gone)
-            if vectors is not None:
-                stats.vectors_updated = self._write_vectors(vectors, to_embed, gone, progress)
-                vectors.save(self.dir / "vectors", state_token=token)
-                self._vectors_saved = f"{token}|{time.time()}"
-                self.state.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (self._vectors_saved,)
-                )
-            self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
-            self._seen_versions[catalog] = version  # only once the indexes really are in step
-            return stats
+            with write_lock(self.dir / "write.lock", wait=wait) as locked:
+                if not locked:
+                    stats.busy = True
+                    vectors = self._open_vectors(stats, writer=False)
+                    stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
+                    return stats
+                self._sync_locked(catalog, version, progress, force, stats)
+        return stats
+
+    def _sync_locked(
+        self, catalog: Catalog, version: int, progress: Progress | None, force: bool, stats: SyncStats
+    ) -> None:
+        token = catalog.state_token()
+        vectors = self._open_vectors(stats, writer=True)
+        stats.embedder, stats.embed_error = (vectors.model if vectors else None), self.embed_error
+        if self.fts.needs_rebuild:
+            stats.rebuilt.append("full text: new or unreadable")
+            self.state.execute("DELETE FROM docs")
+            self.fts.needs_rebuild = False
+        if force:
+            self.state.execute("DELETE FROM docs")
+        pending = self.state.execute("SELECT 1 FROM docs WHERE embedded = 0 LIMIT 1").fetchone()
+        embedded_all = vectors is None or not pending
+        if not force and not stats.rebuilt and token == self._meta("token") and embedded_all:
+            self._seen_versions[catalog] = version
+            return
+        known = {
+            r[0]: (r[1], r[2]) for r in self.state.execute("SELECT photo_id, signature, embedded FROM docs")
+        }
+        docs = list(iter_documents(catalog))
+        stats.documents = len(docs)
+        changed = [d for d in docs if d.photo_id not in known or known[d.photo_id][0] != d.signature]
+        to_embed = [d for d in docs if d.photo_id not in known or known[d.photo_id] != (d.signature, 1)]
+        gone = set(known) - {d.photo_id for d in docs}
+        progress = progress or Progress()
+        progress.begin("search index", len(changed) + (len(to_embed) if vectors is not None else 0))
+        self._write_fulltext(changed, gone, progress)
+        stats.fulltext_updated, stats.removed = len(changed), len(gone)
+        if vectors is not None:
+            stats.vectors_updated = self._write_vectors(vectors, to_embed, gone, progress, token)
+        self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
+        self._seen_versions[catalog] = version  # only once the indexes really are in step
 
     def _state_write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """One transaction per batch: the connection is in autocommit mode, which would commit every row."""
@@ -193,26 +221,38 @@ class SearchIndexes:
             self._state_write("DELETE FROM docs WHERE photo_id = ?", [(i,) for i in gone])
 
     def _write_vectors(
-        self, vectors: VectorIndex, docs: list[PhotoDocument], gone: set[int], progress: Progress
+        self, vectors: VectorIndex, docs: list[PhotoDocument], gone: set[int], progress: Progress, token: str
     ) -> int:
+        """Embed `docs`, drop `gone`, save, and only then mark the documents embedded: a crash before the
+        save leaves them marked for the next run instead of marked done and missing."""
         emb = self.embedder()
         assert emb is not None
         if gone:
             vectors.remove(gone)
         done = 0
         for start in range(0, len(docs), EMBED_BATCH):
-            chunk = [d for d in docs[start : start + EMBED_BATCH]]
+            chunk = docs[start : start + EMBED_BATCH]
             with_text = [d for d in chunk if d.embed_text.strip()]
             if with_text:
                 vecs = emb.embed([d.embed_text for d in with_text], query=False)
                 vectors.add([d.photo_id for d in with_text], vecs)
             # photos with nothing to embed yet (no analysis) must not match by meaning
             vectors.remove([d.photo_id for d in chunk if not d.embed_text.strip()])
-            self._state_write(
-                "UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in chunk]
-            )
             done += len(with_text)
             progress.advance(len(chunk))
+        saved = f"{token}|{time.time()}"
+        vectors.save(self.dir / "vectors", state_token=saved)
+        self.state.execute("BEGIN")
+        try:
+            self.state.executemany(
+                "UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in docs]
+            )
+            self.state.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (saved,))
+        except BaseException:
+            self.state.execute("ROLLBACK")
+            raise
+        self.state.execute("COMMIT")
+        self._vectors_saved = saved
         return done
 
     # -- reading ----------------------------------------------------------------------------------
@@ -234,6 +274,22 @@ class SearchIndexes:
     def close(self) -> None:
         self.fts.close()
         self.state.close()
+
+
+@contextlib.contextmanager
+def write_lock(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An exclusive lock on `path` across processes (flock: released by the OS if the holder dies).
+    Yields False when wait=False and another process holds it."""
+    with open(path, "a+b") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def sync_search_indexes(

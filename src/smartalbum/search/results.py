@@ -17,7 +17,7 @@ class SearchFilters:
     date_to: date | None = None
     place: str | None = None  # a place name in English or Chinese: city, region or country
     sort: Sort = "relevance"
-    min_score: float | None = None  # None = the default relevance cut-off
+    min_score: float | None = None  # hits scoring less are left out; None = the default cut-off
 
 
 @dataclass
@@ -34,6 +34,7 @@ class SearchHit:
     highlights: dict[str, str] = field(default_factory=dict)  # field -> snippet with [matched] terms
     width: int | None = None
     height: int | None = None
+    weak: bool = False  # little evidence: shown because nothing better matched
 
 
 @dataclass
@@ -47,6 +48,7 @@ class SearchResults:
     limit: int
     hits: list[SearchHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "query cut to 1,000 characters", "index rebuilt"
+    complete: bool = True  # False: a relevance list cut at the retrievers' depth; `total` is a lower bound
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,254 @@
+"""Wrong answers found by trying search as a user would (issue 13), each pinned by a test.
+
+Libraries are written straight into a real catalog (photos, files, analyses), searched through Library with
+the real FTS5 index and the bundled MiniLM embedder (fast; the multilingual default is tested elsewhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartalbum.catalog import Catalog
+from smartalbum.catalog.db import UNPARSED_RETRIES
+from smartalbum.catalog.records import IngestOutcome, PhotoMeta
+from smartalbum.config import Settings, load_settings
+from smartalbum.library import Library
+from smartalbum.search.engine import POOL
+from smartalbum.search.results import SearchFilters
+from smartalbum.vision.base import AnalysisResult
+
+
+def _hash(n: int) -> str:
+    return f"f{n:063x}"  # not all digits: an all-digit reference is a photo id
+
+
+def _analysis(
+    zh: str, en: str, tags_zh: tuple[str, ...] = (), tags_en: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return {"caption": {"zh": zh, "en": en}, "tags": {"zh": list(tags_zh), "en": list(tags_en)}}
+
+
+def _library(
+    tmp: Path, photos: list[tuple[str, dict[str, Any] | None]], *, taken: list[str] | None = None
+) -> Settings:
+    """A library whose photo n is file `name` with analysis `data` (None: not described yet)."""
+    settings = load_settings(tmp / "library", embed_model="offline")
+    with Catalog(settings.catalog_path) as cat:
+        root = cat.add_root(tmp / "photos")
+        cat.record_outcomes(
+            IngestOutcome(
+                str(tmp / "photos" / name),
+                root,
+                1,
+                1,
+                photo=PhotoMeta(
+                    hash=_hash(n), size=1, taken_at=(taken[n] if taken else "2020-01-01T00:00:00")
+                ),
+            )
+            for n, (name, _) in enumerate(photos)
+        )
+        cat.record_analyses(
+            "import",
+            "test|v1",
+            [AnalysisResult(_hash(n), "ok", data=data) for n, (_, data) in enumerate(photos) if data],
+        )
+    return settings
+
+
+@pytest.fixture
+def open_lib() -> Iterator[Any]:
+    opened: list[Library] = []
+
+    def make(settings: Settings) -> Library:
+        opened.append(Library(settings))
+        return opened[-1]
+
+    yield make
+    for lib in opened:
+        lib.close()
+
+
+def _names(lib: Library, query: str, **filters: Any) -> list[str]:
+    return [Path(h.path or "").name for h in lib.search(query, SearchFilters(**filters), limit=100).hits]
+
+
+ANIMALS = [
+    ("cat.jpg", _analysis("一只猫坐在窗台上", "A cat sitting on a windowsill", ("猫", "窗台"), ("cat",))),
+    ("panda.jpg", _analysis("熊猫在吃竹子", "A panda eating bamboo", ("熊猫", "竹子"), ("panda",))),
+    ("sea.jpg", _analysis("蓝色的海和沙滩", "The blue sea and a sandy beach", ("海", "沙滩"), ("sea",))),
+    ("shanghai.jpg", _analysis("上海的外滩夜景", "The Bund in Shanghai at night", ("上海", "夜景"), ())),
+    ("flower.jpg", _analysis("花园里的一朵红花", "A red flower in a garden", ("花", "花园"), ("flower",))),
+    ("fireworks.jpg", _analysis("夜空中的烟花", "Fireworks in the night sky", ("烟花",), ("fireworks",))),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "word", "inside"),
+    [
+        ("猫", "cat.jpg", "panda.jpg"),
+        ("海", "sea.jpg", "shanghai.jpg"),
+        ("花", "flower.jpg", "fireworks.jpg"),
+    ],
+)
+def test_a_character_inside_another_word_is_weak_evidence(
+    tmp_path: Path, open_lib: Any, query: str, word: str, inside: str
+) -> None:
+    lib = open_lib(_library(tmp_path, ANIMALS))
+    hits = {Path(h.path or "").name: h for h in lib.search(query, limit=50).hits}
+    assert word in hits, hits.keys()
+    assert hits[word].score >= 0.8
+    # 熊猫 for 猫 was 0.92 against 0.95: now it is cut, or far below and labelled as what it is
+    assert inside not in hits or hits[word].score - hits[inside].score >= 0.3, hits[inside]
+    if inside in hits:
+        assert any(query in w for w in hits[inside].why if "inside" in w or "其他词" in w)
+
+
+def test_excluding_a_character_word_keeps_photos_that_only_contain_the_character(
+    tmp_path: Path, open_lib: Any
+) -> None:
+    lib = open_lib(_library(tmp_path, ANIMALS))
+    got = _names(lib, "动物 不要猫", min_score=0.0)
+    assert "cat.jpg" not in got and "panda.jpg" in got
+
+
+def test_only_exclusions_say_so_and_list_nothing(tmp_path: Path, open_lib: Any) -> None:
+    lib = open_lib(_library(tmp_path, ANIMALS))
+    for query in ("没有猫", "without cats"):
+        res = lib.search(query)
+        assert res.hits == [] and res.total == 0
+        assert any("exclusion" in n or "排除" in n for n in res.notes), res.notes
+
+
+def test_no_smoking_sign_is_what_is_searched(tmp_path: Path, open_lib: Any) -> None:
+    photos = [
+        ("sign.jpg", _analysis("墙上的禁止吸烟标志", "A no smoking sign on a wall", ("标志",), ("sign",))),
+        *ANIMALS,
+    ]
+    lib = open_lib(_library(tmp_path, photos))
+    res = lib.search("no smoking sign")
+    assert [Path(h.path or "").name for h in res.hits][:1] == ["sign.jpg"]
+    assert all(h.score < 1.0 for h in res.hits[1:])
+    assert len(res.hits) < len(photos)
+
+
+def test_good_verdict_never_brings_back_a_gone_photo_or_an_excluded_one(
+    tmp_path: Path, open_lib: Any
+) -> None:
+    settings = _library(tmp_path, ANIMALS)
+    lib = open_lib(settings)
+    lib.add_feedback("sea", _hash(1), "good")  # the panda, for "sea"
+    assert "panda.jpg" in _names(lib, "sea")
+    lib.add_feedback("海 不要熊猫", _hash(1), "good")
+    assert "panda.jpg" not in _names(lib, "海 不要熊猫")
+    with Catalog(settings.catalog_path) as cat:
+        cat.mark_gone([str(tmp_path / "photos" / "panda.jpg")])
+    got = lib.search("sea").hits
+    assert got and all(h.path for h in got)
+    assert "panda.jpg" not in [Path(h.path or "").name for h in got]
+
+
+def test_a_bare_number_is_not_a_year(tmp_path: Path, open_lib: Any) -> None:
+    photos = [
+        (
+            "game.png",
+            _analysis("手机游戏2048的截图", "A screenshot of the game 2048", ("游戏",), ("game", "2048")),
+        ),
+        ("old.jpg", _analysis("1984年的老照片", "An old photo", ("老照片",), ("old",))),
+    ]
+    lib = open_lib(_library(tmp_path, photos, taken=["2021-05-01T10:00:00", "1984-06-01T10:00:00"]))
+    assert _names(lib, "2048 game")[:1] == ["game.png"]
+    assert not lib.search("2048 game").understood
+    assert _names(lib, "photos from 1984") == ["old.jpg"]
+
+
+def test_date_sorted_and_filtered_listings_hold_every_match(tmp_path: Path, open_lib: Any) -> None:
+    n = POOL + 60
+    photos = [
+        (
+            f"car{i}.jpg",
+            _analysis(
+                f"一辆红色的汽车 {i}", f"A red car parked on the street, number {i}", ("汽车",), ("car",)
+            ),
+        )
+        for i in range(n)
+    ]
+    taken = [f"20{10 + i % 15:02d}-0{1 + i % 9}-1{i % 10}T12:00:00" for i in range(n)]
+    lib = open_lib(_library(tmp_path, photos, taken=taken))
+    by_date = lib.search("red car", SearchFilters(sort="date"), limit=500)
+    assert by_date.total == n and by_date.complete
+    dates = [h.taken_at or "" for h in by_date.hits]
+    assert dates == sorted(dates, reverse=True) and dates[0] == max(taken)
+    in_2024 = lib.search("red car 2024年", limit=500)
+    assert in_2024.total == sum(t.startswith("2024") for t in taken) > 0
+    # by relevance the list stops at the retrievers' depth and says so
+    best = lib.search("red car", limit=10)
+    assert not best.complete and best.total <= 2 * POOL
+    assert any("best" in note for note in best.notes), best.notes
+
+
+def test_no_good_match_means_no_result_or_weak_ones(tmp_path: Path, open_lib: Any) -> None:
+    lib = open_lib(_library(tmp_path, ANIMALS))
+    res = lib.search("red bicycle")
+    assert all(h.weak for h in res.hits), [(h.path, h.score, h.why) for h in res.hits]
+    if res.hits:
+        assert any("no strong match" in n for n in res.notes)
+    # a real match is not weak
+    cat = lib.search("a cat on a windowsill").hits
+    assert cat and Path(cat[0].path or "").name == "cat.jpg" and not cat[0].weak
+
+
+def test_undescribed_photos_match_only_by_name_and_metadata(tmp_path: Path, open_lib: Any) -> None:
+    photos: list[tuple[str, dict[str, Any] | None]] = [
+        ("IMG_0001.jpg", None),
+        ("IMG_0002.jpg", None),
+        ("微信图片_20240712153000.jpg", None),
+        ("sunset cat.jpg", None),
+    ]
+    lib = open_lib(_library(tmp_path, photos))
+    assert lib.search("找出所有有猫的日落照片").hits == []
+    assert lib.search("a dog on the beach").hits == []
+    assert _names(lib, "sunset cat") == ["sunset cat.jpg"]  # its name is all it has
+
+
+def test_an_unparsed_reanalysis_does_not_replace_a_good_description(tmp_path: Path, open_lib: Any) -> None:
+    settings = _library(tmp_path, ANIMALS[:2])
+    with Catalog(settings.catalog_path) as cat:
+        # a later model run that could not be parsed keeps its raw text as the caption
+        garbled = AnalysisResult(_hash(0), "unparsed", data=_analysis("", "zzqx garbled bicycle"), raw="zzqx")
+        cat.record_analyses("qwen_vl", "m|p1", [garbled])
+        # the same producer version asked again for a photo it described well keeps the good answer
+        cat.record_analyses(
+            "import", "test|v1", [AnalysisResult(_hash(1), "unparsed", data=_analysis("", "zzqx"))]
+        )
+        assert {a["status"] for a in cat.analyses(_hash(1))} == {"ok"}
+    lib = open_lib(settings)
+    hits = lib.search("cat windowsill").hits
+    assert [Path(h.path or "").name for h in hits][:1] == ["cat.jpg"]
+    assert hits[0].caption["en"] == "A cat sitting on a windowsill"
+    assert _names(lib, "zzqx") == []
+    page = lib.photo(_hash(0))
+    from smartalbum.vision.description import describing_analysis
+
+    assert describing_analysis(page["analyses"])[0].caption.en == "A cat sitting on a windowsill"
+
+
+def test_unparsed_answers_are_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    settings = _library(tmp_path, ANIMALS[:2])
+    with Catalog(settings.catalog_path) as cat:
+        cat.db.execute("UPDATE photos SET thumbs = 1")
+        asked = []
+        for _ in range(UNPARSED_RETRIES + 2):
+            todo = cat.photos_to_analyse("qwen_vl", "m|p1")
+            asked.append(len(todo))
+            cat.record_analyses(
+                "qwen_vl", "m|p1", [AnalysisResult(h, "unparsed", data=_analysis("", "?")) for h in todo]
+            )
+        assert asked == [2] * UNPARSED_RETRIES + [0, 0]
+        errors = {e["subject"]: e for e in cat.errors("analyse:qwen_vl")}
+        assert errors[_hash(0)]["kind"] == "unparsed" and errors[_hash(0)]["attempts"] == UNPARSED_RETRIES
+        # a parsed answer clears the error
+        cat.record_analyses("qwen_vl", "m|p1", [AnalysisResult(_hash(0), "ok", data=ANIMALS[0][1] or {})])
+        assert _hash(0) not in {e["subject"] for e in cat.errors("analyse:qwen_vl")}
