@@ -135,3 +135,47 @@ def test_add_refuses_system_folders(tmp_path: Path) -> None:
     for folder in ("/", "/etc"):
         proc = sa(tmp_path / "lib", "add", folder, check=False)
         assert proc.returncode == 1 and "system folder" in proc.stderr
+
+
+def test_add_refuses_nested_and_overlapping_folders(tmp_path: Path) -> None:
+    lib, pictures = tmp_path / "lib", tmp_path / "Pictures"
+    make_photo(pictures / "2024" / "a.jpg")
+    (tmp_path / "Pictures2").mkdir()
+    first = sa_json(lib, "add", str(pictures))
+    assert sa_json(lib, "add", str(pictures))["id"] == first["id"]  # the same folder again: nothing changes
+    inside = sa(lib, "add", str(pictures / "2024"), check=False)
+    assert inside.returncode == 1 and "Traceback" not in inside.stderr
+    assert inside.stderr.splitlines() == [
+        f"error: {pictures / '2024'} is inside the registered folder {pictures}, which already covers it",
+        f"hint: its photos are indexed with {pictures}: run `smartalbum index`; to index only "
+        f"{pictures / '2024'}, first `smartalbum remove {pictures}`",
+    ]
+    (tmp_path / "link").symlink_to(pictures / "2024", target_is_directory=True)
+    linked = sa(lib, "add", str(tmp_path / "link"), check=False)
+    assert linked.returncode == 1
+    assert f"(really {pictures / '2024'}) is inside the registered folder {pictures}" in linked.stderr
+    sa(lib, "add", str(tmp_path / "Pictures2"))  # a sibling whose name starts the same is fine
+    sa(lib, "remove", str(tmp_path / "Pictures2"))
+    # the other order: a folder around a registered one
+    sa(lib, "remove", str(pictures))
+    sa(lib, "add", str(pictures / "2024"))
+    around = sa(lib, "add", str(tmp_path), check=False)
+    assert around.returncode == 1 and "Traceback" not in around.stderr
+    first_line = around.stderr.splitlines()[0]
+    assert first_line == f"error: {tmp_path} contains the registered folder {pictures / '2024'}"
+    assert f"hint: remove it first with `smartalbum remove {pictures / '2024'}`" in around.stderr
+    assert [r["path"] for r in sa_json(lib, "roots")] == [str(pictures / "2024")]
+    stats = sa_json(lib, "index", "--no-vlm", "--no-ocr")
+    assert (stats["roots"], stats["new"], stats["ok"]) == (1, 1, 1)
+    assert sa_json(lib, "index", "--no-vlm", "--no-ocr")["unchanged"] == 1  # read once, not on every run
+
+
+def test_remove_unknown_folder(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    (tmp_path / "photos").mkdir()
+    proc = sa(lib, "remove", str(tmp_path / "photos"), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: {tmp_path / 'photos'} is not a registered folder",
+        "hint: see `smartalbum roots`",
+    ]

@@ -1,4 +1,4 @@
-"""The `smartalbum` command: parsing and printing only; the work happens in the pipeline and the catalog."""
+"""The `smartalbum` command: parsing and printing only; the work happens in `Library`, as for the web app."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from rich.table import Table
 from rich.text import Text
 
 from smartalbum import __version__
-from smartalbum.catalog import Catalog
 from smartalbum.config import Settings, load_settings
 from smartalbum.errors import InputError, SmartAlbumError
 from smartalbum.library import Library
@@ -55,10 +54,6 @@ class _State:
 
 def _settings(**overrides: Any) -> Settings:
     return load_settings(_State.library, **overrides)
-
-
-def _catalog(settings: Settings) -> Catalog:
-    return Catalog(settings.catalog_path)
 
 
 def _print_json(data: Any) -> None:
@@ -97,16 +92,16 @@ def add(
 @app.command()
 def remove(folder: Annotated[Path, typer.Argument(help="a registered folder")]) -> None:
     """Stop indexing a folder (its photos leave the library; the folder itself is not touched)."""
-    with _catalog(_settings()) as cat:
-        cat.remove_root(folder.expanduser().resolve())
+    with Library(_settings()) as lib:
+        lib.remove_root(folder)
     console.print(f"removed {folder}")
 
 
 @app.command()
 def roots(json_out: JsonOpt = False) -> None:
     """List registered folders."""
-    with _catalog(_settings()) as cat:
-        rows = cat.roots()
+    with Library(_settings()) as lib:
+        rows = lib.roots()
     if json_out:
         _print_json(rows)
         return
@@ -122,13 +117,19 @@ class _RateColumn(ProgressColumn):
 
 
 class _Bars:
-    """Rich progress bars fed by the pipeline's Progress callbacks."""
+    """Rich progress bars fed by the pipeline's Progress callbacks; shown from the first one on."""
 
     def __init__(self, bars: Progress) -> None:
         self.bars = bars
         self.tasks: dict[str, TaskID] = {}
 
+    def stop(self) -> None:
+        if self.bars.live.is_started:
+            self.bars.stop()
+
     def __call__(self, p: StageProgress) -> None:
+        if not self.bars.live.is_started:
+            self.bars.start()  # not before: a run refused at once (no folders) prints only its error
         task = self.tasks.get(p.stage)
         if task is None:
             task = self.tasks[p.stage] = self.bars.add_task(p.stage, total=p.total or None)
@@ -156,12 +157,8 @@ def index(
     json_out: JsonOpt = False,
 ) -> None:
     """Scan every registered folder, read new photos, describe them; resumes where a stopped run left off."""
-    from smartalbum.pipeline.run import index_library
-
     settings = _settings(workers=workers, vlm_backend=backend, vlm_model=model)
-    with _catalog(settings) as cat:
-        if not cat.roots():
-            raise InputError("no folders registered", "run `smartalbum add <folder>` first")
+    with Library(settings) as lib:
         columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -169,24 +166,21 @@ def index(
             _RateColumn(),
             TimeRemainingColumn(elapsed_when_finished=True),
         )
-        with Progress(*columns, console=err_console, disable=json_out, transient=False) as bars:
-            progress = StageProgress(on_update=_Bars(bars))
-            try:
-                report = index_library(
-                    cat,
-                    settings,
-                    progress=progress,
-                    retry_errors=retry_errors,
-                    reanalyze=reanalyze,
-                    vlm=vlm,
-                    ocr=ocr,
-                )
-            except KeyboardInterrupt:
-                bars.stop()
-                err_console.print(
-                    "[yellow]stopped[/]: what was read is saved; run `smartalbum index` to resume"
-                )
-                raise typer.Exit(130) from None
+        bars = _Bars(Progress(*columns, console=err_console, disable=json_out, transient=False))
+        try:
+            report = lib.index(
+                progress=StageProgress(on_update=bars),
+                retry_errors=retry_errors,
+                reanalyze=reanalyze,
+                vlm=vlm,
+                ocr=ocr,
+            )
+        except KeyboardInterrupt:
+            bars.stop()
+            err_console.print("[yellow]stopped[/]: what was read is saved; run `smartalbum index` to resume")
+            raise typer.Exit(130) from None
+        finally:
+            bars.stop()
     if json_out:
         _print_json(report.as_dict())
         return
@@ -218,12 +212,12 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Show counts: photos, files, errors by kind, last run."""
-    with _catalog(_settings()) as cat:
-        counts = cat.counts()
-        last = cat.last_run()
-        failed = cat.errors() if errors else []
+    with Library(_settings()) as lib:
+        counts = lib.stats()
+        failed = lib.errors() if errors else []
+    last = counts["last_run"]
     if json_out:
-        _print_json({**counts, "last_run": last, **({"errors": failed} if errors else {})})
+        _print_json({**counts, **({"errors": failed} if errors else {})})
         return
     if errors:
         if not failed:
@@ -458,13 +452,8 @@ def import_analyses_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Load analyses produced elsewhere; every line is validated and reported; safe to run twice."""
-    from smartalbum.pipeline.imports import import_analyses
-    from smartalbum.search.indexer import sync_search_indexes
-
-    settings = _settings()
-    with _catalog(settings) as cat:
-        report = import_analyses(cat, file)
-        sync_search_indexes(cat, settings)
+    with Library(_settings()) as lib:
+        report = lib.import_analyses(file)
     if json_out:
         _print_json(report.as_dict())
         return

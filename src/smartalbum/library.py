@@ -10,14 +10,21 @@ import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
 from smartalbum.errors import InputError, NotFoundError
 from smartalbum.ingest.decode import thumb_path
 from smartalbum.pipeline.jobs import IndexJobs
+from smartalbum.pipeline.progress import CancelToken, Progress
 from smartalbum.search.results import SearchFilters, SearchResults
+
+if TYPE_CHECKING:
+    from smartalbum.embed.text import TextEmbedder
+    from smartalbum.pipeline.imports import ImportReport
+    from smartalbum.pipeline.run import IndexReport
+    from smartalbum.search.indexer import SyncStats
 
 MAX_QUERY_CHARS = 1000
 # Scanning these would index the operating system, not a photo library.
@@ -112,13 +119,119 @@ class Library:
             raise InputError(
                 f"{path} is a system folder, not a photo folder", "add the folder that holds photos"
             )
-        root_id = self.catalog.add_root(path)
+        same = self._check_overlap(Path(folder).expanduser(), path)
+        root_id = same["id"] if same else self.catalog.add_root(path)
         return next(r for r in self.catalog.roots() if r["id"] == root_id)
+
+    def _check_overlap(self, given: Path, path: Path) -> dict[str, Any] | None:
+        """Refuse a folder inside or around a registered one: each file must belong to exactly one root, or it
+        moves from root to root and is read again on every run. Returns the root that is this very folder.
+
+        `path` is resolved; registered roots are resolved too (a root stored under a link counts as its
+        target), and folders compare by whole path components: /a/photos2 is not inside /a/photos."""
+        shown = str(given) if str(given) == str(path) else f"{given} (really {path})"
+        inside: list[str] = []
+        for root in self.catalog.roots():
+            real = Path(os.path.realpath(root["path"]))
+            if real == path:
+                return root  # the same folder again (perhaps by another name): nothing to add
+            if path.is_relative_to(real):
+                raise InputError(
+                    f"{shown} is inside the registered folder {root['path']}, which already covers it",
+                    f"its photos are indexed with {root['path']}: run `smartalbum index`; "
+                    f"to index only {given}, first `smartalbum remove {root['path']}`",
+                )
+            if real.is_relative_to(path):
+                inside.append(root["path"])
+        if inside:
+            removes = " and ".join(f"`smartalbum remove {r}`" for r in inside)
+            raise InputError(
+                f"{shown} contains the registered folder{'s' if len(inside) > 1 else ''} {', '.join(inside)}",
+                f"remove {'them' if len(inside) > 1 else 'it'} first with {removes} "
+                f"(what was learnt about the photos is kept), then add {given} again",
+            )
+        return None
+
+    def remove_root(self, folder: str | Path) -> str:
+        """Stop indexing a registered folder (its photos leave the library; the folder is not touched).
+
+        Returns the path the folder was registered under."""
+        path = Path(folder).expanduser()
+        resolved = path.resolve()
+        registered = {r["path"] for r in self.catalog.roots()}
+        # a root stored under a link (by an older version) is found by the name it was given
+        target = next((p for p in (str(resolved), str(path.absolute())) if p in registered), str(resolved))
+        self.catalog.remove_root(Path(target))
+        return target
+
+    def errors(self, stage: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded failure (of one stage, or all): what, why, how often."""
+        return self.catalog.errors(stage)
+
+    # -- indexing ---------------------------------------------------------------------------------
+
+    def index(
+        self,
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+        retry_errors: bool = False,
+        reanalyze: bool = False,
+        vlm: bool = True,
+        ocr: bool | None = None,
+    ) -> IndexReport:
+        """One `index` run in this thread: scan every root, read new photos, analyse them, sync search."""
+        from smartalbum.pipeline.run import index_library
+
+        if not self.catalog.roots():
+            raise InputError("no folders registered", "run `smartalbum add <folder>` first")
+        return index_library(
+            self.catalog,
+            self.settings,
+            progress=progress,
+            cancel=cancel,
+            retry_errors=retry_errors,
+            reanalyze=reanalyze,
+            vlm=vlm,
+            ocr=ocr,
+            embedder=self._loaded_embedder(),
+        )
+
+    def import_analyses(self, file: str | Path) -> ImportReport:
+        """Load analyses made elsewhere (JSON Lines), then bring the search indexes in step."""
+        from smartalbum.pipeline.imports import import_analyses
+
+        report = import_analyses(self.catalog, Path(file))
+        self.sync_search_indexes()
+        return report
+
+    def sync_search_indexes(self, progress: Progress | None = None, *, force: bool = False) -> SyncStats:
+        """Bring the derived search indexes in step with the catalog (`force`: rebuild them from scratch).
+
+        The one place outside an index run where the indexes are synced; it reuses the search engine's
+        embedding model when this Library has already loaded one."""
+        from smartalbum.search.indexer import sync_search_indexes
+
+        embedder = self._loaded_embedder()
+        stats = sync_search_indexes(self.catalog, self.settings, progress, force=force, embedder=embedder)
+        if embedder is not None and stats.embed_error is None:
+            stats.embed_error = self._search.indexes.embed_error  # a fallback model is worth a note
+        return stats
+
+    def _loaded_embedder(self) -> TextEmbedder | None:
+        """The search engine's embedding model (loaded into it if need be) when this Library already has a
+        search engine, so that a model is not loaded twice in one process; never starts an engine."""
+        with self._search_lock:
+            engine = self._search
+        if engine is None:
+            return None
+        embedder: TextEmbedder | None = engine.indexes.embedder()
+        return embedder
+
+    # -- checks -----------------------------------------------------------------------------------
 
     def doctor(self, *, rebuild: bool = False, fix: bool = False) -> dict[str, Any]:
         """Check the catalog, the thumbnails and the search indexes; optionally rebuild or repair them."""
-        from smartalbum.search.indexer import sync_search_indexes
-
         cat = self.catalog
         photos = cat.visible_hashes()
         missing = [
@@ -129,7 +242,7 @@ class Library:
             )
         ]
         report: dict[str, Any] = {
-            "catalog": cat.db.execute("PRAGMA integrity_check").fetchone()[0],
+            "catalog": cat.integrity_check(),
             "schema_version": cat.schema_version,
             "photos": len(photos),
             "missing_thumbnails": len(missing),
@@ -137,7 +250,7 @@ class Library:
         if fix and missing:
             cat.queue_reread(missing)
             report["queued_for_reread"] = len(missing)
-        sync = sync_search_indexes(cat, self.settings, force=rebuild)
+        sync = self.sync_search_indexes(force=rebuild)
         report["search_index"] = {
             "rebuilt": rebuild or bool(sync.rebuilt),
             "documents": len(photos),

@@ -69,6 +69,10 @@ class Catalog:
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
+    def integrity_check(self) -> str:
+        """SQLite's own check of the database file: 'ok', or what is wrong."""
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
     def _migrate(self) -> None:
         current = self.schema_version
         if current > len(MIGRATIONS):
@@ -167,6 +171,11 @@ class Catalog:
                     self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (INGEST, o.path))
                 else:
                     self.record_error(INGEST, o.path, o.error_kind or "error", o.error_message or "", now)
+
+    def clear_errors(self, stage: str) -> None:
+        """Forget every recorded failure of one stage (a stage that re-checks everything on each run)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM errors WHERE stage = ?", (stage,))
 
     def record_error(self, stage: str, subject: str, kind: str, message: str, now: str | None = None) -> None:
         self.db.execute(

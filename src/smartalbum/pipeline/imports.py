@@ -95,11 +95,7 @@ def import_analyses(catalog: Catalog, path: Path) -> ImportReport:
             report.errors.append({"line": number, "error": message[:300]})
             continue
         version = f"{producer}|v1"
-        existing = catalog.db.execute(
-            "SELECT data FROM analyses WHERE hash = ? AND producer = ? AND producer_version = ?",
-            (photo["hash"], PRODUCER, version),
-        ).fetchone()
-        if existing and json.loads(existing[0]) == data:
+        if catalog.analysis_data(photo["hash"], PRODUCER, version) == data:
             report.unchanged += 1
             continue
         batch.setdefault(version, []).append(AnalysisResult(photo["hash"], "ok", data=data, raw=raw.decode()))

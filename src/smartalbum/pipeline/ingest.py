@@ -111,8 +111,7 @@ def _scan(
     todo: list[IngestTask] = []
     missing: list[str] = []
     progress.begin(SCAN, 0)
-    with catalog.transaction():
-        catalog.db.execute("DELETE FROM errors WHERE stage = ?", (SCAN,))
+    catalog.clear_errors(SCAN)
     for root in catalog.roots():
         stats.roots += 1
         known = catalog.file_states(root["id"])
