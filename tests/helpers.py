@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import piexif
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
@@ -105,3 +105,17 @@ def cjk_font_file() -> Path | None:
             if hit.suffix.lower() in {".ttc", ".otf", ".ttf"}:
                 return hit
     return None
+
+
+def text_photo(path: Path, lines: list[str], *, size: tuple[int, int] = (640, 360), px: int = 48) -> Path:
+    """A JPEG of dark text lines (Chinese and English) on a light background, like a sign or a receipt."""
+    font_file = cjk_font_file()
+    assert font_file is not None, "no CJK font: `make test` installs fonts-noto-cjk"
+    img = Image.new("RGB", size, (250, 248, 240))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(font_file), px, index=0)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + int(px * 1.66) * i), line, fill=(20, 20, 20), font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, quality=92)
+    return path

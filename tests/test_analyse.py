@@ -10,30 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from smartalbum.catalog import Catalog
 from smartalbum.catalog.db import UNPARSED_RETRIES
 from smartalbum.config import Settings, load_settings
 from smartalbum.library import Library
 from smartalbum.pipeline.run import index_library
-from tests.helpers import cjk_font_file, make_photo
+from tests.helpers import make_photo, text_photo
 from tiny_qwen import tiny_qwen_dir
 
 CLI = [sys.executable, "-c", "from smartalbum.cli import run; run()"]
-
-
-def _sign(path: Path, lines: list[str]) -> Path:
-    font_file = cjk_font_file()
-    assert font_file is not None, "`make test` installs fonts-noto-cjk"
-    img = Image.new("RGB", (640, 360), (250, 248, 240))
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.truetype(str(font_file), 48, index=0)
-    for i, line in enumerate(lines):
-        draw.text((40, 40 + 80 * i), line, fill=(20, 20, 20), font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, quality=92)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +43,7 @@ def _settings(tmp: Path, model: Path | str, **kw: Any) -> Settings:
 
 def test_index_runs_vlm_and_ocr_and_search_finds_ocr_text(tmp_path: Path, tiny: Path) -> None:
     src = tmp_path / "photos"
-    receipt = _sign(src / "receipt.jpg", ["星巴克", "STARBUCKS 拿铁"])
+    receipt = text_photo(src / "receipt.jpg", ["星巴克", "STARBUCKS 拿铁"])
     for i in range(3):
         make_photo(src / f"p{i}.jpg", seed=i, size=(160 + 40 * i, 120))
     settings = _settings(tmp_path, tiny)

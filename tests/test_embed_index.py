@@ -147,7 +147,7 @@ def test_add_replace_remove_and_filter(threshold: int) -> None:
     np.testing.assert_allclose(index.get(5), new, atol=1e-6)
     assert index.remove([5, 7, 9999]) == 2
     assert len(index) == 198 and 5 not in index and 7 not in index and 6 in index
-    assert all(h[0] not in (5, 7) for h in index.search(vecs[6], 200))
+    assert sorted(h[0] for h in index.search(vecs[6], 200)) == sorted(set(ids.tolist()) - {5, 7})
     allowed = {2, 3, 4, 5, 150, 123456}
     hits = index.search(vecs[2], 10, allowed_ids=allowed)
     assert {h[0] for h in hits} == {2, 3, 4, 150} and hits[0][0] == 3
@@ -264,19 +264,51 @@ def test_fulltext_english_ranking(fts: FullTextIndex) -> None:
     assert [h.photo_id for h in fts.search("SUNSET", 10, allowed_ids={3, 4})] == [3]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        '"', '""', "a OR b", "NEAR(", "NEAR(a b, 2)", "*", "sun*", "-x", "col:word", "desc_en:cat",
-        "{desc_en}: cat", "(", ")", "^sunset", "a AND NOT b", "'; DROP TABLE docs; --", "\x00", '日落"OR"',
-        "x" * 10_000, "星巴克 " * 3_000, "",
-    ],
-)
-def test_fulltext_query_injection_is_harmless(fts: FullTextIndex, query: str) -> None:
-    hits = fts.search(query, 10)
-    assert isinstance(hits, list)
-    assert isinstance(fts.highlight(2, query), dict)
-    assert len(fts) == 4
+# (query, photos of the fixture it finds, whether a photo whose text is the query itself is found by it)
+INJECTIONS: list[tuple[str, set[int], bool]] = [
+    ('"', set(), False),  # no letters or digits: nothing to search for
+    ('""', set(), False),
+    ("*", set(), False),
+    ("(", set(), False),
+    (")", set(), False),
+    ("\x00", set(), False),
+    ("", set(), False),
+    ("a OR b", set(), True),
+    ("NEAR(", set(), True),
+    ("NEAR(a b, 2)", set(), True),
+    ("sun*", {3}, True),  # "sun", not a prefix query: "sunset" (photo 2) is not found
+    ("-x", set(), True),
+    ("col:word", set(), True),
+    ("desc_en:cat", {2}, True),  # not a column filter: the words desc, en and cat
+    ("{desc_en}: cat", {2}, True),
+    ("^sunset", {2, 3}, True),
+    ("a AND NOT b", set(), True),  # NOT is a word here, not an operator that would exclude b
+    ("'; DROP TABLE docs; --", set(), True),
+    ('日落"OR"', {2}, True),
+    ("星巴克 " * 3_000, {1}, True),
+    # cut to its first 2,000 characters: the 10,000-letter word in the photo is another word
+    ("x" * 10_000, set(), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "finds", "finds_itself"), INJECTIONS, ids=lambda v: repr(v)[:30])
+def test_fulltext_query_injection_is_harmless(
+    fts: FullTextIndex, query: str, finds: set[int], finds_itself: bool
+) -> None:
+    assert {h.photo_id for h in fts.search(query, 10)} == finds
+    # the query's own text stored in a photo: FTS5 syntax in it is stored and searched as plain words
+    fts.upsert(5, {"text": query})
+    ids = [h.photo_id for h in fts.search(query, 10)]
+    assert set(ids) == finds | ({5} if finds_itself else set()), ids
+    if finds_itself:
+        assert "[" in fts.highlight(5, query).get("text", ""), "the matched words are marked"
+    else:
+        assert fts.highlight(5, query) == {}
+    # nothing else was touched: every photo is still there and still found by its own words
+    assert len(fts) == 5
+    others = {1, 2, 3, 4}
+    for words, pid in [("星巴克", 1), ("猫咪", 2), ("snowy mountains", 3), ("Qingdao", 4)]:
+        assert [h.photo_id for h in fts.search(words, 10, allowed_ids=others)] == [pid], words
 
 
 def test_fulltext_operators_are_words(fts: FullTextIndex) -> None:

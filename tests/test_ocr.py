@@ -67,8 +67,34 @@ def test_reads_chinese_and_english_in_reading_order(ocr: OcrAnalyser, cjk_font: 
     latte = next(i for i, t in enumerate(text) if "latte" in t.lower())
     assert first < price < latte
     assert len(r.data["boxes"]) == len(text) == len(r.data["scores"])
-    assert all(s >= 0.5 for s in r.data["scores"])
     assert r.raw == joined
+
+
+def test_weak_and_blank_lines_are_dropped_and_boxes_map_back_to_the_photo() -> None:
+    """read() on what the engine found: a fake engine, so the lines and scores are known exactly."""
+    ocr = OcrAnalyser(max_side=1000)
+    seen: list[tuple[int, int]] = []
+
+    def box(x0: int, y0: int, x1: int, y1: int) -> list[list[float]]:
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    def engine(img: Image.Image) -> tuple[list[list[object]], float]:
+        seen.append(img.size)
+        found: list[list[object]] = [
+            [box(100, 50, 300, 90), "EXIT", 0.93],
+            [box(100, 200, 300, 240), "texture", 0.31],  # below MIN_SCORE: dropped
+            [box(100, 300, 300, 340), "  ", 0.99],  # no text: dropped
+            [box(900, 500, 1200, 540), "edge", 0.5],  # exactly MIN_SCORE: kept; runs past the edge
+        ]
+        return found, 0.01
+
+    ocr._engine = engine
+    data = ocr.read(Image.new("RGB", (2000, 1500), (255, 255, 255)))
+    assert seen == [(1000, 750)]  # the engine saw the downscaled copy
+    assert data["text"] == ["EXIT", "edge"]
+    assert data["scores"] == [0.93, 0.5]
+    # boxes in the photo's own pixels (x2), the one past the copy's edge clipped to the photo
+    assert data["boxes"] == [box(200, 100, 600, 180), box(1800, 1000, 2000, 1080)]
 
 
 def test_huge_photo_is_downscaled_and_boxes_stay_in_its_pixels(ocr: OcrAnalyser, cjk_font: Path) -> None:

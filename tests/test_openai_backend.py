@@ -9,9 +9,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from PIL import Image
 
 from smartalbum.config import Settings
 from smartalbum.errors import ModelError
+from smartalbum.vision import openai_compat
 from smartalbum.vision.base import AnalysisInput
 from smartalbum.vision.openai_compat import OpenAICompatAnalyser, encode_image, openai_messages
 from smartalbum.vision.prompt import PROMPT_VERSION, SYSTEM_PROMPT, USER_PROMPT
@@ -33,13 +35,13 @@ class Reply:
     body: Any = None  # dict -> JSON, bytes -> as is, None -> a normal answer describing the image
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    hold: bool = False  # answer only once the test opens the server's gate (or the server closes)
 
 
 @dataclass
 class Seen:
     body: dict[str, Any]
     headers: dict[str, str]
-    at: float
     image_size: tuple[int, int] | None
 
 
@@ -90,6 +92,7 @@ class FakeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.Lock()
+        self.gate = threading.Event()  # held replies wait for it
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -119,13 +122,15 @@ class FakeServer:
                             size = decode_data_url(part["image_url"]["url"]).size
                     with outer.lock:
                         index = len(outer.seen)
-                        outer.seen.append(Seen(body, dict(self.headers), time.monotonic(), size))
+                        outer.seen.append(Seen(body, dict(self.headers), size))
                         reply = outer.script[index] if index < len(outer.script) else None
                     if reply is None:
                         reply = outer.default(index) if callable(outer.default) else outer.default
                     if reply.body is None and reply.status == 200:
-                        reply = Reply(200, completion(answer_for(size or (0, 0))), reply.headers, reply.delay)
+                        reply = replace(reply, body=completion(answer_for(size or (0, 0))))
                     time.sleep(reply.delay)
+                    if reply.hold:
+                        outer.gate.wait()
                     self._send(reply)
                 finally:
                     with outer.lock:
@@ -159,7 +164,16 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
+    def wait_for_in_flight(self, n: int) -> None:
+        """Until n requests are being handled at once (a hang here ends at pytest's timeout)."""
+        while True:
+            with self.lock:
+                if self.in_flight >= n:
+                    return
+            time.sleep(0.005)
+
     def close(self) -> None:
+        self.gate.set()  # let held handlers finish
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -194,6 +208,15 @@ class ClosingServer:
 
 Servers = Callable[..., FakeServer]
 Make = Callable[..., OpenAICompatAnalyser]
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every time.sleep the backend asks for, recorded instead of slept (its clock is still the real one)."""
+    asked: list[float] = []
+    fake_time = SimpleNamespace(monotonic=time.monotonic, time=time.time, sleep=asked.append)
+    monkeypatch.setattr(openai_compat, "time", fake_time)
+    return asked
 
 
 def refused_url() -> str:
@@ -313,32 +336,31 @@ def test_500_then_success(servers: Servers, make_analyser: Make) -> None:
     assert len(server.seen) == 3
 
 
-def test_429_retry_after_is_honoured(servers: Servers, make_analyser: Make) -> None:
+def test_429_retry_after_is_honoured(servers: Servers, make_analyser: Make, sleeps: list[float]) -> None:
     server = servers(script=[Reply(429, {"error": "slow down"}, {"Retry-After": "1"})])
     result = make_analyser([server.url]).analyse([photo(0)])[0]
     assert result.status == "ok"
     assert len(server.seen) == 2
-    gap = server.seen[1].at - server.seen[0].at
-    assert 0.95 <= gap < 3.0  # the backoff alone would be ~0.01 s
+    assert sleeps == [1.0]  # the server's wait, not the backoff (at most 0.01 s here)
 
 
-def test_retry_after_is_capped(servers: Servers, make_analyser: Make) -> None:
+def test_retry_after_is_capped(servers: Servers, make_analyser: Make, sleeps: list[float]) -> None:
     server = servers(script=[Reply(503, {"error": "busy"}, {"Retry-After": "3600"})])
     result = make_analyser([server.url], retry_after_max_s=0.3).analyse([photo(0)])[0]
     assert result.status == "ok"
-    gap = server.seen[1].at - server.seen[0].at
-    assert 0.25 <= gap < 2.0
-
-
-def test_timeout_then_success(servers: Servers, make_analyser: Make) -> None:
-    server = servers(script=[Reply(delay=1.5)])
-    analyser = make_analyser([server.url], openai_timeout_s=0.3)
-    started = time.monotonic()
-    result = analyser.analyse([photo(0)])[0]
-    elapsed = time.monotonic() - started
-    assert result.status == "ok", result.error
     assert len(server.seen) == 2
-    assert elapsed < 1.4  # the client gave up on the slow answer instead of waiting for it
+    assert sleeps == [0.3]
+
+
+@pytest.mark.timeout(60)  # held answers: a client that never gives up hangs, not passes
+def test_timeout_then_success(servers: Servers, make_analyser: Make) -> None:
+    # the first answer is held until the test ends: only a client that gives up on it can succeed
+    server = servers(script=[Reply(hold=True, body=completion("the late answer"))])
+    analyser = make_analyser([server.url], openai_timeout_s=0.3)
+    result = analyser.analyse([photo(0)])[0]
+    assert result.status == "ok", result.error
+    assert result.data["caption"]["en"] == "image 64x48"  # the retry's answer, not the held one
+    assert len(server.seen) == 2
 
 
 def test_every_attempt_failing_gives_an_error_result(servers: Servers, make_analyser: Make) -> None:
@@ -352,11 +374,13 @@ def test_every_attempt_failing_gives_an_error_result(servers: Servers, make_anal
     assert len(server.seen) == 6
 
 
+@pytest.mark.timeout(60)  # held answers: a client that never gives up hangs, not passes
 def test_all_timeouts_give_an_error_result(servers: Servers, make_analyser: Make) -> None:
-    server = servers(default=Reply(delay=0.6))
+    server = servers(default=Reply(hold=True))
     result = make_analyser([server.url], openai_timeout_s=0.15, openai_max_retries=1).analyse([photo(0)])[0]
     assert result.status == "error"
     assert result.error and "did not answer within 0.15 s" in result.error
+    assert "2 attempts" in result.error and len(server.seen) == 2
 
 
 # ------------------------------------------------------------------------------------ refusals and garbage
@@ -430,11 +454,11 @@ def test_unencodable_image_fails_only_its_photo(servers: Servers, make_analyser:
 # ------------------------------------------------------------------------------ concurrency and endpoints
 
 
+@pytest.mark.timeout(60)  # held answers: a client that never gives up hangs, not passes
 def test_concurrency_is_bounded(servers: Servers, make_analyser: Make) -> None:
-    server = servers(default=Reply(delay=0.15))
-    analyser = make_analyser([server.url], openai_concurrency=3)
+    server = servers(default=Reply(hold=True))
+    analyser = make_analyser([server.url], openai_concurrency=3, openai_timeout_s=120.0)
     results: list[list[Any]] = []
-    started = time.monotonic()
     # two callers share one analyser: the limit is the analyser's, not per call
     callers = [
         threading.Thread(target=lambda: results.append(analyser.analyse([photo(i) for i in range(6)])))
@@ -442,13 +466,16 @@ def test_concurrency_is_bounded(servers: Servers, make_analyser: Make) -> None:
     ]
     for t in callers:
         t.start()
+    server.wait_for_in_flight(3)  # three requests overlap (a client without concurrency would hang here)
+    time.sleep(0.2)  # room for a fourth to arrive if the limit leaked; never a reason to fail on its own
+    assert server.in_flight == 3
+    server.gate.set()
     for t in callers:
         t.join()
-    elapsed = time.monotonic() - started
+    assert [len(batch) for batch in results] == [6, 6]
     assert all(r.status == "ok" for batch in results for r in batch)
     assert len(server.seen) == 12
     assert server.max_in_flight == 3
-    assert elapsed < 12 * 0.15 * 0.75  # requests did overlap
 
 
 def test_round_robin_over_endpoints(servers: Servers, make_analyser: Make) -> None:
@@ -458,21 +485,21 @@ def test_round_robin_over_endpoints(servers: Servers, make_analyser: Make) -> No
     assert (len(a.seen), len(b.seen)) == (3, 3)
 
 
-def test_broken_endpoint_is_skipped_for_a_while(servers: Servers, make_analyser: Make) -> None:
+def test_broken_endpoint_is_skipped_for_a_while(
+    servers: Servers, make_analyser: Make, sleeps: list[float]
+) -> None:
     broken = ClosingServer()
     try:
         alive = servers()
         slow_backoff = {"backoff_base_s": 1.0, "backoff_max_s": 2.0}
         analyser = make_analyser([broken.url, alive.url], openai_concurrency=1, **slow_backoff)
-        started = time.monotonic()
         results = analyser.analyse([photo(i) for i in range(5)])
-        elapsed = time.monotonic() - started
     finally:
         broken.close()
-    assert all(r.status == "ok" for r in results), [r.error for r in results]
-    assert broken.accepted == 1  # tried once, then rested
-    assert len(alive.seen) == 5
-    assert elapsed < 0.45  # the retry went to the other endpoint at once, without the >= 0.5 s backoff
+    assert [r.status for r in results] == ["ok"] * 5, [r.error for r in results]
+    assert broken.accepted == 1  # tried once (the first photo's first attempt), then rested
+    assert len(alive.seen) == 5  # the first photo's retry and the four others
+    assert sleeps == []  # the retry went to the other endpoint at once, without the >= 0.5 s backoff
 
 
 def test_refused_endpoint_fails_over(servers: Servers, make_analyser: Make) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +152,7 @@ def test_nonsense_is_kept_raw_and_new_tokens_are_capped(
     analyser: QwenVLAnalyser, photos: list[AnalysisInput], generate_spy: list[dict[str, Any]]
 ) -> None:
     results = analyser.analyse(photos[:3])
+    assert [r.hash for r in results] == [p.hash for p in photos[:3]]
     assert generate_spy and all(0 < c["new"] <= MAX_NEW for c in generate_spy)
     for r in results:
         # Random weights never produce the JSON schema: the raw text is kept and the row is marked.
@@ -241,15 +241,41 @@ def test_unknown_hub_id_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast = decided by one connection check, without entering the hub client's download (and retry) path."""
+    import transformers
+
+    from smartalbum.vision import qwen_vl
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused at once
+    probes: list[bool] = []
+    loads: list[tuple[str, bool]] = []
+    reachable = qwen_vl.hub_reachable
+
+    def probe() -> bool:
+        probes.append(reachable())
+        return probes[-1]
+
+    def spy(cls: Any) -> None:
+        original = cls.from_pretrained
+
+        def from_pretrained(source: str, *args: Any, **kwargs: Any) -> Any:
+            loads.append((cls.__name__, bool(kwargs.get("local_files_only"))))
+            return original(source, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", from_pretrained)
+
+    spy(transformers.AutoProcessor)
+    spy(transformers.AutoModelForImageTextToText)
+    monkeypatch.setattr(qwen_vl, "hub_reachable", probe)
     a = QwenVLAnalyser(_settings("smartalbum-tests/no-such-model-vl"))
-    started = time.monotonic()
     with pytest.raises(ModelError) as err:
         a.load()
-    assert time.monotonic() - started < 30
-    assert "unreachable" in err.value.message
+    assert "127.0.0.1:9 is unreachable" in err.value.message
     assert err.value.hint and "HF_ENDPOINT" in err.value.hint
+    assert probes == [False]  # the endpoint was checked once, and found unreachable
+    assert loads and all(local for _, local in loads), loads  # only the local cache was ever tried
+    assert not a.loaded
 
 
 def test_four_bit_needs_cuda(tiny_dir: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from typing import Any
 
 import pytest
@@ -198,15 +197,13 @@ def test_mixed_language_prose_goes_to_both_captions() -> None:
     assert parsed.data["caption"]["zh"] == parsed.data["caption"]["en"] == "这是一只猫 (a cat) on a sofa"
 
 
+@pytest.mark.timeout(60)  # a hang guard, not a benchmark: a quadratic repair would take far longer here
 def test_megabytes_of_output_are_bounded() -> None:
     raw = '{"caption": {"zh": "' + "猫" * 3_000_000 + '", "en": "cat"}, "tags": {"en": [' + '"x",' * 500_000
-    started = time.perf_counter()
     parsed = parse_analysis(raw)
-    elapsed = time.perf_counter() - started
     assert parsed.status == "partial"
     assert len(parsed.data["caption"]["zh"]) <= MAX_CAPTION_CHARS
     assert any(str(MAX_RAW_CHARS) in p for p in parsed.problems)
-    assert elapsed < 5.0  # generous: a quadratic repair would take minutes here
 
 
 @pytest.mark.parametrize(

@@ -218,9 +218,8 @@ def live_server(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+    while not server.started:  # a server that never starts ends at pytest's timeout
+        if not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
