@@ -346,3 +346,11 @@ def test_fulltext_corrupt_file_is_recreated(tmp_path: Path) -> None:
         assert ix.needs_rebuild and len(ix) == 0
         ix.upsert(1, {"tags": "日落"})
         assert [h.photo_id for h in ix.search("日落", 5)] == [1]
+
+
+def test_highlight_marks_a_latin_word_that_runs_into_chinese() -> None:
+    # OCR reads signs as "STARBUCKS拿铁": the English word ends where the Chinese begins
+    with FullTextIndex(":memory:") as ix:
+        ix.upsert(1, {"text": "STARBUCKS拿铁 28元"})
+        assert ix.highlight(1, "starbucks") == {"text": "[STARBUCKS]拿铁 28元"}
+        assert ix.highlight(1, "拿铁") == {"text": "STARBUCKS[拿铁] 28元"}

@@ -444,7 +444,7 @@ class FullTextIndex:
         return out
 
 
-_WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"[^\W_\u3400-\u9fff\uf900-\ufaff]+")  # a Latin word ends where Chinese begins
 _stem_conn: sqlite3.Connection | None = None
 _stem_lock = threading.Lock()
 

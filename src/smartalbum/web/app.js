@@ -16,6 +16,7 @@
     similarTo: null,
     hits: [],
     total: 0,
+    notes: [],
     offset: 0,
     loading: false,
     seq: 0, // the latest request; older answers are dropped
@@ -216,6 +217,7 @@
       $("results-head").hidden = false;
       $("status").textContent = t("results.loading");
       $("understood").replaceChildren();
+      $("notes").replaceChildren();
     }
     document.body.classList.add("busy");
     try {
@@ -228,6 +230,7 @@
       state.total = data.total;
       state.language = data.language;
       state.understood = data.understood || [];
+      state.notes = data.notes || [];
       const start = state.hits.length;
       state.hits.push(...data.hits);
       if (state.mode === "similar") state.total = state.hits.length;
@@ -261,6 +264,7 @@
       status.textContent = t(key, { n: state.total, q: state.query });
     }
     $("understood").replaceChildren(...(state.understood || []).map((u) => el("li", { className: "chip static" }, u)));
+    $("notes").replaceChildren(...(state.notes || []).map((n) => el("li", {}, n)));
   }
 
   function card(hit, index) {
@@ -277,12 +281,13 @@
     const why = (hit.why || []).join(" · ");
     const button = el(
       "button",
-      { type: "button", className: "card" },
+      { type: "button", className: hit.weak ? "card weak" : "card" },
       el("span", { className: "thumb" }, img),
       el(
         "span",
         { className: "card-meta" },
         el("span", { className: "score", title: t("score.title") }, percent(hit.score)),
+        hit.weak ? el("span", { className: "weak-label" }, t("score.weak")) : null,
         el("span", { className: "date" }, shortDate(hit.taken_at).slice(0, 10)),
       ),
       why ? el("span", { className: "why" }, why) : null,
