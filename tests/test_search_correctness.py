@@ -252,3 +252,24 @@ def test_unparsed_answers_are_retried_a_bounded_number_of_times(tmp_path: Path) 
         # a parsed answer clears the error
         cat.record_analyses("qwen_vl", "m|p1", [AnalysisResult(_hash(0), "ok", data=ANIMALS[0][1] or {})])
         assert _hash(0) not in {e["subject"] for e in cat.errors("analyse:qwen_vl")}
+
+
+def test_the_default_model_answers_chinese_questions_about_english_descriptions(tmp_path: Path) -> None:
+    """No embed_model set and no network: the bundled multilingual model, not an English-only fallback."""
+    english_only = [
+        ("cat.jpg", {"caption": {"en": "A cat sleeping on a windowsill in the sun"}}),
+        ("dogs.jpg", {"caption": {"en": "Two dogs running on the beach"}}),
+        ("receipt.jpg", {"caption": {"en": "A paper receipt from a coffee shop"}}),
+        ("mountain.jpg", {"caption": {"en": "Snowy mountains above a blue lake"}}),
+    ]
+    settings = _library(tmp_path, english_only)
+    settings = load_settings(settings.library_dir)  # the defaults, as `make run` has them
+    with Library(settings) as lib:
+        for question, expected in (
+            ("窗台上睡觉的猫", "cat.jpg"),
+            ("海滩上奔跑的狗", "dogs.jpg"),
+            ("雪山和湖", "mountain.jpg"),
+        ):
+            res = lib.search(question)
+            assert [Path(h.path or "").name for h in res.hits][:1] == [expected], (question, res.hits[:2])
+            assert not any("cannot load" in n for n in res.notes), res.notes
