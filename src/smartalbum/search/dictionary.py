@@ -202,16 +202,30 @@ def _en_to_zh(terms: list[str], d: Dictionary) -> list[str]:
     return out
 
 
-def expand_query(text: str, max_terms: int = MAX_TERMS) -> list[str]:
+def expand_query(
+    text: str, max_terms: int = MAX_TERMS, *, to_english: bool = True, to_chinese: bool = True
+) -> list[str]:
     """Extra full-text search terms for `text` in the other language: English glosses of its Chinese words
-    and Chinese words for its English words, without the query's own terms or repeats, at most `max_terms`.
+    (to_english) and Chinese words for its English words (to_chinese), without the query's own terms or
+    repeats, at most `max_terms`.
 
     expand_query("海边的猫") -> ['coast', 'seaside', 'cat']; expand_query("cat") -> ['猫'].
     """
     terms = query_terms(text)
-    if not terms:
+    if not terms or not (to_english or to_chinese):
         return []
     d = dictionary()
+    found = (_zh_to_en(terms, d) if to_english else []) + (_en_to_zh(terms, d) if to_chinese else [])
     own = set(terms)
-    extra = [t for t in dict.fromkeys(_zh_to_en(terms, d) + _en_to_zh(terms, d)) if t not in own]
-    return extra[:max_terms]
+    return [t for t in dict.fromkeys(found) if t not in own][:max_terms]
+
+
+def english_gloss(text: str, max_terms: int = MAX_TERMS) -> str:
+    """`text` for an English-only model: a query with Chinese words becomes their English glosses plus its
+    English words ("海边的猫" -> "coast seaside cat"); text without Chinese is returned unchanged, and so is
+    text none of whose Chinese words the dictionary knows."""
+    if not _CJK.search(text):
+        return text
+    terms = query_terms(text)
+    words = _zh_to_en(terms, dictionary())[:max_terms] + [t for t in terms if not _CJK.search(t)]
+    return " ".join(dict.fromkeys(words)) or text
