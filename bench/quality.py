@@ -219,9 +219,11 @@ class VectorCache:
                 known.update(zip(chunk, emb.embed(chunk, query=query), strict=True))
             self.seconds[emb.name] = self.seconds.get(emb.name, 0.0) + time.monotonic() - t0
             f = self._file(emb.name, query)
-            if f is not None:
+            if f is not None:  # whole file replaced at once: another run reading it never sees half of it
                 f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_bytes(pickle.dumps(known))
+                part = f.with_name(f"{f.name}.{os.getpid()}.part")
+                part.write_bytes(pickle.dumps(known))
+                part.replace(f)
         if not texts:
             return np.zeros((0, emb.dim), dtype=np.float32)
         return np.stack([known[t] for t in texts]).astype(np.float32)

