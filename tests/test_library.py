@@ -42,7 +42,9 @@ class CountingEmbedder:
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> type[CountingEmbedder]:
     CountingEmbedder.loads = 0
-    monkeypatch.setattr(indexer, "load_embedder", lambda name, device="auto", **kw: CountingEmbedder())
+    monkeypatch.setattr(
+        indexer, "load_with_fallback", lambda name, device="auto", **kw: (CountingEmbedder(), None)
+    )
     return CountingEmbedder
 
 

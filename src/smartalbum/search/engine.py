@@ -257,7 +257,8 @@ class SearchEngine:
                 found = vectors.search(qvec, POOL, allowed)
             for pid, cos in found:
                 cands.setdefault(pid, _Candidate(pid)).cosine = cos
-            lists.append([pid for pid, _ in found])
+            if found:
+                lists.append([pid for pid, _ in found])
         terms = query_terms(semantic)
         if terms:
             size = len(self.indexes.fts) if complete else POOL
@@ -266,7 +267,8 @@ class SearchEngine:
                 c = cands.setdefault(hit.photo_id, _Candidate(hit.photo_id))
                 c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
                 c.words = hit.coverage / len(terms)
-            lists.append([h.photo_id for h in found_text])
+            if found_text:  # a list with nothing in it has no say in agreement
+                lists.append([h.photo_id for h in found_text])
         for ranked in lists:
             for rank, pid in enumerate(ranked):
                 cands[pid].rrf += 1.0 / (RRF_K + rank + 1)
