@@ -273,8 +273,9 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), float32, C-contiguous."""
-    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32, C-contiguous; always a new array (the
+    input is never changed)."""
+    v = np.array(vectors, dtype=np.float32, order="C", copy=True)
     if v.ndim == 1:
         v = v.reshape(1, -1)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
