@@ -613,7 +613,7 @@ def build(lib: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     indexer.iter_documents = timed_docs
     try:
         t0 = time.perf_counter()
-        stats = engine.sync(cat)
+        stats = engine.indexes.sync(cat)
         out["index_s"] = time.perf_counter() - t0
     finally:
         indexer.iter_documents = original_iter
@@ -709,7 +709,7 @@ def measure(lib: Path, args: argparse.Namespace) -> dict[str, Any]:
     cat = Catalog(settings.catalog_path)
     engine = SearchEngine(settings, embedder=embedder, today=lambda: TODAY)
     t0 = time.perf_counter()
-    stats = engine.sync(cat)  # opens the FTS database, loads and verifies the FAISS index
+    stats = engine.indexes.sync(cat)  # opens the FTS database, loads and verifies the FAISS index
     out["open_s"] = time.perf_counter() - t0
     if stats.documents or stats.rebuilt:
         raise SystemExit(f"the saved indexes were not used as they are: {stats}")

@@ -1,0 +1,42 @@
+"""Smoke runs of the benchmarks at a tiny size: a refactor must not break them unseen. Numbers are printed by
+the benchmarks themselves and never asserted here (speed is measured, not tested)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_search_bench_smoke_run(tmp_path: Path) -> None:
+    out = _run(
+        "bench/search.py", "--sizes", "300", "--queries-per-size", "5", "--vectors", "random",
+        "--query-vectors", "random", "--feedback", "5", "--keep", str(tmp_path),
+    )  # fmt: skip
+    assert "search() total" in out
+    # the per-query latency table has a row per query kind with a number in ms
+    assert re.search(r"^\s+\d+\.\d+\s+\d+\s+(plain|filter)\s", out, re.MULTILINE), out[-2000:]
+
+
+@pytest.mark.slow
+def test_vlm_bench_smoke_run() -> None:
+    out = _run(
+        "bench/vlm.py", "--arch", "tiny", "--batch-sizes", "1,2", "--new-tokens", "4", "--runs", "1",
+        "--device", "cpu",
+    )  # fmt: skip
+    rows = re.findall(r"^\s+([12])\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+", out, re.MULTILINE)
+    assert rows == ["1", "2"], out
