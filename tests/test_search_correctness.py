@@ -19,6 +19,7 @@ from smartalbum.library import Library
 from smartalbum.search.engine import POOL
 from smartalbum.search.results import SearchFilters
 from smartalbum.vision.base import AnalysisResult
+from smartalbum.vision.description import describing_analysis
 
 
 def _hash(n: int) -> str:
@@ -230,8 +231,6 @@ def test_an_unparsed_reanalysis_does_not_replace_a_good_description(tmp_path: Pa
     assert hits[0].caption["en"] == "A cat sitting on a windowsill"
     assert _names(lib, "zzqx") == []
     page = lib.photo(_hash(0))
-    from smartalbum.vision.description import describing_analysis
-
     assert describing_analysis(page["analyses"])[0].caption.en == "A cat sitting on a windowsill"
 
 

@@ -196,15 +196,20 @@ class SearchIndexes:
         self.state.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (token,))
         self._seen_versions[catalog] = version  # only once the indexes really are in step
 
-    def _state_write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """One transaction per batch: the connection is in autocommit mode, which would commit every row."""
+    @contextlib.contextmanager
+    def _state_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: the connection is in autocommit mode, which would commit every row."""
         self.state.execute("BEGIN")
         try:
-            self.state.executemany(sql, rows)
+            yield self.state
         except BaseException:
             self.state.execute("ROLLBACK")
             raise
         self.state.execute("COMMIT")
+
+    def _state_write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._state_transaction() as db:
+            db.executemany(sql, rows)
 
     def _write_fulltext(self, changed: list[PhotoDocument], gone: set[int], progress: Progress) -> None:
         for start in range(0, len(changed), 500):
@@ -245,16 +250,9 @@ class SearchIndexes:
             progress.advance(len(chunk))
         saved = f"{token}|{time.time()}"
         vectors.save(self.dir / "vectors", state_token=saved)
-        self.state.execute("BEGIN")
-        try:
-            self.state.executemany(
-                "UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in docs]
-            )
-            self.state.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (saved,))
-        except BaseException:
-            self.state.execute("ROLLBACK")
-            raise
-        self.state.execute("COMMIT")
+        with self._state_transaction() as db:
+            db.executemany("UPDATE docs SET embedded = 1 WHERE photo_id = ?", [(d.photo_id,) for d in docs])
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_saved', ?)", (saved,))
         self._vectors_saved = saved
         return done
 

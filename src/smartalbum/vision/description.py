@@ -18,18 +18,14 @@ log = logging.getLogger(__name__)
 OCR_PRODUCER = "ocr"
 
 
-def _order(row: dict[str, Any]) -> tuple[bool, str]:
-    return row.get("status") == "unparsed", row.get("created_at") or ""
-
-
 def describing_analysis(analyses: list[dict[str, Any]]) -> tuple[PhotoAnalysis, dict[str, Any] | None]:
     """The analysis that counts, validated, and its row; (empty analysis, None) when there is none.
 
     `analyses` are catalog rows (producer, status, data, created_at), any number per producer."""
     rows = [a for a in analyses if a.get("producer") != OCR_PRODUCER]
     # newest first, then usable before unparsed (a stable sort keeps the newest first within each)
-    rows.sort(key=lambda a: _order(a)[1], reverse=True)
-    rows.sort(key=lambda a: _order(a)[0])
+    rows.sort(key=lambda a: a.get("created_at") or "", reverse=True)
+    rows.sort(key=lambda a: a.get("status") == "unparsed")
     for row in rows:
         try:
             return validate_analysis(row["data"])[0], row
