@@ -152,6 +152,9 @@ def index(
     ] = False,
     vlm: Annotated[bool, typer.Option("--vlm/--no-vlm", help="describe photos with the vision model")] = True,
     ocr: Annotated[bool | None, typer.Option("--ocr/--no-ocr", help="read text in photos with OCR")] = None,
+    faces: Annotated[
+        bool | None, typer.Option("--faces/--no-faces", help="find and group faces (people)")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     json_out: JsonOpt = False,
@@ -174,6 +177,7 @@ def index(
                 reanalyze=reanalyze,
                 vlm=vlm,
                 ocr=ocr,
+                faces=faces,
             )
         except KeyboardInterrupt:
             bars.stop()
@@ -190,6 +194,19 @@ def index(
         f"{stats.seen} files seen: {stats.new} new, {stats.changed} changed, {stats.unchanged} unchanged, "
         f"{stats.gone} gone; {stats.ok} read ({rate:.1f}/s), {stats.errors} errors in {stats.elapsed_s:.1f}s"
     )
+    f = report.faces
+    if f and f.model_error:
+        err_console.print(f"[red]faces: model unavailable[/]: {f.model_error}", soft_wrap=True)
+        if f.model_hint:
+            err_console.print(f"hint: {f.model_hint}", soft_wrap=True, highlight=False)
+    elif f and f.purged:
+        console.print(f"face recognition is off: {f.purged} stored faces and their people deleted")
+    elif f and f.todo:
+        console.print(
+            f"faces: {f.faces} found in {f.scanned} photos "
+            f"({f.errors} failed, {f.photos_per_s:.1f} photos/s); "
+            f"{f.joined} joined known people, {f.new_people} new groups (see `smartalbum people`)"
+        )
     for a in report.analyses:
         if a.model_error:
             err_console.print(f"[red]{a.producer}: model unavailable[/]: {a.model_error}", soft_wrap=True)
@@ -202,7 +219,7 @@ def index(
                 f"{a.errors} failed "
                 f"of {a.todo} ({a.photos_per_s:.2f} photos/s)"
             )
-    if stats.errors or stats.unreadable_dirs or any(a.errors for a in report.analyses):
+    if stats.errors or stats.unreadable_dirs or any(a.errors for a in report.analyses) or (f and f.errors):
         console.print("see [bold]smartalbum status --errors[/] for what failed")
 
 
@@ -503,6 +520,163 @@ def serve(
     from smartalbum.api.server import serve as run_server
 
     run_server(_settings(), host=host, port=port, token=token)
+
+
+people_app = typer.Typer(
+    help="People: groups of faces found in your photos; name, mark yourself, merge, split, hide, forget.",
+    no_args_is_help=False,
+)
+app.add_typer(people_app, name="people")
+
+
+def _person_line(p: dict[str, Any]) -> str:
+    name = ", ".join(p["names"]) if p["names"] else "(unnamed)"
+    flags = "".join([" [me]" if p["is_me"] else "", " [hidden]" if p["hidden"] else ""])
+    sample = (p.get("cover") or {}).get("path") or "-"
+    return f"{p['id']:>5}  {name}{flags}  {p['faces']} faces in {p['photos']} photos  e.g. {sample}"
+
+
+def _print_person(p: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        _print_json(p)
+    else:
+        console.print(escape(_person_line(p)), highlight=False, soft_wrap=True)
+
+
+@people_app.callback(invoke_without_command=True)
+def people_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="also hidden people and one-face groups")] = False,
+    min_faces: Annotated[int, typer.Option(help="leave out groups with fewer faces", min=1)] = 2,
+    json_out: JsonOpt = False,
+) -> None:
+    """List people, yourself first, then the largest groups (id, names, faces, a sample photo)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with Library(_settings()) as lib:
+        everyone = lib.people(include_hidden=all_, min_faces=1)
+    shown = everyone if all_ else [p for p in everyone if p["faces"] >= min_faces or p["names"]]
+    if json_out:
+        _print_json(shown)
+        return
+    if not everyone:
+        console.print("no faces found yet: run [bold]smartalbum index[/] (face_recognition must be on)")
+        return
+    for p in shown:
+        console.print(escape(_person_line(p)), highlight=False, soft_wrap=True)
+    left = len(everyone) - len(shown)
+    if left:
+        console.print(f"{left} smaller groups not shown (--all or --min-faces 1)")
+    console.print("name one with [bold]smartalbum people name ID 名字 [Alias...][/]")
+
+
+@people_app.command("show")
+def people_show(
+    person: Annotated[int, typer.Argument(help="person id")],
+    faces: Annotated[int, typer.Option(help="list up to this many faces", min=0, max=10_000)] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """One person and their faces (face ids for `people split` and `people move`)."""
+    with Library(_settings()) as lib:
+        p = lib.person(person, faces=faces)
+    if json_out:
+        _print_json(p)
+        return
+    console.print(escape(_person_line(p)), highlight=False, soft_wrap=True)
+    for f in p.get("face_list", []):
+        console.print(f"  face {f['id']}: photo {f['photo_id']} ({f['assigned_by'] or 'auto'})")
+
+
+@people_app.command("name")
+def people_name(
+    person: Annotated[int, typer.Argument(help="person id")],
+    names: Annotated[list[str], typer.Argument(help="names in any language; the first is shown")],
+    add: Annotated[bool, typer.Option("--add", help="keep the names the person already has")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Name a person, with aliases: `people name 12 妈妈 老妈 Mum`."""
+    with Library(_settings()) as lib:
+        _print_person(lib.name_person(person, names, add=add), json_out)
+
+
+@people_app.command("me")
+def people_me(
+    person: Annotated[int | None, typer.Argument(help="person id of yourself")] = None,
+    none: Annotated[bool, typer.Option("--none", help="nobody is marked as you")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mark which person is you, so 我 / me / my in a question mean that person."""
+    if (person is None) == (not none):
+        raise InputError("give a person id, or --none", "see `smartalbum people`")
+    with Library(_settings()) as lib:
+        p = lib.set_me(None if none else person)
+    if p is None:
+        if json_out:
+            _print_json(None)
+        else:
+            console.print("nobody is marked as you")
+        return
+    _print_person(p, json_out)
+
+
+@people_app.command("merge")
+def people_merge(
+    target: Annotated[int, typer.Argument(help="the person to keep")],
+    others: Annotated[list[int], typer.Argument(help="people merged into it")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Merge people into the first one: `people merge 7 12 15` keeps 7 with all faces and names."""
+    with Library(_settings()) as lib:
+        _print_person(lib.merge_people(others, target), json_out)
+
+
+@people_app.command("split")
+def people_split(
+    faces: Annotated[list[int], typer.Argument(help="face ids (see `people show ID`)")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Take faces out of their group into a new person of their own."""
+    with Library(_settings()) as lib:
+        _print_person(lib.move_faces(faces, None), json_out)
+
+
+@people_app.command("move")
+def people_move(
+    faces: Annotated[list[int], typer.Argument(help="face ids (see `people show ID`)")],
+    to: Annotated[int, typer.Option("--to", help="the person these faces belong to")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Give faces to another person (a correction no later run undoes)."""
+    with Library(_settings()) as lib:
+        _print_person(lib.move_faces(faces, to), json_out)
+
+
+@people_app.command("hide")
+def people_hide(
+    person: Annotated[int, typer.Argument(help="person id")],
+    undo: Annotated[bool, typer.Option("--undo", help="show the person again")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Never show this group (strangers in the background); new faces of them join it quietly."""
+    with Library(_settings()) as lib:
+        _print_person(lib.hide_person(person, not undo), json_out)
+
+
+@people_app.command("forget")
+def people_forget(
+    person: Annotated[int, typer.Argument(help="person id")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a person: names, faces and face vectors. Their photos are not scanned again."""
+    if not yes and not typer.confirm(f"delete person {person} with their faces?", default=False):
+        raise typer.Exit(1)
+    with Library(_settings()) as lib:
+        n = lib.forget_person(person)
+    if json_out:
+        _print_json({"person": person, "faces_deleted": n})
+    else:
+        console.print(f"person {person} forgotten: {n} faces deleted")
 
 
 def run() -> None:

@@ -50,6 +50,13 @@ class Settings(BaseModel):
     openai_timeout_s: float = Field(default=120.0, gt=0)
     openai_max_retries: int = Field(default=4, ge=0, le=20)
     ocr_enabled: bool = True
+    # faces (local only: nothing leaves the machine); turning this off deletes stored faces and people
+    face_recognition: bool = True
+    face_model: str = "dlib"
+    face_upsample: int = Field(
+        default=0, ge=0, le=2, description="detector upsampling: finds smaller faces, slower"
+    )
+    face_max_per_photo: int = Field(default=30, ge=1, le=500, description="a crowd keeps its largest faces")
     # search
     # "bundled": the multilingual model inside the install (embed/registry.py BUNDLED_DEFAULT); any other
     # registered name, a sentence-transformers id (e.g. BAAI/bge-m3) or a local folder is an opt-in upgrade

@@ -179,6 +179,7 @@ class Library:
         reanalyze: bool = False,
         vlm: bool = True,
         ocr: bool | None = None,
+        faces: bool | None = None,
     ) -> IndexReport:
         """One `index` run in this thread: scan every root, read new photos, analyse them, sync search."""
         from smartalbum.pipeline.run import index_library
@@ -194,8 +195,50 @@ class Library:
             reanalyze=reanalyze,
             vlm=vlm,
             ocr=ocr,
+            faces=faces,
             embedder=self._loaded_embedder(),
         )
+
+    # -- people -----------------------------------------------------------------------------------
+
+    def people(self, *, include_hidden: bool = False, min_faces: int = 1) -> list[dict[str, Any]]:
+        """Groups of faces (people), the owner first, then the largest."""
+        return self.catalog.people.people(include_hidden=include_hidden, min_faces=min_faces)
+
+    def person(self, person_id: int, *, faces: int = 0) -> dict[str, Any]:
+        """One person; with `faces`, up to that many of their faces (id, photo, box)."""
+        person = self.catalog.people.person(person_id)
+        if faces:
+            person["face_list"] = self.catalog.people.person_faces(person_id, limit=faces)
+        return person
+
+    def name_person(self, person_id: int, names: list[str], *, add: bool = False) -> dict[str, Any]:
+        """Name a person (several aliases in any language; the first is shown)."""
+        return self.catalog.people.set_names(person_id, names, add=add)
+
+    def set_me(self, person_id: int | None) -> dict[str, Any] | None:
+        """Mark which person is the library's owner (我 / me / my in questions)."""
+        return self.catalog.people.set_me(person_id)
+
+    def hide_person(self, person_id: int, hidden: bool = True) -> dict[str, Any]:
+        return self.catalog.people.set_hidden(person_id, hidden)
+
+    def merge_people(self, sources: list[int], target: int) -> dict[str, Any]:
+        return self.catalog.people.merge(sources, target)
+
+    def move_faces(self, face_ids: list[int], person_id: int | None) -> dict[str, Any]:
+        """Give faces to a person, or to a new person of their own (split) when `person_id` is None."""
+        return self.catalog.people.move_faces(face_ids, person_id)
+
+    def forget_person(self, person_id: int) -> int:
+        """Delete a person with their faces and vectors; returns the number of faces deleted."""
+        return self.catalog.people.forget(person_id)
+
+    def photo_faces(self, photo_ref: str | int) -> list[dict[str, Any]]:
+        return self.catalog.people.photo_faces(self.catalog.photo(photo_ref)["hash"])
+
+    def face(self, face_id: int) -> dict[str, Any]:
+        return self.catalog.people.face(face_id)
 
     def import_analyses(self, file: str | Path) -> ImportReport:
         """Load analyses made elsewhere (JSON Lines), then bring the search indexes in step."""

@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartalbum.catalog.records import TIME_SOURCES, IngestOutcome, PhotoMeta
 from smartalbum.catalog.schema import MIGRATIONS
 from smartalbum.errors import LibraryError, NotFoundError
+
+if TYPE_CHECKING:
+    from smartalbum.catalog.people import PeopleStore
 
 INGEST = "ingest"
 UNPARSED_RETRIES = 3  # an answer that cannot be parsed is asked for again this many times in all
@@ -64,6 +67,13 @@ class Catalog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def people(self) -> PeopleStore:
+        """Faces and people (catalog/people.py)."""
+        from smartalbum.catalog.people import PeopleStore
+
+        return PeopleStore(self)
 
     @property
     def schema_version(self) -> int:

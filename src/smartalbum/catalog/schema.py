@@ -136,9 +136,58 @@ def _v4_place_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def _v5_people(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- a person: a group of faces, named or not; at most one is the library's owner (我 / me)
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            is_me INTEGER NOT NULL DEFAULT 0,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX people_me ON people(is_me) WHERE is_me = 1;
+        -- names and aliases of a person (妈妈, 老妈, Mum); position 0 is the name shown
+        CREATE TABLE person_names (
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            folded TEXT NOT NULL UNIQUE,   -- case-folded, spaces squeezed: one name means one person
+            position INTEGER NOT NULL
+        );
+        CREATE INDEX person_names_person ON person_names(person_id);
+        -- which photos the face stage has looked at, per model version (faces found may be none)
+        CREATE TABLE face_scans (
+            hash TEXT NOT NULL,
+            producer_version TEXT NOT NULL,
+            found INTEGER NOT NULL,         -- faces the detector found, before the per-photo cap
+            scanned_at TEXT NOT NULL,
+            PRIMARY KEY (hash, producer_version)
+        );
+        -- one face: keyed by content hash and box (relative to the upright image), so moves keep it
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL,
+            producer_version TEXT NOT NULL,
+            x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+            score REAL NOT NULL,
+            vector BLOB NOT NULL,           -- float32 identity vector
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            assigned_by TEXT CHECK (assigned_by IN ('auto', 'user')),  -- 'user' is never changed by a run
+            created_at TEXT NOT NULL,
+            UNIQUE (hash, producer_version, x, y, w, h)
+        );
+        CREATE INDEX faces_hash ON faces(hash);
+        CREATE INDEX faces_person ON faces(person_id);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
     _v3_feedback,
     _v4_place_indexes,
+    _v5_people,
 ]

@@ -8,7 +8,9 @@ from typing import Any
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
+from smartalbum.faces.base import face_model
 from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
+from smartalbum.pipeline.faces import FaceStats, find_faces
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
 from smartalbum.search.indexer import SyncStats, sync_search_indexes
@@ -18,12 +20,14 @@ from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 @dataclass
 class IndexReport:
     ingest: IngestStats
+    faces: FaceStats | None = None
     analyses: list[AnalyseStats] = field(default_factory=list)
     search_index: SyncStats | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.ingest.as_dict(),
+            "faces": self.faces.as_dict() if self.faces else None,
             "analysis": {a.producer: a.as_dict() for a in self.analyses},
             "search_index": asdict(self.search_index) if self.search_index else None,
         }
@@ -39,6 +43,7 @@ def index_library(
     reanalyze: bool = False,
     vlm: bool = True,
     ocr: bool | None = None,
+    faces: bool | None = None,
     embedder: TextEmbedder | None = None,
 ) -> IndexReport:
     progress = progress or Progress()
@@ -46,6 +51,15 @@ def index_library(
     report = IndexReport(
         ingest_library(catalog, settings, progress=progress, cancel=cancel, retry_errors=retry_errors)
     )
+    if settings.face_recognition if faces is None else faces:
+        if not cancel.cancelled:  # first: a fast stage, so people can be named while the VLM works
+            report.faces = find_faces(
+                catalog, settings, face_model(settings), progress=progress, cancel=cancel
+            )
+    elif faces is None:  # turned off in settings: what was stored goes (privacy), not when one run skips it
+        purged = catalog.people.purge()
+        if purged:
+            report.faces = FaceStats("off", purged=purged)
     stages = []
     if vlm:
         stages.append((vlm_analyser(settings), settings.vlm_batch_size))

@@ -26,7 +26,7 @@ from smartalbum.index.fulltext import query_terms
 from smartalbum.search.calibration import calibration
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
-from smartalbum.search.query import ParsedQuery, PlaceMatcher, parse_query
+from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, parse_query
 from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 
 MAX_QUERY_CHARS = 1000
@@ -133,6 +133,14 @@ class SearchEngine:
         canonical = _split_place_key(key)[1]
         return self._places_zh.get(key, canonical) if lang == "zh" else canonical
 
+    # -- people -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def people_directory(catalog: Catalog) -> PeopleDirectory:
+        """The library's named people and its owner, read per question (a name given a second ago counts)."""
+        names, me = catalog.people.directory()
+        return PeopleDirectory(names, me, catalog.people.display_names(set(names.values())))
+
     # -- search -----------------------------------------------------------------------------------
 
     def search(
@@ -143,7 +151,8 @@ class SearchEngine:
         if len(text) > MAX_QUERY_CHARS:
             text = text[:MAX_QUERY_CHARS]
             notes.append(f"query cut to its first {MAX_QUERY_CHARS} characters")
-        parsed = parse_query(text, today=self.today(), places=self.place_matcher())
+        directory = self.people_directory(catalog)
+        parsed = parse_query(text, today=self.today(), places=self.place_matcher(), people=directory)
         lang = parsed.language
         zh = lang == "zh"
         sync = self.indexes.sync(catalog, wait=False)
@@ -161,9 +170,10 @@ class SearchEngine:
         understood = list(parsed.understood)
         date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, understood)
         results = SearchResults(text, parsed.semantic, lang, understood, 0, offset, limit, notes=notes)
-        has_filter = bool(date_from or date_to or parsed.months or place_key)
+        by_people = bool(parsed.people or parsed.people_excluded)
+        has_filter = bool(date_from or date_to or parsed.months or place_key or parsed.people)
         if not parsed.semantic and not has_filter:
-            if parsed.exclude:
+            if parsed.exclude or parsed.people_excluded:
                 notes.append(
                     "只有排除条件：请说出要找什么（例如 “海边 不要人”）"
                     if zh
@@ -181,6 +191,14 @@ class SearchEngine:
                 place=_split_place_key(place_key) if place_key else None,
             )
         allowed = set(newest) if newest is not None else None
+        if by_people:
+            with_people = set(
+                catalog.people.photo_ids_with_people(
+                    parsed.people, only=parsed.people_only, none_of=parsed.people_excluded
+                )
+            )
+            allowed = with_people if allowed is None else allowed & with_people
+            newest = [p for p in newest if p in with_people] if newest is not None else None
         # a listing by date or inside filters must hold every match, not the best few of each retriever
         complete = filters.sort == "date" or has_filter
         cands, cut = self._retrieve(parsed.semantic, allowed, newest, complete)
@@ -212,10 +230,16 @@ class SearchEngine:
         page = ranked[offset : offset + limit]
         summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
+        people = catalog.people.people_in_photos([c.photo_id for c in page])
         results.hits = [
             self._hit(c, summaries[c.photo_id], info.get(c.photo_id, {}), parsed, lang, has_filter)
             for c in page
         ]
+        for hit in results.hits:
+            hit.people = people.get(hit.photo_id, [])
+            asked = [directory.label(p["id"], zh) for p in hit.people if p["id"] in parsed.people]
+            if asked:
+                hit.why.append(("人物：" + "、".join(asked)) if zh else "people: " + ", ".join(asked))
         return results
 
     def _merge_filters(

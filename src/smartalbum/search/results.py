@@ -35,6 +35,7 @@ class SearchHit:
     width: int | None = None
     height: int | None = None
     weak: bool = False  # little evidence: shown because nothing better matched
+    people: list[dict[str, Any]] = field(default_factory=list)  # named people in the photo: id, name, is_me
 
 
 @dataclass

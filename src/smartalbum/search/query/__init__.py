@@ -6,7 +6,8 @@ Pure Python, no segmenter: every recognised phrase comes from a table of pattern
 
 The stages run in this order on one working copy of the text, each consuming what it recognises:
 - `time_phrases` (with `dates` and `numbers`): dates, seasons, festivals, relative phrases, ranges;
-- `negation`: what to exclude;
+- `negation`: what to exclude (an excluded known person excludes their photos);
+- `people`: the library's named people and the owner (jieba finds Chinese names as words);
 - `places`: one known place name;
 - `remainder`: what is left, without request and photo words, becomes `semantic`.
 Each module's docstring lists its conventions. Only the first MAX_QUERY_CHARS characters are parsed;
@@ -25,6 +26,7 @@ from smartalbum.search.query.common import GONE, consume
 from smartalbum.search.query.dates import chinese_new_year
 from smartalbum.search.query.negation import find_negations
 from smartalbum.search.query.numbers import chinese_to_int
+from smartalbum.search.query.people import PeopleDirectory, excluded_people, find_people
 from smartalbum.search.query.places import PLACE_TAIL_ZH, PlaceMatcher, place_marker
 from smartalbum.search.query.remainder import semantic_remainder
 from smartalbum.search.query.time_phrases import find_time
@@ -32,6 +34,7 @@ from smartalbum.search.query.time_phrases import find_time
 __all__ = [
     "MAX_QUERY_CHARS",
     "ParsedQuery",
+    "PeopleDirectory",
     "PlaceMatcher",
     "chinese_new_year",
     "chinese_to_int",
@@ -53,12 +56,23 @@ class ParsedQuery:
     place: str | None = None
     place_text: str | None = None
     exclude: tuple[str, ...] = ()
+    people: tuple[int, ...] = ()  # person ids that must all be in the photo
+    people_only: bool = False  # ... and nobody else
+    people_excluded: tuple[int, ...] = ()
     understood: list[str] = field(default_factory=list)
     language: str = "en"  # 'zh' or 'en': the language `understood` is written in
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.date_from or self.date_to or self.months or self.place or self.exclude)
+        return bool(
+            self.date_from
+            or self.date_to
+            or self.months
+            or self.place
+            or self.exclude
+            or self.people
+            or self.people_excluded
+        )
 
     @property
     def only_exclusions(self) -> bool:
@@ -66,8 +80,8 @@ class ParsedQuery:
 
         Answering with everything else in the library is rarely what was meant; ask what to look for.
         """
-        return bool(self.exclude) and not (
-            self.semantic or self.date_from or self.date_to or self.months or self.place
+        return bool(self.exclude or self.people_excluded) and not (
+            self.semantic or self.date_from or self.date_to or self.months or self.place or self.people
         )
 
 
@@ -90,6 +104,7 @@ def _describe(
     place: str | None,
     exclude: tuple[str, ...],
     truncated: bool,
+    people: tuple[list[str], bool, list[str]] = ([], False, []),
 ) -> list[str]:
     """The parse in words, in the query's language, for showing next to the results."""
     lines = []
@@ -119,15 +134,27 @@ def _describe(
             )
     if place:
         lines.append(f"地点：{place}" if zh else f"place: {place}")
+    named, only, unwanted = people
+    if named:
+        if zh:
+            lines.append("人物：" + "、".join(named) + ("（没有其他人）" if only else ""))
+        else:
+            lines.append("people: " + ", ".join(named) + (" (nobody else)" if only else ""))
+    if unwanted:
+        lines.append("不含人物：" + "、".join(unwanted) if zh else "without people: " + ", ".join(unwanted))
     if exclude:
         lines.append("排除：" + "、".join(exclude) if zh else "without: " + ", ".join(exclude))
     return lines
 
 
 def parse_query(
-    text: str, *, today: date, places: Mapping[str, str] | PlaceMatcher | None = None
+    text: str,
+    *,
+    today: date,
+    places: Mapping[str, str] | PlaceMatcher | None = None,
+    people: PeopleDirectory | None = None,
 ) -> ParsedQuery:
-    """Split a question into filters (time, place, exclusions) and the words left for semantic search.
+    """Split a question into filters (time, place, people, exclusions) and the words left for semantic search.
 
     `places` maps surface forms ('青岛', 'qingdao', 'Paris') to canonical keys; pass a prebuilt PlaceMatcher
     when the gazetteer is large. Never raises on any text; reads at most MAX_QUERY_CHARS characters.
@@ -155,6 +182,13 @@ def parse_query(
                 exclude.append(concept)
         work = consume(work, start, end)
 
+    directory = people or PeopleDirectory()
+    unwanted, text_exclude = excluded_people(tuple(exclude), directory)
+    exclude = text_exclude
+    found, work = find_people(work, directory)
+    wanted = tuple(found.people) if found else ()
+    unwanted = [p for p in unwanted if p not in wanted]
+
     place = place_text = None
     matcher = places if isinstance(places, PlaceMatcher) else PlaceMatcher.build(places) if places else None
     hits = matcher.find(work) if matcher else []
@@ -181,6 +215,22 @@ def parse_query(
         place=place,
         place_text=place_text,
         exclude=tuple(exclude),
-        understood=_describe(zh, date_from, date_to, month_tuple, place_text, tuple(exclude), truncated),
+        people=wanted,
+        people_only=bool(found and found.only),
+        people_excluded=tuple(unwanted),
+        understood=_describe(
+            zh,
+            date_from,
+            date_to,
+            month_tuple,
+            place_text,
+            tuple(exclude),
+            truncated,
+            (
+                [directory.label(p, zh) for p in wanted],
+                bool(found and found.only),
+                [directory.label(p, zh) for p in unwanted],
+            ),
+        ),
         language="zh" if zh else "en",
     )
