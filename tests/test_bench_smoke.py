@@ -40,3 +40,17 @@ def test_vlm_bench_smoke_run() -> None:
     )  # fmt: skip
     rows = re.findall(r"^\s+([12])\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+", out, re.MULTILINE)
     assert rows == ["1", "2"], out
+
+
+@pytest.mark.slow
+def test_faces_bench_smoke_run() -> None:
+    out = _run(
+        "bench/faces.py", "--identities", "4", "--variants", "2", "--vectors", "2000", "--no-grid",
+        "--runs", "1",
+    )  # fmt: skip
+    # detection rows for upsample 0 and 1, the default grouping row, and the speed line
+    assert re.findall(r"^\| ([01]) \| \d+ / 29 ", out, re.MULTILINE) == ["0", "1"], out
+    assert re.search(
+        r"^\| 0\.5 \| 0\.5 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \*\*default\*\*", out, re.M
+    ), out
+    assert re.search(r"2000 faces of \d+ identities grouped in 10 runs: [\d.]+ s", out), out

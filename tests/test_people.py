@@ -281,3 +281,38 @@ def test_turning_face_recognition_off_deletes_faces_and_people(tmp_path: Path) -
     assert report.faces is not None and report.faces.purged == 1
     assert off.people(include_hidden=True) == [] and off.catalog.people.counts()["faces"] == 0
     off.close()
+
+
+def test_people_commands_from_the_cli(tmp_path: Path) -> None:
+    from tests.test_cli import sa, sa_json
+
+    src, lib = tmp_path / "photos", tmp_path / "lib"
+    rng = np.random.default_rng(4)
+    faces = {i.key: i for i in identities()}
+    for n, who in enumerate([["t1-0"], ["t1-0", "t1-1"], ["t1-1"], ["t1-2"]]):
+        image, _ = compose([faces[k] for k in who], rng)
+        save_jpeg(image, src / f"p{n}.jpg")
+    sa(lib, "add", str(src))
+    stats = sa_json(lib, "index", "--no-vlm", "--no-ocr")
+    assert stats["faces"]["faces"] == 5 and stats["faces"]["new_people"] == 3
+    listed = sa_json(lib, "people")  # groups of one face are left out unless --all
+    assert sorted(p["faces"] for p in listed) == [2, 2]
+    assert len(sa_json(lib, "people", "--all")) == 3
+    first, second = (p["id"] for p in listed)
+    named = sa_json(lib, "people", "name", str(first), "妈妈", "Mum")
+    assert named["names"] == ["妈妈", "Mum"]
+    assert sa_json(lib, "people", "me", str(second))["is_me"] is True
+    refused = sa(lib, "people", "name", str(second), "mum", check=False)
+    assert refused.returncode == 1 and "already belongs to person" in refused.stderr
+    shown = sa_json(lib, "people", "show", str(first))
+    assert len(shown["face_list"]) == 2
+    hits = sa_json(lib, "search", "我和妈妈")
+    assert hits["understood"] == ["人物：我、妈妈"] and [h["path"] for h in hits["hits"]] == [
+        str(src / "p1.jpg")
+    ]
+    merged = sa_json(lib, "people", "merge", str(first), str(second))
+    assert merged["faces"] == 4 and merged["is_me"] is True
+    gone = sa_json(lib, "people", "forget", str(first), "--yes")
+    assert gone == {"person": first, "faces_deleted": 4}
+    status = sa_json(lib, "status")
+    assert status["people"]["faces"] == 1 and status["people"]["people_named"] == 0

@@ -249,6 +249,13 @@ def status(
         table.add_row(key.replace("_", " "), str(counts[key]))
     for producer, by_status in counts["analyses"].items():
         table.add_row(f"analysed by {producer}", ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    people = counts["people"]
+    if people["photos_scanned"]:
+        table.add_row(
+            "faces",
+            f"{people['faces']} in {people['photos_scanned']} photos scanned; {people['people']} people, "
+            f"{people['people_named']} named",
+        )
     for kind, n in counts["errors_by_kind"].items():
         table.add_row(f"  error {kind}", str(n))
     if last:

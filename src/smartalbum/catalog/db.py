@@ -280,6 +280,7 @@ class Catalog:
             "files_error": files.get("error", 0),
             "files_gone": files.get("gone", 0),
             "analyses": self.analysis_counts(),
+            "people": self.people.counts(),
             "errors_by_kind": {
                 f"{r[0]}:{r[1]}": r[2]
                 for r in q("SELECT stage, kind, count(*) FROM errors GROUP BY stage, kind ORDER BY 1, 2")
