@@ -598,6 +598,9 @@ def test_docs_work_offline(client: TestClient) -> None:
         *("/api/search", photo, f"{photo}/thumbnail", f"{photo}/original", f"{photo}/similar"),
         *("/api/feedback", "/api/feedback/{feedback_id}", "/api/libraries", "/api/stats", "/api/health"),
         *("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/cancel"),
+        *("/api/people", "/api/people/{person_id}", "/api/people/{person_id}/name", "/api/people/me"),
+        *("/api/people/{person_id}/hide", "/api/people/merge", "/api/faces/move", f"{photo}/faces"),
+        "/api/faces/{face_id}/crop",
     }
     assert set(spec["paths"]) == expected
     assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"

@@ -39,6 +39,8 @@ def _operations() -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     lib = build_library(tmp_path_factory.mktemp("fuzz"))
+    # load the embedding model once up front: a cold import can take longer than the client's 10 s timeout
+    lib.library.search("warm up")
     yield schemathesis.openapi.from_asgi("/openapi.json", create_app(lib.library, token=TOKEN), headers=AUTH)
     lib.library.close()
 

@@ -28,10 +28,15 @@ def _constraints(schema: dict[str, Any]) -> str:
         ("maximum", "≤"),
         ("minLength", "min length"),
         ("maxLength", "max length"),
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
         ("default", "default"),
     ):
         if key in schema:
             parts.append(f"{label} {schema[key]}")
+    each = _constraints(schema["items"]) if isinstance(schema.get("items"), dict) else ""
+    if each:
+        parts.append(f"each: {each}")
     return ", ".join(parts)
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smartalbum.catalog.people import MAX_NAME_LEN, MAX_NAMES
 from smartalbum.library import MAX_QUERY_CHARS
 
 MAX_PAGE = 200  # results per request; the UI pages through the rest
 MAX_OFFSET = 100_000
 MAX_ID = 2**62  # SQLite integers are 64-bit signed; bigger ids would overflow, not just miss
+MAX_FACE_IDS = 500  # faces moved in one request
+MAX_MERGE = 100  # people merged in one request
+MAX_CROP = 512  # the largest face crop, in pixels (cut from the 1024-pixel thumbnail)
 # No control characters (a NUL byte would crash path functions) in anything that names a file or a place.
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
@@ -50,6 +54,50 @@ class LibraryIn(BaseModel):
         max_length=4096,
         pattern=NO_CONTROL,
         description="absolute path of a folder on the server",
+    )
+
+
+Name = Annotated[str, Field(max_length=MAX_NAME_LEN, pattern=NO_CONTROL)]
+
+
+class NameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[Name] = Field(
+        min_length=1,
+        max_length=MAX_NAMES,
+        description="names and aliases in any language; the first is the one shown",
+    )
+    add: bool = Field(default=False, description="keep the names the person already has")
+
+
+class MeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int | None = Field(ge=1, le=MAX_ID, description="the owner (我 / me), or null for nobody")
+
+
+class HideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: bool = Field(default=True, description="false: show the person again")
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: int = Field(ge=1, le=MAX_ID, description="the person kept, with every face and name")
+    sources: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=MAX_MERGE, description="people merged into the target, then deleted"
+    )
+
+
+class MoveFacesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    face_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_FACE_IDS)
+    person_id: int | None = Field(
+        ge=1, le=MAX_ID, description="the person the faces belong to; null: a new person of their own"
     )
 
 
@@ -144,6 +192,14 @@ class PhotoDetail(BaseModel):
     urls: PhotoUrls
 
 
+class PersonChip(BaseModel):
+    """A named person (or the owner) seen in a photo."""
+
+    id: int
+    name: str | None
+    is_me: bool
+
+
 class Hit(BaseModel):
     photo_id: int
     hash: str
@@ -158,6 +214,7 @@ class Hit(BaseModel):
     width: int | None
     height: int | None
     weak: bool = Field(default=False, description="little evidence: shown because nothing better matched")
+    people: list[PersonChip] = Field(default_factory=list, description="named people and the owner in it")
     urls: PhotoUrls
 
 
@@ -219,3 +276,45 @@ class Stats(BaseModel):
     errors_by_kind: dict[str, int]
     last_run: dict[str, Any] | None
     job: Job | None = Field(description="the indexing job running now, if any")
+
+
+class FaceOut(BaseModel):
+    id: int
+    photo_id: int
+    x: float = Field(description="the face's box, relative (0-1) to the upright photo")
+    y: float
+    w: float
+    h: float
+    score: float = Field(description="the detector's confidence")
+    person_id: int | None = Field(description="null: nobody yet, or a hidden person")
+    name: str | None
+    assigned_by: str | None = Field(description="'user': a person's decision, never changed by a run")
+    crop: str = Field(description="URL of a square JPEG of the face")
+
+
+class Cover(BaseModel):
+    face_id: int
+    photo_id: int
+    crop: str
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str | None = Field(description="the name shown (the first of names), null when unnamed")
+    names: list[str]
+    is_me: bool
+    hidden: bool
+    faces: int = Field(description="faces on photos in the library")
+    photos: int
+    cover: Cover | None = Field(description="the face shown for the person")
+    created_at: str
+    updated_at: str
+
+
+class PersonDetail(PersonOut):
+    face_list: list[FaceOut] = Field(description="up to `limit` of the person's faces")
+
+
+class ForgetOut(BaseModel):
+    person_id: int
+    faces_deleted: int
