@@ -1,4 +1,4 @@
-// smartalbum's page: search, results, detail view, feedback and the library panel. Plain JS, no build step.
+// smartalbum's page: search, results, detail view, feedback, people and the library panel. Plain JS, no build step.
 // Everything the server sends is put into the page with textContent, never as HTML.
 "use strict";
 
@@ -11,7 +11,7 @@
 
   const state = {
     lang: "en",
-    mode: "home", // home | search | similar
+    mode: "home", // home | search | similar | people
     query: "",
     similarTo: null,
     hits: [],
@@ -24,6 +24,10 @@
     lastFeedback: null,
     pollTimer: null,
     jobRunning: false,
+    people: [], // the People page's list
+    selected: new Set(), // person ids picked for a merge
+    faces: [], // faces of the photo open in the detail view
+    face: null, // the face being named or moved
   };
 
   // -- words ----------------------------------------------------------------------------------------
@@ -58,6 +62,7 @@
       }),
     );
     renderStatus();
+    if (state.mode === "people") renderPeople();
     if (state.current >= 0 && $("detail").open) openDetail(state.current);
   }
 
@@ -154,6 +159,7 @@
   }
 
   function writeUrl() {
+    if (state.mode === "people") return history.replaceState(null, "", "/?view=people");
     const params = new URLSearchParams();
     if (state.mode === "search" && state.query) params.set("q", state.query);
     if (state.mode === "similar") params.set("similar", String(state.similarTo));
@@ -171,6 +177,7 @@
     if (params.get("after") || params.get("before") || params.get("place") || params.get("sort")) {
       $("filters").open = true;
     }
+    if (params.get("view") === "people") return showPeople();
     const similar = Number(params.get("similar"));
     if (Number.isInteger(similar) && similar > 0) return showSimilar(similar);
     const q = params.get("q");
@@ -214,6 +221,7 @@
       state.total = 0;
       $("grid").replaceChildren();
       $("welcome").hidden = true;
+      $("people-view").hidden = true;
       $("results-head").hidden = false;
       $("status").textContent = t("results.loading");
       $("understood").replaceChildren();
@@ -295,7 +303,24 @@
     button.dataset.index = String(index);
     button.dataset.photoId = String(hit.photo_id);
     button.addEventListener("click", () => openDetail(Number(button.dataset.index)));
-    return el("li", {}, button);
+    return el("li", {}, button, personChips(hit.people || []));
+  }
+
+  // the named people (and the owner) in a result: a chip each; a click searches that person
+  function personChips(people) {
+    if (!people.length) return null;
+    return el(
+      "span",
+      { className: "people-chips" },
+      ...people.map((p) => {
+        const label = p.name || t("people.me");
+        const chip = el("button", { type: "button", className: p.is_me ? "person-chip me" : "person-chip" }, label);
+        chip.title = t("people.search", { name: label });
+        chip.dataset.personId = String(p.id);
+        chip.addEventListener("click", () => search(p.name || t("people.me.query")));
+        return chip;
+      }),
+    );
   }
 
   function appendCards(hits, start) {
@@ -314,6 +339,7 @@
     $("grid").replaceChildren();
     $("results-head").hidden = true;
     $("more").hidden = true;
+    $("people-view").hidden = true;
     $("welcome").hidden = false;
     writeUrl();
     try {
@@ -356,7 +382,13 @@
     const fields = $("detail-fields");
     fields.replaceChildren();
     if (hit.why && hit.why.length) field(fields, t("detail.why"), el("ul", { className: "why-list" }, ...hit.why.map((w) => el("li", {}, w))));
+    if (state.faces.length && state.faces[0].photo_id !== hit.photo_id) {
+      state.faces = [];
+      $("detail-faces").replaceChildren();
+    }
+    closeFaceEditor();
     if (!dialog.open) dialog.showModal();
+    loadFaces(hit.photo_id, index);
     try {
       const photo = await api(`/api/photos/${hit.photo_id}`);
       if (state.current !== index) return;
@@ -448,6 +480,309 @@
     } catch (err) {
       showError(err);
     }
+  }
+
+
+  // -- faces in the detail view ---------------------------------------------------------------------
+
+  async function loadFaces(photoId, index) {
+    try {
+      const faces = await api(`/api/photos/${photoId}/faces`);
+      if (state.current !== index || !$("detail").open) return;
+      state.faces = faces;
+      renderFaces();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function renderFaces() {
+    $("detail-faces").replaceChildren(
+      ...state.faces.map((f) => {
+        const name = f.name || t("face.unknown");
+        const box = el("button", { type: "button", className: f.name ? "face-box known" : "face-box" });
+        box.style.left = `${f.x * 100}%`;
+        box.style.top = `${f.y * 100}%`;
+        box.style.width = `${f.w * 100}%`;
+        box.style.height = `${f.h * 100}%`;
+        box.dataset.faceId = String(f.id);
+        box.setAttribute("aria-label", t("face.box", { name }));
+        if (state.face && state.face.id === f.id) box.classList.add("editing");
+        box.append(el("span", { className: "face-label" }, f.name || "?"));
+        box.addEventListener("click", () => openFaceEditor(f));
+        return box;
+      }),
+    );
+  }
+
+  function personLabel(p) {
+    if (p.name) return p.name;
+    return p.is_me ? t("people.me") : t("people.someone", { id: p.id });
+  }
+
+  async function fetchPeople(all) {
+    const params = new URLSearchParams({ min_faces: "1" });
+    if (all) params.set("all", "true");
+    return api(`/api/people?${params}`);
+  }
+
+  async function openFaceEditor(face) {
+    state.face = face;
+    renderFaces();
+    $("face-editor").hidden = false;
+    $("face-editor-img").src = face.crop;
+    $("face-editor-title").textContent = face.name ? t("face.who", { name: face.name }) : t("face.unknown");
+    $("face-name").value = face.name || "";
+    $("face-name").focus();
+    try {
+      const people = await fetchPeople(false);
+      if (state.face !== face) return;
+      state.people = people;
+      $("people-names").replaceChildren(...people.flatMap((p) => p.names.map((n) => el("option", { value: n }))));
+      $("face-person").replaceChildren(
+        el("option", { value: "" }, t("face.other.choose")),
+        ...people
+          .filter((p) => p.id !== face.person_id)
+          .map((p) => el("option", { value: String(p.id) }, `${personLabel(p)} (${p.photos})`)),
+      );
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function closeFaceEditor() {
+    state.face = null;
+    $("face-editor").hidden = true;
+    for (const box of $("detail-faces").querySelectorAll(".face-box.editing")) box.classList.remove("editing");
+  }
+
+  async function afterFaceChange(person) {
+    toast(t("face.moved", { name: personLabel(person) }));
+    closeFaceEditor();
+    const hit = state.hits[state.current];
+    if (hit) await loadFaces(hit.photo_id, state.current);
+  }
+
+  const fold = (name) => name.replace(/\s+/g, " ").trim().toLowerCase();
+
+  // "name it": the name of someone known moves the face to them; a new name names the face's unnamed
+  // person, or else starts a new person with that name (the face was someone else)
+  async function nameFace(event) {
+    event.preventDefault();
+    const face = state.face;
+    const name = $("face-name").value.replace(/\s+/g, " ").trim();
+    if (!face || !name) return;
+    try {
+      const people = await fetchPeople(true); // hidden people's names are taken too
+      const known = people.find((p) => p.names.some((n) => fold(n) === fold(name)));
+      let person;
+      if (known && known.id === face.person_id) return closeFaceEditor();
+      if (known) {
+        person = await api("/api/faces/move", { method: "POST", body: { face_ids: [face.id], person_id: known.id } });
+      } else if (face.person_id && !face.name) {
+        person = await api(`/api/people/${face.person_id}/name`, { method: "POST", body: { names: [name] } });
+      } else {
+        const fresh = await api("/api/faces/move", { method: "POST", body: { face_ids: [face.id], person_id: null } });
+        person = await api(`/api/people/${fresh.id}/name`, { method: "POST", body: { names: [name] } });
+      }
+      await afterFaceChange(person);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function moveFace(personId) {
+    const face = state.face;
+    if (!face) return;
+    try {
+      const person = await api("/api/faces/move", { method: "POST", body: { face_ids: [face.id], person_id: personId } });
+      await afterFaceChange(person);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // -- the People page ------------------------------------------------------------------------------
+
+  async function showPeople() {
+    state.mode = "people";
+    state.seq++;
+    state.hits = [];
+    state.query = "";
+    $("q").value = "";
+    $("grid").replaceChildren();
+    $("results-head").hidden = true;
+    $("more").hidden = true;
+    $("welcome").hidden = true;
+    $("people-view").hidden = false;
+    writeUrl();
+    await loadPeople();
+  }
+
+  async function loadPeople() {
+    const seq = state.seq;
+    try {
+      const people = await fetchPeople($("people-hidden").checked);
+      if (seq !== state.seq || state.mode !== "people") return;
+      state.people = people;
+      const ids = new Set(people.map((p) => p.id));
+      state.selected = new Set([...state.selected].filter((id) => ids.has(id)));
+      renderPeople();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function renderPeopleTools() {
+    const n = state.selected.size;
+    const merge = $("people-merge");
+    merge.textContent = n >= 2 ? t("people.merge.n", { n }) : t("people.merge");
+    merge.disabled = n < 2;
+    $("people-clear").hidden = n === 0;
+  }
+
+  function renderPeople() {
+    const people = state.people;
+    $("people-status").textContent = people.length
+      ? t(people.length === 1 ? "people.count.one" : "people.count", { n: people.length })
+      : t("people.none");
+    $("people-grid").replaceChildren(...people.map(personCard));
+    renderPeopleTools();
+  }
+
+  function personCard(p) {
+    const label = personLabel(p);
+    const classes = ["person-card"];
+    if (p.is_me) classes.push("is-me");
+    if (p.hidden) classes.push("is-hidden");
+    if (state.selected.has(p.id)) classes.push("selected");
+    const card = el("li", { className: classes.join(" ") });
+    card.dataset.personId = String(p.id);
+
+    const pick = el("input", { type: "checkbox", className: "person-select", checked: state.selected.has(p.id) });
+    pick.setAttribute("aria-label", t("people.select", { name: label }));
+    pick.addEventListener("change", () => {
+      if (pick.checked) state.selected.add(p.id);
+      else state.selected.delete(p.id);
+      card.classList.toggle("selected", pick.checked);
+      renderPeopleTools();
+    });
+
+    const face = el(
+      "button",
+      { type: "button", className: "person-face" },
+      p.cover ? el("img", { className: "face-circle", src: p.cover.crop, alt: label, width: 112, height: 112 }) : el("span", { className: "face-circle" }),
+    );
+    face.title = p.name || p.is_me ? t("people.search", { name: label }) : t("people.name.add");
+    face.addEventListener("click", () => (p.name || p.is_me ? search(p.name || t("people.me.query")) : startRename(card, p)));
+
+    const name = el("button", { type: "button", className: p.name ? "person-name" : "person-name unnamed" }, p.name || t("people.name.add"));
+    name.title = p.names.length > 1 ? p.names.join(", ") : t("people.name.edit");
+    name.addEventListener("click", () => startRename(card, p));
+
+    const count = el("span", { className: "person-count muted" }, t(p.photos === 1 ? "people.photos.one" : "people.photos", { n: p.photos }));
+    const action = (key, run, cls) => {
+      const b = el("button", { type: "button", className: cls || "ghost" }, t(key));
+      b.addEventListener("click", run);
+      return b;
+    };
+    if (p.is_me) card.append(el("span", { className: "me-badge" }, t("people.me")));
+    card.append(
+      pick,
+      face,
+      el("span", { className: "person-name-wrap" }, name),
+      count,
+      el(
+        "span",
+        { className: "person-actions" },
+        action(p.is_me ? "people.me.unset" : "people.me.set", () => setMe(p.is_me ? null : p.id), "ghost me-toggle"),
+        action(p.hidden ? "people.show" : "people.hide", () => hidePerson(p, !p.hidden), "ghost hide-toggle"),
+        action("people.forget", () => forgetPerson(p), "ghost forget"),
+      ),
+    );
+    return card;
+  }
+
+  // the name edited in place: Enter or leaving the field saves, Escape cancels; aliases after commas
+  function startRename(card, p) {
+    const wrap = card.querySelector(".person-name-wrap");
+    const input = el("input", { type: "text", className: "person-name-input", value: p.names.join(", "), maxLength: 400 });
+    input.setAttribute("aria-label", t("people.name.label"));
+    input.placeholder = t("face.name.placeholder");
+    let done = false;
+    const finish = async (save) => {
+      if (done) return;
+      done = true;
+      const names = input.value.split(/[,，、;；]/).map((n) => n.replace(/\s+/g, " ").trim()).filter(Boolean);
+      if (!save || !names.length || names.join(", ") === p.names.join(", ")) return renderPeople();
+      try {
+        const person = await api(`/api/people/${p.id}/name`, { method: "POST", body: { names } });
+        const i = state.people.findIndex((x) => x.id === p.id);
+        if (i >= 0) state.people[i] = person;
+        toast(t("people.named", { name: personLabel(person) }));
+      } catch (err) {
+        showError(err);
+      }
+      if (state.mode === "people") renderPeople();
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        finish(true);
+      } else if (e.key === "Escape") {
+        e.preventDefault();
+        finish(false);
+      }
+    });
+    input.addEventListener("blur", () => finish(true));
+    wrap.replaceChildren(input);
+    input.focus();
+    input.select();
+  }
+
+  async function peopleAction(run) {
+    try {
+      const message = await run();
+      await loadPeople();
+      if (message) toast(message);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // merged into the first picked person with a name (else the first picked, in the list's order)
+  function mergeSelected() {
+    const picked = state.people.filter((p) => state.selected.has(p.id));
+    if (picked.length < 2) return;
+    const target = picked.find((p) => p.name) || picked[0];
+    const sources = picked.filter((p) => p.id !== target.id).map((p) => p.id);
+    return peopleAction(async () => {
+      const person = await api("/api/people/merge", { method: "POST", body: { target: target.id, sources } });
+      state.selected = new Set();
+      return t("people.merged", { n: picked.length, name: personLabel(person) });
+    });
+  }
+
+  function setMe(personId) {
+    return peopleAction(async () => {
+      await api("/api/people/me", { method: "POST", body: { person_id: personId } });
+    });
+  }
+
+  function hidePerson(p, hidden) {
+    return peopleAction(async () => {
+      await api(`/api/people/${p.id}/hide`, { method: "POST", body: { hidden } });
+      return hidden ? t("people.hidden", { name: personLabel(p) }) : null;
+    });
+  }
+
+  function forgetPerson(p) {
+    if (!window.confirm(t("people.forget.confirm", { name: personLabel(p), n: p.faces }))) return;
+    return peopleAction(async () => {
+      const gone = await api(`/api/people/${p.id}`, { method: "DELETE" });
+      state.selected.delete(p.id);
+      return t("people.forgotten", { n: gone.faces_deleted });
+    });
   }
 
   // -- library panel --------------------------------------------------------------------------------
@@ -624,6 +959,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const anyDialog = document.querySelector("dialog[open]");
     if ($("detail").open) {
+      if (typing(event.target)) return; // naming a face: the arrows move the caret, not the photo
       if (event.key === "ArrowLeft") stepDetail(-1);
       else if (event.key === "ArrowRight") stepDetail(1);
       else return;
@@ -689,6 +1025,20 @@
       const hit = state.hits[state.current];
       closeDetail();
       if (hit) showSimilar(hit.photo_id);
+    });
+    $("face-name-form").addEventListener("submit", nameFace);
+    $("face-editor-close").addEventListener("click", closeFaceEditor);
+    $("face-new").addEventListener("click", () => moveFace(null));
+    $("face-person").addEventListener("change", () => {
+      const id = Number($("face-person").value);
+      if (id) moveFace(id);
+    });
+    $("people-button").addEventListener("click", showPeople);
+    $("people-hidden").addEventListener("change", loadPeople);
+    $("people-merge").addEventListener("click", mergeSelected);
+    $("people-clear").addEventListener("click", () => {
+      state.selected = new Set();
+      renderPeople();
     });
     $("detail").addEventListener("close", () => {
       const c = $("grid").querySelector(`.card[data-index="${state.current}"]`);
