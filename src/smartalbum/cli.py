@@ -529,6 +529,50 @@ def serve(
     run_server(_settings(), host=host, port=port, token=token)
 
 
+def _span(row: dict[str, Any]) -> str:
+    start, end = row["start_local"][:10], row["end_local"][:10]
+    return start if start == end else f"{start} – {end}"
+
+
+@app.command()
+def trips(json_out: JsonOpt = False) -> None:
+    """Trips: nights away from home (home is where most days are photographed, per period), newest first."""
+    with Library(_settings()) as lib:
+        rows = lib.trips()
+    if json_out:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("no trips yet: trips need photos with times and places (GPS) away from home")
+    for t in rows:
+        console.print(
+            escape(f"{t['id']:>5}  {_span(t)}  {t['title_zh']} / {t['title_en']}  {t['photos']} photos"),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def events(
+    trip: Annotated[int | None, typer.Option("--trip", help="only the events of this trip")] = None,
+    limit: Annotated[int, typer.Option(help="how many", min=1, max=100_000)] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """Events: photos grouped by time and place (a gap of hours or a jump starts one), newest first."""
+    with Library(_settings()) as lib:
+        rows = lib.events(trip_id=trip, limit=limit)
+    if json_out:
+        _print_json(rows)
+        return
+    for e in rows:
+        where = f" (trip {e['trip_id']})" if e["trip_id"] else ""
+        console.print(
+            escape(f"{e['id']:>6}  {_span(e)}  {e['title_zh']}  {e['photos']} photos{where}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 people_app = typer.Typer(
     help="People: groups of faces found in your photos; name, mark yourself, merge, split, hide, forget.",
     no_args_is_help=False,

@@ -240,6 +240,35 @@ class Library:
     def face(self, face_id: int) -> dict[str, Any]:
         return self.catalog.people.face(face_id)
 
+    # -- events and trips ---------------------------------------------------------------------------
+
+    def trips(self) -> list[dict[str, Any]]:
+        """Trips (nights away from home), newest first; regrouped first if photos changed."""
+        from smartalbum.events.sync import sync_events
+
+        sync_events(self.catalog)
+        return self.catalog.events.trips()
+
+    def events(self, *, trip_id: int | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Events (a gap in time or a jump in place starts one), newest first; those of one trip."""
+        from smartalbum.events.sync import sync_events
+
+        sync_events(self.catalog)
+        if trip_id is not None:
+            self.catalog.events.trip(trip_id)
+        return self.catalog.events.events(trip_id=trip_id, limit=limit)
+
+    def event_photos(self, *, trip_id: int | None = None, event_id: int | None = None) -> list[int]:
+        """Photo ids of a trip or an event, in time order."""
+        if trip_id is not None:
+            self.catalog.events.trip(trip_id)
+        elif event_id is not None:
+            self.catalog.events.event(event_id)
+        return self.catalog.events.photo_ids(trip_id=trip_id, event_id=event_id)
+
+    def event_of_photo(self, photo_ref: str | int) -> dict[str, Any] | None:
+        return self.catalog.events.event_of_photo(self.catalog.photo(photo_ref)["id"])
+
     def import_analyses(self, file: str | Path) -> ImportReport:
         """Load analyses made elsewhere (JSON Lines), then bring the search indexes in step."""
         from smartalbum.pipeline.imports import import_analyses

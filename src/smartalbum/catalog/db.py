@@ -16,6 +16,7 @@ from smartalbum.catalog.schema import MIGRATIONS
 from smartalbum.errors import LibraryError, NotFoundError
 
 if TYPE_CHECKING:
+    from smartalbum.catalog.events import EventStore
     from smartalbum.catalog.people import PeopleStore
 
 INGEST = "ingest"
@@ -74,6 +75,13 @@ class Catalog:
         from smartalbum.catalog.people import PeopleStore
 
         return PeopleStore(self)
+
+    @property
+    def events(self) -> EventStore:
+        """Events and trips (catalog/events.py)."""
+        from smartalbum.catalog.events import EventStore
+
+        return EventStore(self)
 
     @property
     def schema_version(self) -> int:
@@ -494,6 +502,7 @@ class Catalog:
         date_before: str | None = None,
         months: Sequence[int] = (),
         place: tuple[str, str, str | None, str | None] | None = None,
+        weekend: bool = False,
     ) -> list[int]:
         """Visible photos taken in [date_from, date_before) / in these months / at this place, newest first.
 
@@ -510,6 +519,8 @@ class Catalog:
         if months:
             sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(months))})"
             args.extend(int(m) for m in months)
+        if weekend:  # Sunday is 0, Saturday 6
+            sql += " AND CAST(strftime('%w', p.taken_at) AS INTEGER) IN (0, 6)"
         if place:
             field, name, cc, region = place
             if field == "country":

@@ -184,10 +184,62 @@ def _v5_people(db: sqlite3.Connection) -> None:
     )
 
 
+def _v6_events(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- derived from photos' times and places (events/), rebuilt when they change; never edited by hand
+        CREATE TABLE trips (
+            id INTEGER PRIMARY KEY,
+            start_local TEXT NOT NULL, end_local TEXT NOT NULL,
+            days INTEGER NOT NULL,
+            photos INTEGER NOT NULL,
+            places TEXT NOT NULL,          -- JSON: cities and countries in both languages
+            title_zh TEXT NOT NULL, title_en TEXT NOT NULL,
+            cover_photo_id INTEGER
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            trip_id INTEGER REFERENCES trips(id) ON DELETE SET NULL,
+            start_local TEXT NOT NULL, end_local TEXT NOT NULL,
+            start_utc TEXT NOT NULL, end_utc TEXT NOT NULL,
+            photos INTEGER NOT NULL,
+            lat REAL, lon REAL,
+            home_km REAL,                  -- distance from that month's home; NULL without any position
+            places TEXT NOT NULL,
+            title_zh TEXT NOT NULL, title_en TEXT NOT NULL,
+            cover_photo_id INTEGER
+        );
+        CREATE INDEX events_trip ON events(trip_id);
+        CREATE TABLE event_photos (
+            photo_id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE
+        );
+        CREATE INDEX event_photos_event ON event_photos(event_id);
+        -- what a derived table was built from (the catalog state it saw)
+        CREATE TABLE derived_state (
+            name TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            built_at TEXT NOT NULL
+        );
+        -- the vision model's yes/no check of a condition on one photo ("wearing a hat"), cached
+        CREATE TABLE verifications (
+            hash TEXT NOT NULL,
+            condition TEXT NOT NULL,         -- normalised condition text
+            producer_version TEXT NOT NULL,
+            probability REAL NOT NULL,       -- P(yes) from the model's own token scores
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (hash, condition, producer_version)
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
     _v3_feedback,
     _v4_place_indexes,
     _v5_people,
+    _v6_events,
 ]

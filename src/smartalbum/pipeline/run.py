@@ -8,6 +8,7 @@ from typing import Any
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
+from smartalbum.events.sync import EventStats, sync_events
 from smartalbum.faces.base import face_model
 from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.faces import FaceStats, find_faces
@@ -21,6 +22,7 @@ from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 class IndexReport:
     ingest: IngestStats
     faces: FaceStats | None = None
+    events: EventStats | None = None
     analyses: list[AnalyseStats] = field(default_factory=list)
     search_index: SyncStats | None = None
 
@@ -28,6 +30,7 @@ class IndexReport:
         return {
             **self.ingest.as_dict(),
             "faces": self.faces.as_dict() if self.faces else None,
+            "events": self.events.as_dict() if self.events else None,
             "analysis": {a.producer: a.as_dict() for a in self.analyses},
             "search_index": asdict(self.search_index) if self.search_index else None,
         }
@@ -60,6 +63,8 @@ def index_library(
         purged = catalog.people.purge()
         if purged:
             report.faces = FaceStats("off", purged=purged)
+    if not cancel.cancelled:  # events and trips need only times and places: regrouped when those change
+        report.events = sync_events(catalog)
     stages = []
     if vlm:
         stages.append((vlm_analyser(settings), settings.vlm_batch_size))

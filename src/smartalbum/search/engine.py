@@ -32,6 +32,9 @@ from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
 RRF_K = 60
+# The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
+# bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
+TEXT_LIST_WEIGHT = 0.3
 DEFAULT_MIN_SCORE = 0.2  # hits scoring less are not shown (--min-score replaces it)
 STRONG_RELEVANCE = 0.5  # hits with less evidence than this are marked weak
 PEOPLE_WORDS = frozenset(
@@ -74,6 +77,17 @@ class _Candidate:
 def _terms(text: str) -> tuple[str, ...]:
     """Segmented query terms, cached: feedback compares every search with every verdict's query."""
     return tuple(query_terms(text))
+
+
+def _months_between(start: str, end: str) -> set[int]:
+    """The months (1-12) a span of local ISO times touches."""
+    y, m = int(start[:4]), int(start[5:7])
+    last = (int(end[:4]), int(end[5:7]))
+    out: set[int] = set()
+    while (y, m) <= last and len(out) < 12:
+        out.add(m)
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
 
 
 def _place_key(field_: str, canonical: str, cc: str, region: str | None) -> str:
@@ -133,6 +147,69 @@ class SearchEngine:
         canonical = _split_place_key(key)[1]
         return self._places_zh.get(key, canonical) if lang == "zh" else canonical
 
+    # -- trips ------------------------------------------------------------------------------------
+
+    def _trip_photos(
+        self,
+        catalog: Catalog,
+        parsed: ParsedQuery,
+        date_from: date | None,
+        date_to: date | None,
+        months: tuple[int, ...],
+        place_key: str | None,
+        understood: list[str],
+    ) -> set[int]:
+        """The photos of the trip(s) a question refers to, chosen by its ordinal, place and time; says which
+        trips in `understood` ("上次旅行 → 2024-07-10 至 2024-07-14 青岛（46 张）")."""
+        from smartalbum.events.sync import sync_events
+
+        ref = parsed.trip
+        assert ref is not None
+        zh = parsed.language == "zh"
+        sync_events(catalog)  # a no-op while no photo, time or place changed
+        today = self.today().isoformat()
+        trips = [t for t in reversed(catalog.events.trips()) if t["start_local"][:10] <= today]
+        if place_key:
+            field_, canonical, cc, _ = _split_place_key(place_key)
+            if field_ == "country":
+                trips = [t for t in trips if cc in t["places"].get("country_codes", [])]
+            else:
+                key = "cities_en" if field_ == "city" else "regions_en"
+                trips = [t for t in trips if canonical in t["places"].get(key, [])]
+        if date_from or date_to:
+            lo, hi = (date_from or date.min).isoformat(), (date_to or date.max).isoformat()
+            trips = [t for t in trips if t["start_local"][:10] <= hi and t["end_local"][:10] >= lo]
+        if months:
+            trips = [t for t in trips if _months_between(t["start_local"], t["end_local"]) & set(months)]
+        if ref.nth is not None:
+            trips = [trips[ref.nth]] if -len(trips) <= ref.nth < len(trips) else []
+        photos: set[int] = set()
+        for t in trips:
+            days = catalog.events.days(t["id"])
+            if ref.day is not None:
+                index = ref.day - 1 if ref.day > 0 else ref.day
+                chosen = days[index] if -len(days) <= index < len(days) else []
+            else:
+                chosen = [p for day in days for p in day]
+            photos.update(chosen)
+            start, end = t["start_local"][:10], t["end_local"][:10]
+            day = ""
+            if ref.day is not None:
+                day = (
+                    ("最后一天" if ref.day == -1 else f"第{ref.day}天")
+                    if zh
+                    else ("last day" if ref.day == -1 else f"day {ref.day}")
+                )
+                day = f"，{day}" if zh else f", {day}"
+            understood.append(
+                f"{ref.text} → {start} 至 {end} {t['title_zh']}{day}（{len(chosen)} 张）"
+                if zh
+                else f"{ref.text} → {t['title_en']}, {start} to {end}{day} ({len(chosen)} photos)"
+            )
+        if not trips:
+            understood.append(f"{ref.text} → 没有找到符合的旅行" if zh else f"{ref.text} → no trip matches")
+        return photos
+
     # -- people -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -171,7 +248,23 @@ class SearchEngine:
         date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, understood)
         results = SearchResults(text, parsed.semantic, lang, understood, 0, offset, limit, notes=notes)
         by_people = bool(parsed.people or parsed.people_excluded)
-        has_filter = bool(date_from or date_to or parsed.months or place_key or parsed.people)
+        trip_photos: set[int] | None = None
+        months = parsed.months
+        if parsed.trip:  # the question's place and time choose trips, not photos
+            trip_photos = self._trip_photos(
+                catalog, parsed, date_from, date_to, months, place_key, understood
+            )
+            date_from = date_to = place_key = None
+            months = ()
+        has_filter = bool(
+            date_from
+            or date_to
+            or months
+            or place_key
+            or parsed.people
+            or parsed.weekend
+            or trip_photos is not None
+        )
         if not parsed.semantic and not has_filter:
             if parsed.exclude or parsed.people_excluded:
                 notes.append(
@@ -187,9 +280,12 @@ class SearchEngine:
             newest = catalog.filter_photo_ids(
                 date_from=date_from.isoformat() if date_from else None,
                 date_before=(date_to + timedelta(days=1)).isoformat() if date_to else None,
-                months=parsed.months,
+                months=months,
                 place=_split_place_key(place_key) if place_key else None,
+                weekend=parsed.weekend,
             )
+            if trip_photos is not None:
+                newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
         if by_people:
             with_people = set(
@@ -270,7 +366,7 @@ class SearchEngine:
             # only filters: every photo that passes them (an empty set is no photos), as an exact match
             return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
         cands: dict[int, _Candidate] = {}
-        lists: list[list[int]] = []
+        lists: list[tuple[list[int], float]] = []  # each retriever's ranking and its weight
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
@@ -282,7 +378,7 @@ class SearchEngine:
             for pid, cos in found:
                 cands.setdefault(pid, _Candidate(pid)).cosine = cos
             if found:
-                lists.append([pid for pid, _ in found])
+                lists.append(([pid for pid, _ in found], 1.0))
         terms = query_terms(semantic)
         if terms:
             size = len(self.indexes.fts) if complete else POOL
@@ -292,11 +388,11 @@ class SearchEngine:
                 c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
                 c.words = hit.coverage / len(terms)
             if found_text:  # a list with nothing in it has no say in agreement
-                lists.append([h.photo_id for h in found_text])
-        for ranked in lists:
+                lists.append(([h.photo_id for h in found_text], TEXT_LIST_WEIGHT))
+        for ranked, weight in lists:
             for rank, pid in enumerate(ranked):
-                cands[pid].rrf += 1.0 / (RRF_K + rank + 1)
-        best_rrf = max(len(lists), 1) / (RRF_K + 1)
+                cands[pid].rrf += weight / (RRF_K + rank + 1)
+        best_rrf = max(sum(w for _, w in lists), 1e-9) / (RRF_K + 1)
         for c in cands.values():
             dense = min(max(((c.cosine or 0.0) - lo) / (hi - lo), 0.0), 1.0) if c.cosine is not None else 0.0
             # either kind of evidence can make a photo relevant; both together make it more so. Words count
@@ -305,7 +401,7 @@ class SearchEngine:
             # rank agreement orders photos of similar strength but never lifts a weak one
             c.score = round(c.relevance * (0.5 + 0.5 * c.rrf / best_rrf), 4)
             c.weak = c.relevance < STRONG_RELEVANCE
-        cut = [cands[ranked[-1]].score for ranked in lists if len(ranked) >= POOL and not complete]
+        cut = [cands[ranked[-1]].score for ranked, _ in lists if len(ranked) >= POOL and not complete]
         return cands, max(cut) if cut else None
 
     def _exclude(self, cands: dict[int, _Candidate], exclude: tuple[str, ...]) -> None:

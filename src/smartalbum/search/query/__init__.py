@@ -5,7 +5,9 @@ recurring months, one place, excluded concepts) and the text left for semantic a
 Pure Python, no segmenter: every recognised phrase comes from a table of patterns.
 
 The stages run in this order on one working copy of the text, each consuming what it recognises:
+- `trips`: a trip reference (上次旅行, the trip before last, 在日本那次, my trip to Paris) and a day of it;
 - `time_phrases` (with `dates` and `numbers`): dates, seasons, festivals, relative phrases, ranges;
+- `trips.find_weekend`: a bare 周末 / weekends;
 - `negation`: what to exclude (an excluded known person excludes their photos);
 - `people`: the library's named people and the owner (jieba finds Chinese names as words);
 - `places`: one known place name;
@@ -30,12 +32,14 @@ from smartalbum.search.query.people import PeopleDirectory, excluded_people, fin
 from smartalbum.search.query.places import PLACE_TAIL_ZH, PlaceMatcher, place_marker
 from smartalbum.search.query.remainder import semantic_remainder
 from smartalbum.search.query.time_phrases import find_time
+from smartalbum.search.query.trips import TripRef, find_trip, find_weekend
 
 __all__ = [
     "MAX_QUERY_CHARS",
     "ParsedQuery",
     "PeopleDirectory",
     "PlaceMatcher",
+    "TripRef",
     "chinese_new_year",
     "chinese_to_int",
     "parse_query",
@@ -59,6 +63,8 @@ class ParsedQuery:
     people: tuple[int, ...] = ()  # person ids that must all be in the photo
     people_only: bool = False  # ... and nobody else
     people_excluded: tuple[int, ...] = ()
+    trip: TripRef | None = None  # the trip(s) the question is about; place and time then choose trips
+    weekend: bool = False  # Saturday and Sunday only
     understood: list[str] = field(default_factory=list)
     language: str = "en"  # 'zh' or 'en': the language `understood` is written in
 
@@ -72,6 +78,8 @@ class ParsedQuery:
             or self.exclude
             or self.people
             or self.people_excluded
+            or self.trip
+            or self.weekend
         )
 
     @property
@@ -81,7 +89,14 @@ class ParsedQuery:
         Answering with everything else in the library is rarely what was meant; ask what to look for.
         """
         return bool(self.exclude or self.people_excluded) and not (
-            self.semantic or self.date_from or self.date_to or self.months or self.place or self.people
+            self.semantic
+            or self.date_from
+            or self.date_to
+            or self.months
+            or self.place
+            or self.people
+            or self.trip
+            or self.weekend
         )
 
 
@@ -105,6 +120,7 @@ def _describe(
     exclude: tuple[str, ...],
     truncated: bool,
     people: tuple[list[str], bool, list[str]] = ([], False, []),
+    weekend: bool = False,
 ) -> list[str]:
     """The parse in words, in the query's language, for showing next to the results."""
     lines = []
@@ -132,6 +148,8 @@ def _describe(
                 + ", ".join(_MONTH_LABELS[m - 1] for m in months)
                 + " (any year)"
             )
+    if weekend:
+        lines.append("周末（星期六、星期日）" if zh else "weekends (Saturday, Sunday)")
     if place:
         lines.append(f"地点：{place}" if zh else f"place: {place}")
     named, only, unwanted = people
@@ -164,6 +182,7 @@ def parse_query(
     normalized = unicodedata.normalize("NFKC", original[:MAX_QUERY_CHARS]).replace(GONE, " ")
     work = " ".join(normalized.split())
 
+    trip, work = find_trip(work)
     starts: list[date | None] = []
     ends: list[date | None] = []
     months: set[int] = set()
@@ -175,6 +194,7 @@ def parse_query(
             ends.append(hit.value.date_to)
         work = consume(work, hit.start, hit.end)
 
+    weekend, work = find_weekend(work)
     exclude: list[str] = []
     for start, end, concepts in find_negations(work):
         for concept in concepts:
@@ -218,6 +238,8 @@ def parse_query(
         people=wanted,
         people_only=bool(found and found.only),
         people_excluded=tuple(unwanted),
+        trip=trip,
+        weekend=weekend,
         understood=_describe(
             zh,
             date_from,
@@ -231,6 +253,7 @@ def parse_query(
                 bool(found and found.only),
                 [directory.label(p, zh) for p in unwanted],
             ),
+            weekend,
         ),
         language="zh" if zh else "en",
     )
