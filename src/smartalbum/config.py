@@ -58,6 +58,10 @@ class Settings(BaseModel):
     )
     face_max_per_photo: int = Field(default=30, ge=1, le=500, description="a crowd keeps its largest faces")
     # search
+    # optional: a language model (OpenAI-compatible server) that plans questions the rules leave words of
+    planner_base_url: str | None = None
+    planner_model: str = "Qwen/Qwen3-VL-2B-Instruct"
+    planner_timeout_s: float = Field(default=20.0, gt=0, le=600)
     # "bundled": the multilingual model inside the install (embed/registry.py BUNDLED_DEFAULT); any other
     # registered name, a sentence-transformers id (e.g. BAAI/bge-m3) or a local folder is an opt-in upgrade
     embed_model: str = "bundled"

@@ -11,6 +11,7 @@ match in any query, and a query with no good match returns few or no results.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from smartalbum.index.fulltext import query_terms
 from smartalbum.search.calibration import calibration
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
-from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, parse_query
+from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, TripRef, parse_query
+from smartalbum.search.query.people import fold as fold_name
 from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 
 MAX_QUERY_CHARS = 1000
@@ -113,6 +115,7 @@ class SearchEngine:
         self._matcher: PlaceMatcher | None = None
         self._places_zh: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._planner: Any = None
 
     # -- places -----------------------------------------------------------------------------------
 
@@ -146,6 +149,67 @@ class SearchEngine:
         self.place_matcher()
         canonical = _split_place_key(key)[1]
         return self._places_zh.get(key, canonical) if lang == "zh" else canonical
+
+    # -- the optional planner -----------------------------------------------------------------------
+
+    def _planned(self, parsed: ParsedQuery, directory: PeopleDirectory, notes: list[str]) -> ParsedQuery:
+        """The rules' reading with what a language model's plan adds (search/planner.py); the rules' reading
+        alone when there is no usable plan, with a note saying why."""
+        from smartalbum.search.planner import PlanError, Planner
+
+        zh = parsed.language == "zh"
+        with self._lock:
+            if self._planner is None:
+                self._planner = Planner(self.settings)
+            planner = self._planner
+        try:
+            plan = planner.plan(parsed.text, today=self.today(), people=sorted(directory.names))
+        except PlanError as exc:
+            notes.append(f"规划器不可用，按规则理解：{exc}" if zh else f"planner not used: {exc}")
+            return parsed
+        changes: dict[str, Any] = {}
+        said: list[str] = []
+
+        def person(name: str) -> int | None:
+            if name.casefold() in {"me", "我", "myself"}:
+                return directory.me
+            return directory.names.get(fold_name(name))
+
+        if (plan.date_from or plan.date_to) and not (parsed.date_from or parsed.date_to or parsed.months):
+            changes["date_from"], changes["date_to"] = plan.date_from, plan.date_to
+            said.append(f"{plan.date_from or '…'} – {plan.date_to or '…'}")
+        if plan.place and not parsed.place:
+            try:
+                changes["place"], changes["place_text"] = self._resolve_place(plan.place), plan.place
+                said.append(plan.place)
+            except InputError:
+                pass
+        wanted = [p for p in (person(n) for n in plan.people) if p is not None]
+        if wanted and not parsed.people:
+            changes["people"], changes["people_only"] = tuple(dict.fromkeys(wanted)), plan.only_people
+            said.append(", ".join(directory.label(p, zh) for p in changes["people"]))
+        unwanted = [p for p in (person(n) for n in plan.without_people) if p is not None]
+        if unwanted and not parsed.people_excluded:
+            changes["people_excluded"] = tuple(dict.fromkeys(unwanted))
+            said.append("-" + ", -".join(directory.label(p, zh) for p in changes["people_excluded"]))
+        if plan.trip and not parsed.trip:
+            label = "规划" if zh else "plan"
+            changes["trip"] = TripRef(plan.trip.nth, plan.trip.day, label)
+            said.append(("旅行" if zh else "trip") + f" {plan.trip.nth}")
+        if plan.exclude and not parsed.exclude:
+            changes["exclude"] = tuple(plan.exclude)
+            said.append("-" + ", -".join(plan.exclude))
+        if plan.weekend and not parsed.weekend:
+            changes["weekend"] = True
+            said.append("周末" if zh else "weekends")
+        if not changes:
+            return parsed
+        changes["semantic"] = " ".join(plan.search.split())
+        understood = [
+            *parsed.understood,
+            ("语言模型补充：" if zh else "the planner added: ") + "; ".join(said),
+        ]
+        return dataclasses.replace(parsed, understood=understood, **changes)
 
     # -- trips ------------------------------------------------------------------------------------
 
@@ -232,6 +296,8 @@ class SearchEngine:
         parsed = parse_query(text, today=self.today(), places=self.place_matcher(), people=directory)
         lang = parsed.language
         zh = lang == "zh"
+        if self.settings.planner_base_url and parsed.semantic:
+            parsed = self._planned(parsed, directory, notes)
         sync = self.indexes.sync(catalog, wait=False)
         notes += [f"rebuilt {r}" for r in sync.rebuilt]
         if sync.busy:
