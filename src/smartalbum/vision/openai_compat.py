@@ -63,7 +63,11 @@ def encode_image(image: Image.Image, max_pixels: int) -> tuple[str, tuple[int, i
 def openai_messages(data_url: str) -> list[dict[str, Any]]:
     """The shared prompt with the image part as an OpenAI `image_url`; a text-only system prompt as a string
     because some servers (older Ollama, LMDeploy) accept only strings there."""
-    messages = build_messages(data_url)
+    return as_openai_messages(build_messages(data_url))
+
+
+def as_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hugging Face style chat messages whose image parts hold data URLs, in OpenAI's shape (see above)."""
     out: list[dict[str, Any]] = []
     for message in messages:
         parts = message["content"]
@@ -79,7 +83,11 @@ def openai_messages(data_url: str) -> list[dict[str, Any]]:
 
 
 class _PhotoFailed(Exception):
-    """This photo gets an 'error' result with this message."""
+    """This photo gets an 'error' result with this message; `status`: the HTTP status that refused it."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -332,6 +340,10 @@ class OpenAICompatAnalyser:
 
     def _complete(self, body: dict[str, Any]) -> tuple[str, str | None]:
         """POST /chat/completions with retries: (answer text, finish_reason), or _PhotoFailed."""
+        return _answer_text(self._request_json(body))
+
+    def _request_json(self, body: dict[str, Any]) -> Any:
+        """POST /chat/completions with retries: the decoded JSON answer, or _PhotoFailed."""
         attempts = self.max_retries + 1
         last = "no attempt made"
         for attempt in range(attempts):
@@ -366,25 +378,25 @@ class OpenAICompatAnalyser:
                 time.sleep(delay)
         raise _PhotoFailed(f"{last} (gave up after {attempts} attempts)")
 
-    def _read_answer(self, url: str, response: httpx.Response) -> tuple[str, str | None]:
+    def _read_answer(self, url: str, response: httpx.Response) -> Any:
         try:
-            payload = response.json()
+            return response.json()
         except ValueError:
             snippet = " ".join(response.text[:120].split())
             raise _PhotoFailed(f"{url} answered with a body that is not JSON: {snippet!r}") from None
-        return _answer_text(payload)
 
     def _refusal(self, url: str, response: httpx.Response) -> str:
         """The message for a non-200 answer; raises _PhotoFailed when retrying cannot help."""
         status = response.status_code
         message = _server_message(response)
         if status in (401, 403):
-            raise _PhotoFailed(f"{url} refused the request (HTTP {status}): {self._key_hint()}")
+            raise _PhotoFailed(f"{url} refused the request (HTTP {status}): {self._key_hint()}", status)
         if status == 404:
             raise _PhotoFailed(
                 f"{url} answered HTTP 404 ({message}): the base URL should end in /v1 and the server "
-                f"must serve model {self.model!r}"
+                f"must serve model {self.model!r}",
+                status,
             )
         if not _is_retryable(status):
-            raise _PhotoFailed(f"{url} rejected the request (HTTP {status}): {message}")
+            raise _PhotoFailed(f"{url} rejected the request (HTTP {status}): {message}", status)
         return f"{url} answered HTTP {status}: {message}"

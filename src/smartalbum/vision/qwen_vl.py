@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,30 @@ def fit_pixels(image: Image.Image, max_pixels: int) -> Image.Image:
     return img
 
 
+_SHARED: dict[tuple[Any, ...], QwenVLAnalyser] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_analyser(settings: Settings) -> QwenVLAnalyser:
+    """This process's one analyser for the model, device, dtype, 4-bit flag and pixel budget in `settings`.
+
+    Tasks other than the analysis stage (verification in vision/verify.py) take it from here, so that the
+    weights are loaded once per process however many of them run; nothing loads until `load()`.
+    """
+    key = (
+        settings.vlm_model,
+        settings.vlm_device,
+        settings.vlm_dtype,
+        settings.vlm_load_in_4bit,
+        settings.vlm_max_pixels,
+    )
+    with _SHARED_LOCK:
+        analyser = _SHARED.get(key)
+        if analyser is None:
+            analyser = _SHARED[key] = QwenVLAnalyser(settings)
+        return analyser
+
+
 class QwenVLAnalyser:
     """Describes photos with a Qwen3-VL model through transformers (see the module docstring)."""
 
@@ -167,6 +192,11 @@ class QwenVLAnalyser:
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    def loaded_model(self) -> tuple[Any, Any]:
+        """(processor, model), loaded first if need be: for other tasks on the weights (vision/verify.py)."""
+        self.load()
+        return self._processor, self._model
 
     def load(self) -> None:
         """Load processor and model now; raises one ModelError that says what went wrong and what to do."""
@@ -333,13 +363,15 @@ class QwenVLAnalyser:
         log.warning("photo %s could not be analysed: %s: %s", item.hash[:12], type(exc).__name__, exc)
         return AnalysisResult(hash=item.hash, status="error", error=f"{type(exc).__name__}: {exc}"[:1000])
 
-    def _generate(self, images: list[Image.Image]) -> list[str]:
-        import torch
-
+    def model_inputs(self, conversations: list[list[dict[str, Any]]], images: list[Image.Image]) -> Any:
+        """Processor inputs for one chat per image (each with one image part), left-padded into one batch,
+        on the model's device with pixels in the model's dtype. The model must be loaded."""
         processor, model = self._processor, self._model
+        if processor is None or model is None:
+            raise ModelError(f"{self.model_id!r} is not loaded", "call load() first")
         texts = [
-            processor.apply_chat_template(build_messages(img), tokenize=False, add_generation_prompt=True)
-            for img in images
+            processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            for messages in conversations
         ]
         # The processor rounds to multiples of 32 px within these bounds (min/max_pixels kwargs: deprecated).
         size = {"shortest_edge": min(MIN_PIXELS, self.max_pixels), "longest_edge": self.max_pixels}
@@ -347,6 +379,13 @@ class QwenVLAnalyser:
         inputs = inputs.to(model.device)
         if "pixel_values" in inputs and self.dtype is not None and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
+
+    def _generate(self, images: list[Image.Image]) -> list[str]:
+        import torch
+
+        processor, model = self._processor, self._model
+        inputs = self.model_inputs([build_messages(img) for img in images], images)
         with torch.inference_mode():
             out = model.generate(
                 **inputs,
