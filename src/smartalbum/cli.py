@@ -390,6 +390,14 @@ def search(
     batch: Annotated[
         Path | None, typer.Option(help="answer every line of this file; prints JSON lines")
     ] = None,
+    verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify",
+            help="let the vision model check what the question describes on the best results "
+            "[default: for filtered questions on a GPU or vision server]",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find photos by what you remember: 找出所有有猫的日落照片, "dogs on the beach last summer"."""
@@ -403,6 +411,7 @@ def search(
         place,
         "date" if sort == "date" else "relevance",
         min_score,
+        verify,
     )
     with Library(_settings()) as lib:
         if batch is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -58,6 +58,11 @@ class Settings(BaseModel):
     )
     face_max_per_photo: int = Field(default=30, ge=1, le=500, description="a crowd keeps its largest faces")
     # search
+    # checking a question's condition ("wearing a hat") on the best candidates with the vision model:
+    # "auto" = for filtered questions on a GPU or a vision server; "on"; "off" (then only `search --verify`)
+    verify_visual: Literal["auto", "on", "off"] = "auto"
+    verify_max_photos: int = Field(default=48, ge=1, le=1000)
+    verify_max_seconds: float = Field(default=60.0, ge=0, le=3600)
     # optional: a language model (OpenAI-compatible server) that plans questions the rules leave words of
     planner_base_url: str | None = None
     planner_model: str = "Qwen/Qwen3-VL-2B-Instruct"

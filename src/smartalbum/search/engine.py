@@ -34,6 +34,7 @@ from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
 MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
 RRF_K = 60
+VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
 TEXT_LIST_WEIGHT = 0.3
@@ -73,6 +74,7 @@ class _Candidate:
     weak: bool = False
     feedback: str | None = None
     notes: list[str] = field(default_factory=list)
+    verified: float | None = None  # P(yes) from the vision model's check of the question's condition
 
 
 @functools.lru_cache(maxsize=4096)
@@ -149,6 +151,83 @@ class SearchEngine:
         self.place_matcher()
         canonical = _split_place_key(key)[1]
         return self._places_zh.get(key, canonical) if lang == "zh" else canonical
+
+    # -- checking a condition with the vision model --------------------------------------------------
+
+    def _should_verify(self, filters: SearchFilters, has_filter: bool) -> bool:
+        """Asked for (--verify), or by default where it is cheap: a filtered question (a trip, people, a
+        time or place) on a GPU or a vision server. On a CPU a check costs seconds a photo: opt in."""
+        if filters.verify is not None:
+            return filters.verify
+        mode = self.settings.verify_visual
+        if mode != "auto":
+            return mode == "on"
+        if not has_filter:
+            return False
+        if self.settings.vlm_backend == "openai":
+            return True
+        import torch
+
+        return bool(torch.cuda.is_available())
+
+    def _verified(
+        self,
+        catalog: Catalog,
+        ranked: list[_Candidate],
+        condition: str,
+        zh: bool,
+        understood: list[str],
+        notes: list[str],
+    ) -> list[_Candidate]:
+        """The vision model checks the best candidates against the question's condition; those it says
+        no to (P(yes) < 0.5) are left out, the rest keep their order. What was not checked (cap, time, no
+        model) stays, and the answer says so."""
+        from smartalbum.search.verify import verify_candidates
+        from smartalbum.vision.verify import verifier
+
+        model, reason = verifier(self.settings)
+        head = ranked[: self.settings.verify_max_photos]
+        hashes = catalog.photo_summaries([c.photo_id for c in head])
+        report = verify_candidates(
+            catalog,
+            self.settings,
+            model,
+            [(c.photo_id, hashes[c.photo_id]["hash"]) for c in head],
+            condition,
+            max_photos=self.settings.verify_max_photos,
+            max_seconds=self.settings.verify_max_seconds,
+        )
+        if model is None or not report.probabilities:
+            why = reason or report.note or ""
+            notes.append(
+                f"没有可用的视觉模型，未核对“{condition}”：{why}"
+                if zh
+                else f"not checked by the vision model ({why})"
+            )
+            return ranked
+        kept = []
+        for c in ranked:
+            p = report.probabilities.get(c.photo_id)
+            c.verified = p
+            if p is None or p >= VERIFIED_YES:
+                kept.append(c)
+        yes = sum(1 for p in report.probabilities.values() if p >= VERIFIED_YES)
+        looked = len(report.probabilities)
+        unchecked = len(ranked) - looked
+        understood.append(
+            f"其中“{condition}”的：{yes} 张（视觉模型核对了 {looked} 张，"
+            f"{report.checked} 张新核对，用时 {report.elapsed_s:.1f} 秒）"
+            if zh
+            else f"of these, {condition}: {yes} (the vision model checked {looked}, {report.checked} new, "
+            f"in {report.elapsed_s:.1f} s)"
+        )
+        if unchecked > 0:
+            notes.append(
+                f"还有 {unchecked} 张未经视觉模型核对"
+                if zh
+                else f"{unchecked} more were not checked by the vision model"
+            )
+        return kept
 
     # -- the optional planner -----------------------------------------------------------------------
 
@@ -384,6 +463,8 @@ class SearchEngine:
         elif parsed.semantic:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
         # a date or place alone is already newest first, as the catalog returned it
+        if parsed.semantic and ranked and self._should_verify(filters, has_filter):
+            ranked = self._verified(catalog, ranked, parsed.semantic, zh, understood, notes)
         results.total = len(ranked)
         if ranked and all(c.weak for c in ranked):
             notes.append(
@@ -554,6 +635,12 @@ class SearchEngine:
                 if zh
                 else "only inside other words: " + ", ".join(c.weak_terms)
             )
+        if c.verified is not None:
+            why.append(
+                f"视觉模型核对：是（{c.verified:.2f}）"
+                if zh
+                else f"checked by the vision model: yes ({c.verified:.2f})"
+            )
         if c.weak:
             why.append("匹配较弱" if zh else "weak match")
         if c.cosine is not None:
@@ -588,6 +675,7 @@ class SearchEngine:
             width=row.get("width"),
             height=row.get("height"),
             weak=c.weak,
+            verified=c.verified,
         )
 
     @staticmethod

@@ -18,6 +18,7 @@ class SearchFilters:
     place: str | None = None  # a place name in English or Chinese: city, region or country
     sort: Sort = "relevance"
     min_score: float | None = None  # hits scoring less are left out; None = the default cut-off
+    verify: bool | None = None  # check the question's condition with the vision model; None = settings
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SearchHit:
     height: int | None = None
     weak: bool = False  # little evidence: shown because nothing better matched
     people: list[dict[str, Any]] = field(default_factory=list)  # named people in the photo: id, name, is_me
+    verified: float | None = None  # P(yes) when the vision model checked the question's condition
 
 
 @dataclass
