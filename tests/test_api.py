@@ -601,6 +601,7 @@ def test_docs_work_offline(client: TestClient) -> None:
         *("/api/people", "/api/people/{person_id}", "/api/people/{person_id}/name", "/api/people/me"),
         *("/api/people/{person_id}/hide", "/api/people/merge", "/api/faces/move", f"{photo}/faces"),
         "/api/faces/{face_id}/crop",
+        *("/api/trips", "/api/trips/{trip_id}", "/api/events", "/api/events/{event_id}", f"{photo}/event"),
     }
     assert set(spec["paths"]) == expected
     assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"

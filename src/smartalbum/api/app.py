@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartalbum import __version__
 from smartalbum.api.docs import render_docs
+from smartalbum.api.events import build_events_router
 from smartalbum.api.files import ASSET_TYPES, asset_response, load_assets
 from smartalbum.api.people import build_people_router
 from smartalbum.api.routes import ConflictError, build_router
@@ -122,6 +123,7 @@ def create_app(library: Library, *, token: str | None) -> FastAPI:
     app.state.library = library
     app.include_router(build_router(library))
     app.include_router(build_people_router(library))
+    app.include_router(build_events_router(library))
     _install_error_handlers(app)
 
     @app.get("/", include_in_schema=False)

@@ -318,3 +318,68 @@ class PersonDetail(PersonOut):
 class ForgetOut(BaseModel):
     person_id: int
     faces_deleted: int
+
+
+# -- events and trips -------------------------------------------------------------------------------
+
+MAX_EVENTS = 10_000  # events in one list
+MAX_EVENT_PHOTOS = 1000  # photo summaries in one event's page
+
+
+class TripOut(BaseModel):
+    """Nights away from home: the events between leaving and coming back."""
+
+    id: int
+    start_local: str = Field(description="the first photo's local time")
+    end_local: str = Field(description="the last photo's local time")
+    days: int = Field(description="local calendar days with photos")
+    photos: int
+    places: dict[str, list[str]] = Field(
+        description="cities_en/zh, regions_en, countries_en/zh, country_codes, abroad_en/zh; most photos 1st"
+    )
+    title: Bilingual = Field(description="e.g. '2024年国庆 日本：东京、京都' / 'Tokyo and Kyoto, Japan, …'")
+    cover_photo_id: int | None
+    cover: str | None = Field(description="URL of the cover photo's small thumbnail")
+
+
+class EventOut(BaseModel):
+    """Photos close in time and place: a gap in time or a jump in place starts the next event."""
+
+    id: int
+    trip_id: int | None = Field(description="the trip it is part of; null at home or on a day out")
+    start_local: str
+    end_local: str
+    start_utc: str = Field(description="the first photo's time in UTC (local time where no offset is known)")
+    end_utc: str
+    photos: int
+    lat: float | None
+    lon: float | None
+    home_km: float | None = Field(description="how far from home, in km")
+    places: dict[str, list[str]]
+    title: Bilingual
+    cover_photo_id: int | None
+    cover: str | None
+
+
+class TripDetail(TripOut):
+    events: list[EventOut] = Field(description="the trip's events in time order, the first day first")
+
+
+class EventPhoto(BaseModel):
+    """What a photo's card shows."""
+
+    photo_id: int
+    hash: str
+    taken_at: str | None
+    tz_offset: str | None
+    time_source: str | None
+    width: int | None
+    height: int | None
+    place: Place | None
+    caption: Bilingual
+    urls: PhotoUrls
+
+
+class EventDetail(EventOut):
+    offset: int = Field(description="where photo_list starts among the event's photos")
+    photo_list: list[EventPhoto] = Field(description="up to `limit` of the event's photos, in time order")

@@ -24,7 +24,7 @@ def _things(items: list[Any]) -> list[m.Thing]:
     return [m.Thing(name=m.Bilingual(zh=t.name.zh, en=t.name.en), count=t.count) for t in items]
 
 
-def _place(p: dict[str, Any]) -> m.Place | None:
+def place_out(p: dict[str, Any]) -> m.Place | None:
     keys = ("city", "region", "country", "country_code", "city_zh", "region_zh", "country_zh")
     values = {k: p.get(k if k == "country_code" else f"place_{k}") for k in keys}
     if not any(values.values()):
@@ -53,7 +53,7 @@ def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
         time_source=photo["time_source"],
         lat=photo["lat"],
         lon=photo["lon"],
-        place=_place(photo),
+        place=place_out(photo),
         camera=camera if (camera.make or camera.model or camera.lens) else None,
         description_status=status,
         caption=m.Bilingual(zh=desc.caption.zh, en=desc.caption.en),

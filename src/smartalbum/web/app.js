@@ -1,4 +1,4 @@
-// smartalbum's page: search, results, detail view, feedback, people and the library panel. Plain JS, no build step.
+// smartalbum's page: search, results, detail view, feedback, people, trips and the library panel. Plain JS, no build step.
 // Everything the server sends is put into the page with textContent, never as HTML.
 "use strict";
 
@@ -11,7 +11,7 @@
 
   const state = {
     lang: "en",
-    mode: "home", // home | search | similar | people
+    mode: "home", // home | search | similar | people | trips | trip | event
     query: "",
     similarTo: null,
     hits: [],
@@ -28,6 +28,10 @@
     selected: new Set(), // person ids picked for a merge
     faces: [], // faces of the photo open in the detail view
     face: null, // the face being named or moved
+    trips: [], // the Trips page's list
+    trip: null, // the trip open (with its events)
+    event: null, // the event whose photos are in the grid
+    eventId: null,
   };
 
   // -- words ----------------------------------------------------------------------------------------
@@ -63,6 +67,7 @@
     );
     renderStatus();
     if (state.mode === "people") renderPeople();
+    if (state.mode === "trips" || state.mode === "trip") renderTrips();
     if (state.current >= 0 && $("detail").open) openDetail(state.current);
   }
 
@@ -160,6 +165,9 @@
 
   function writeUrl() {
     if (state.mode === "people") return history.replaceState(null, "", "/?view=people");
+    if (state.mode === "trips") return history.replaceState(null, "", "/?view=trips");
+    if (state.mode === "trip") return history.replaceState(null, "", `/?trip=${state.trip ? state.trip.id : ""}`);
+    if (state.mode === "event") return history.replaceState(null, "", `/?event=${state.eventId}`);
     const params = new URLSearchParams();
     if (state.mode === "search" && state.query) params.set("q", state.query);
     if (state.mode === "similar") params.set("similar", String(state.similarTo));
@@ -178,6 +186,11 @@
       $("filters").open = true;
     }
     if (params.get("view") === "people") return showPeople();
+    if (params.get("view") === "trips") return showTrips();
+    const trip = Number(params.get("trip"));
+    if (Number.isInteger(trip) && trip > 0) return showTrip(trip);
+    const event = Number(params.get("event"));
+    if (Number.isInteger(event) && event > 0) return showEvent(event);
     const similar = Number(params.get("similar"));
     if (Number.isInteger(similar) && similar > 0) return showSimilar(similar);
     const q = params.get("q");
@@ -222,6 +235,7 @@
       $("grid").replaceChildren();
       $("welcome").hidden = true;
       $("people-view").hidden = true;
+      $("trips-view").hidden = true;
       $("results-head").hidden = false;
       $("status").textContent = t("results.loading");
       $("understood").replaceChildren();
@@ -232,9 +246,12 @@
       const url =
         state.mode === "similar"
           ? `/api/photos/${state.similarTo}/similar?limit=100`
-          : searchUrl(state.hits.length);
-      const data = await api(url);
+          : state.mode === "event"
+            ? `/api/events/${state.eventId}?limit=${PAGE * 4}&offset=${state.hits.length}`
+            : searchUrl(state.hits.length);
+      let data = await api(url);
       if (seq !== state.seq) return;
+      if (state.mode === "event") data = eventPage(data);
       state.total = data.total;
       state.language = data.language;
       state.understood = data.understood || [];
@@ -260,9 +277,12 @@
   }
 
   function renderStatus() {
-    if (state.mode === "home") return;
+    if (state.mode === "home" || state.mode === "people" || state.mode === "trips" || state.mode === "trip") return;
     const status = $("status");
+    const back = $("results-back");
+    back.hidden = state.mode !== "event";
     if (state.loading && !state.hits.length) return; // still "Searching…"
+    if (state.mode === "event") return renderEventStatus();
     if (state.mode === "similar") {
       status.textContent = t("results.similar", { n: state.total, id: state.similarTo });
     } else if (!state.total) {
@@ -294,7 +314,9 @@
       el(
         "span",
         { className: "card-meta" },
-        el("span", { className: "score", title: t("score.title") }, percent(hit.score)),
+        typeof hit.score === "number"
+          ? el("span", { className: "score", title: t("score.title") }, percent(hit.score))
+          : el("span", { className: "time" }, shortDate(hit.taken_at).slice(11)),
         hit.weak ? el("span", { className: "weak-label" }, t("score.weak")) : null,
         el("span", { className: "date" }, shortDate(hit.taken_at).slice(0, 10)),
       ),
@@ -340,6 +362,7 @@
     $("results-head").hidden = true;
     $("more").hidden = true;
     $("people-view").hidden = true;
+    $("trips-view").hidden = true;
     $("welcome").hidden = false;
     writeUrl();
     try {
@@ -389,6 +412,7 @@
     closeFaceEditor();
     if (!dialog.open) dialog.showModal();
     loadFaces(hit.photo_id, index);
+    loadPhotoEvent(hit.photo_id, index);
     try {
       const photo = await api(`/api/photos/${hit.photo_id}`);
       if (state.current !== index) return;
@@ -614,6 +638,7 @@
     $("results-head").hidden = true;
     $("more").hidden = true;
     $("welcome").hidden = true;
+    $("trips-view").hidden = true;
     $("people-view").hidden = false;
     writeUrl();
     await loadPeople();
@@ -783,6 +808,236 @@
       state.selected.delete(p.id);
       return t("people.forgotten", { n: gone.faces_deleted });
     });
+  }
+
+  // -- trips and events -----------------------------------------------------------------------------
+
+  function day(value) {
+    return (value || "").slice(0, 10);
+  }
+
+  function dateRange(start, end) {
+    return day(start) === day(end) ? day(start) : `${day(start)} – ${day(end)}`;
+  }
+
+  // an event's span: "2024-10-05 11:41–14:43", or across midnight "2024-10-01 18:30 – 10-02 00:20"
+  function timeRange(start, end) {
+    const clock = (v) => (v || "").slice(11, 16);
+    if (day(start) === day(end)) return `${day(start)} ${clock(start)}–${clock(end)}`;
+    return `${day(start)} ${clock(start)} – ${day(end).slice(5)} ${clock(end)}`;
+  }
+
+  function placesLine(places) {
+    const zh = state.lang === "zh";
+    const sep = zh ? "、" : ", ";
+    const cities = (zh ? places.cities_zh : places.cities_en) || [];
+    const countries = (zh ? places.countries_zh : places.countries_en) || [];
+    const parts = [cities.join(sep), countries.filter((c) => !cities.includes(c)).join(sep)].filter(Boolean);
+    return parts.join(" · ");
+  }
+
+  function photosCount(n) {
+    return t(n === 1 ? "photos.count.one" : "photos.count", { n });
+  }
+
+  function dayNumber(trip, event) {
+    const ms = Date.parse(`${day(event.start_local)}T00:00:00Z`) - Date.parse(`${day(trip.start_local)}T00:00:00Z`);
+    return Math.round(ms / 86400000) + 1;
+  }
+
+  function leaveResults() {
+    state.seq++;
+    state.hits = [];
+    state.query = "";
+    $("q").value = "";
+    $("grid").replaceChildren();
+    $("results-head").hidden = true;
+    $("more").hidden = true;
+    $("welcome").hidden = true;
+    $("people-view").hidden = true;
+    $("trips-view").hidden = false;
+  }
+
+  async function showTrips() {
+    state.mode = "trips";
+    state.trip = null;
+    leaveResults();
+    writeUrl();
+    renderTrips();
+    const seq = state.seq;
+    try {
+      const trips = await api("/api/trips");
+      if (seq !== state.seq) return;
+      state.trips = trips;
+      renderTrips();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function showTrip(tripId) {
+    state.mode = "trip";
+    leaveResults();
+    if (!state.trip || state.trip.id !== tripId) state.trip = { id: tripId, events: null };
+    writeUrl();
+    renderTrips();
+    const seq = state.seq;
+    try {
+      const trip = await api(`/api/trips/${tripId}`);
+      if (seq !== state.seq) return;
+      state.trip = trip;
+      renderTrips();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function renderTrips() {
+    const back = $("trips-back");
+    const grid = $("trips-grid");
+    if (state.mode === "trips") {
+      back.hidden = true;
+      $("trips-title").textContent = t("trips.title");
+      $("trips-status").textContent = state.trips.length
+        ? t(state.trips.length === 1 ? "trips.count.one" : "trips.count", { n: state.trips.length })
+        : t("trips.none");
+      $("trips-sub").textContent = t("trips.hint");
+      grid.className = "trips-grid";
+      grid.replaceChildren(...state.trips.map(tripCard));
+      return;
+    }
+    const trip = state.trip;
+    back.hidden = false;
+    back.textContent = t("trips.back");
+    if (!trip || !trip.events) {
+      $("trips-title").textContent = t("trips.title");
+      $("trips-status").textContent = "";
+      $("trips-sub").textContent = "";
+      grid.replaceChildren();
+      return;
+    }
+    $("trips-title").textContent = bilingual(trip.title);
+    const days = t(trip.days === 1 ? "trips.days.one" : "trips.days", { n: trip.days });
+    const events = t(trip.events.length === 1 ? "trips.events.one" : "trips.events", { n: trip.events.length });
+    $("trips-status").textContent = `${dateRange(trip.start_local, trip.end_local)} · ${days} · ${events} · ${photosCount(trip.photos)}`;
+    $("trips-sub").textContent = placesLine(trip.places);
+    grid.className = "trips-grid events";
+    grid.replaceChildren(...trip.events.map((e) => eventCard(e, trip)));
+  }
+
+  function coverImage(item, label) {
+    return el(
+      "span",
+      { className: "thumb" },
+      item.cover ? el("img", { src: item.cover, alt: label, loading: "lazy", decoding: "async" }) : null,
+    );
+  }
+
+  function tripCard(trip) {
+    const title = bilingual(trip.title);
+    const days = t(trip.days === 1 ? "trips.days.one" : "trips.days", { n: trip.days });
+    const button = el(
+      "button",
+      { type: "button", className: "trip-card" },
+      coverImage(trip, title),
+      el(
+        "span",
+        { className: "trip-info" },
+        el("span", { className: "trip-title" }, title),
+        el("span", { className: "trip-dates muted" }, dateRange(trip.start_local, trip.end_local)),
+        el("span", { className: "trip-places muted" }, placesLine(trip.places)),
+        el("span", { className: "trip-count" }, `${photosCount(trip.photos)} · ${days}`),
+      ),
+    );
+    button.dataset.tripId = String(trip.id);
+    button.title = t("trips.open", { title });
+    button.addEventListener("click", () => showTrip(trip.id));
+    return el("li", {}, button);
+  }
+
+  function eventCard(event, trip) {
+    const title = bilingual(event.title);
+    const button = el(
+      "button",
+      { type: "button", className: "trip-card event-card" },
+      coverImage(event, title),
+      el(
+        "span",
+        { className: "trip-info" },
+        el("span", { className: "event-day" }, t("trips.day", { n: dayNumber(trip, event) })),
+        el("span", { className: "trip-title" }, title),
+        el("span", { className: "trip-dates muted" }, timeRange(event.start_local, event.end_local)),
+        el("span", { className: "trip-count" }, photosCount(event.photos)),
+      ),
+    );
+    button.dataset.eventId = String(event.id);
+    button.title = t("trips.open", { title });
+    button.addEventListener("click", () => showEvent(event.id));
+    return el("li", {}, button);
+  }
+
+  // an event's photos fill the results grid, as a search would, with a way back to its trip
+  async function showEvent(eventId) {
+    state.mode = "event";
+    state.eventId = eventId;
+    state.event = null;
+    state.similarTo = null;
+    state.query = "";
+    $("q").value = "";
+    writeUrl();
+    await loadPage(true);
+  }
+
+  // one page of GET /api/events/{id}, in the shape loadPage takes from a search
+  function eventPage(data) {
+    state.event = data;
+    if (data.trip_id && !(state.trip && state.trip.id === data.trip_id && state.trip.title)) {
+      const seq = state.seq;
+      api(`/api/trips/${data.trip_id}`).then((trip) => {
+        if (seq !== state.seq) return;
+        state.trip = trip; // the back button names it
+        renderEventStatus();
+      }, showError);
+    }
+    const hits = data.photo_list.map((p) => ({
+      photo_id: p.photo_id,
+      hash: p.hash,
+      taken_at: p.taken_at,
+      caption: p.caption,
+      width: p.width,
+      height: p.height,
+      why: [],
+      people: [],
+      urls: p.urls,
+    }));
+    return { total: data.photos, language: state.lang, understood: [], notes: [], hits };
+  }
+
+  function renderEventStatus() {
+    const event = state.event;
+    if (!event) return;
+    const trip = state.trip && state.trip.id === event.trip_id && state.trip.title ? state.trip : null;
+    $("results-back").textContent = trip ? t("trips.back.trip", { title: bilingual(trip.title) }) : t("trips.back");
+    $("status").textContent = `${bilingual(event.title) || t("event.title")} · ${photosCount(event.photos)}`;
+    const chips = [timeRange(event.start_local, event.end_local), placesLine(event.places)].filter(Boolean);
+    $("understood").replaceChildren(...chips.map((c) => el("li", { className: "chip static" }, c)));
+    $("notes").replaceChildren();
+  }
+
+  // "In event: …" on the detail view opens the photos of the event the photo belongs to
+  async function loadPhotoEvent(photoId, index) {
+    const link = $("detail-event");
+    link.hidden = true;
+    try {
+      const event = await api(`/api/photos/${photoId}/event`);
+      if (state.current !== index || !$("detail").open || !event) return;
+      link.textContent = t("detail.event", { title: bilingual(event.title) || t("event.title") });
+      link.href = `/?event=${event.id}`;
+      link.dataset.eventId = String(event.id);
+      link.hidden = false;
+    } catch (err) {
+      showError(err);
+    }
   }
 
   // -- library panel --------------------------------------------------------------------------------
@@ -1034,6 +1289,19 @@
       if (id) moveFace(id);
     });
     $("people-button").addEventListener("click", showPeople);
+    $("trips-button").addEventListener("click", showTrips);
+    $("trips-back").addEventListener("click", showTrips);
+    $("results-back").addEventListener("click", () => {
+      const tripId = state.event && state.event.trip_id;
+      return tripId ? showTrip(tripId) : showTrips();
+    });
+    $("detail-event").addEventListener("click", (e) => {
+      e.preventDefault();
+      const id = Number($("detail-event").dataset.eventId);
+      if (!id) return;
+      closeDetail();
+      showEvent(id);
+    });
     $("people-hidden").addEventListener("change", loadPeople);
     $("people-merge").addEventListener("click", mergeSelected);
     $("people-clear").addEventListener("click", () => {
@@ -1056,7 +1324,8 @@
     document.addEventListener("keydown", onKey);
     if ("IntersectionObserver" in window) {
       new IntersectionObserver((entries) => {
-        if (entries.some((e) => e.isIntersecting) && state.mode === "search" && state.hits.length) loadPage(false);
+        const paged = state.mode === "search" || state.mode === "event";
+        if (entries.some((e) => e.isIntersecting) && paged && state.hits.length) loadPage(false);
       }, { rootMargin: "600px" }).observe($("sentinel"));
     }
     readUrl();
