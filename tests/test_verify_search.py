@@ -101,3 +101,21 @@ def test_by_default_a_cpu_machine_does_not_check(tmp_path_factory: pytest.TempPa
     r = lib.search("photos from July 2026 with a hat")
     assert not any("vision model" in line for line in [*r.understood, *r.notes])
     lib.close()
+
+
+def test_the_api_takes_verify_and_returns_the_check(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from fastapi.testclient import TestClient
+
+    from smartalbum.api.app import create_app
+
+    tmp = tmp_path_factory.mktemp("api")
+    lib = _library(tmp, str(tiny_qwen_dir(tmp_path_factory)))
+    with TestClient(create_app(lib, token=None), base_url="http://127.0.0.1:8765") as client:
+        r = client.get("/api/search", params={"q": "2026年7月 戴帽子", "verify": "true"})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["understood"][-1].startswith("其中“戴帽子”的：")
+        assert all(h["verified"] >= 0.5 for h in body["hits"])
+        off = client.get("/api/search", params={"q": "2026年7月 戴帽子", "verify": "false"}).json()
+        assert all(h["verified"] is None for h in off["hits"]) and len(off["hits"]) >= len(body["hits"])
+    lib.close()

@@ -260,6 +260,9 @@ class Library:
 
     def event_photos(self, *, trip_id: int | None = None, event_id: int | None = None) -> list[int]:
         """Photo ids of a trip or an event, in time order."""
+        from smartalbum.events.sync import sync_events
+
+        sync_events(self.catalog)
         if trip_id is not None:
             self.catalog.events.trip(trip_id)
         elif event_id is not None:
@@ -267,6 +270,9 @@ class Library:
         return self.catalog.events.photo_ids(trip_id=trip_id, event_id=event_id)
 
     def event_of_photo(self, photo_ref: str | int) -> dict[str, Any] | None:
+        from smartalbum.events.sync import sync_events
+
+        sync_events(self.catalog)
         return self.catalog.events.event_of_photo(self.catalog.photo(photo_ref)["id"])
 
     def import_analyses(self, file: str | Path) -> ImportReport:

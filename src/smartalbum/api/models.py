@@ -215,6 +215,9 @@ class Hit(BaseModel):
     height: int | None
     weak: bool = Field(default=False, description="little evidence: shown because nothing better matched")
     people: list[PersonChip] = Field(default_factory=list, description="named people and the owner in it")
+    verified: float | None = Field(
+        default=None, description="P(yes) when the vision model checked what the question describes"
+    )
     urls: PhotoUrls
 
 

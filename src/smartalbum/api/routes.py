@@ -73,11 +73,17 @@ def build_router(library: Library) -> APIRouter:
         place: Annotated[str | None, Query(max_length=100, pattern=m.NO_CONTROL)] = None,
         sort: Literal["relevance", "date"] = "relevance",
         min_score: Annotated[float | None, Query(ge=0, le=1, description="relevance cut-off")] = None,
+        verify: Annotated[
+            bool | None,
+            Query(description="let the vision model check the best results (default: the server's setting)"),
+        ] = None,
     ) -> m.SearchOut:
         """Search in Chinese or English; time and place in the question are understood; filters add to it."""
         if after and before and after > before:
             raise InputError("'after' is later than 'before'", "swap the two dates")
-        filters = SearchFilters(after, before, place.strip() or None if place else None, sort, min_score)
+        filters = SearchFilters(
+            after, before, place.strip() or None if place else None, sort, min_score, verify
+        )
         return views.search_out(library.search(q, filters, limit, offset))
 
     @api.get("/photos/{photo_id}", tags=["photos"])
