@@ -315,3 +315,22 @@ def test_people_commands_from_the_cli(tmp_path: Path) -> None:
     assert gone == {"person": first, "faces_deleted": 4}
     status = sa_json(lib, "status")
     assert status["people"]["faces"] == 1 and status["people"]["people_named"] == 0
+
+
+def test_birthdays_find_the_photos_of_that_day(family: dict[str, Any]) -> None:
+    lib, ids = family["lib"], family["ids"]
+    (mum,) = _person_in(lib, ids["a_room"])
+    taken = lib.photo(ids["a_room"])["taken_at"][:10]  # no EXIF: the files' time, all written today
+    every = {p["id"] for p in lib.catalog.db.execute("SELECT id FROM photos").fetchall()}
+    lib.set_birthday(mum, taken[5:])
+    r = lib.search("妈妈的生日", limit=100)
+    assert {h.photo_id for h in r.hits} == every  # Mum need not be in them: it is a date
+    assert r.understood == [f"妈妈的生日：每年 {int(taken[5:7])}月{int(taken[8:10])}日前后"]
+    lib.set_birthday(mum, "1964-02-29" if taken[5:] not in ("02-28", "02-29", "03-01") else "1962-08-08")
+    assert lib.search("Mum's birthday").hits == []
+    with pytest.raises(Exception, match="not a birthday"):
+        lib.set_birthday(mum, "1962-02-30")
+    assert lib.person(mum)["birthday"] in ("1964-02-29", "1962-08-08")
+    lib.set_birthday(mum, None)
+    r = lib.search("妈妈的生日")  # unknown again: her photos, with 生日 searched among them
+    assert r.understood[0] == "人物：妈妈"

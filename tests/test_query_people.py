@@ -97,3 +97,17 @@ def test_without_people_nothing_changes() -> None:
     empty = PeopleDirectory()
     q = parse("我和妈妈在雪地里合影", empty)
     assert q.people == () and "妈妈" in q.semantic
+
+
+def test_a_known_birthday_is_a_date_and_an_unknown_one_a_person() -> None:
+    known = PeopleDirectory(PEOPLE.names, me=ME, shown=PEOPLE.shown, birthdays={MUM: (5, 3), ME: (2, 29)})
+    q = parse("妈妈的生日", known)
+    assert (q.birthday_of, q.people, q.semantic) == ((MUM,), (), "")
+    assert q.understood == ["妈妈的生日：每年 5月3日前后"]
+    q = parse("cake on Mum's birthday", known)
+    assert (q.birthday_of, q.semantic) == ((MUM,), "cake")
+    assert q.understood == ["妈妈's birthday: May 3 (±1 day), any year"]
+    assert parse("我的生日蛋糕", known).birthday_of == (ME,)
+    # Alice has no birthday on record: she must be in the photo, and 生日 is searched
+    q = parse("Alice的生日", known)
+    assert (q.birthday_of, q.people) == ((), (ALICE,)) and "生日" in q.semantic

@@ -679,6 +679,20 @@ def people_me(
     _print_person(p, json_out)
 
 
+@people_app.command("birthday")
+def people_birthday(
+    person: Annotated[int, typer.Argument(help="person id")],
+    birthday: Annotated[str | None, typer.Argument(help="YYYY-MM-DD, or MM-DD")] = None,
+    none: Annotated[bool, typer.Option("--none", help="forget the birthday")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a person's birthday, so "妈妈的生日" / "Mum's birthday" finds the photos of that day."""
+    if (birthday is None) == (not none):
+        raise InputError("give a birthday, or --none", "e.g. `smartalbum people birthday 12 1962-05-03`")
+    with Library(_settings()) as lib:
+        _print_person(lib.set_birthday(person, None if none else birthday), json_out)
+
+
 @people_app.command("merge")
 def people_merge(
     target: Annotated[int, typer.Argument(help="the person to keep")],

@@ -220,6 +220,10 @@ class Library:
         """Mark which person is the library's owner (我 / me / my in questions)."""
         return self.catalog.people.set_me(person_id)
 
+    def set_birthday(self, person_id: int, birthday: str | None) -> dict[str, Any]:
+        """A person's birthday (YYYY-MM-DD or MM-DD), so "妈妈的生日" finds the photos of that day."""
+        return self.catalog.people.set_birthday(person_id, birthday)
+
     def hide_person(self, person_id: int, hidden: bool = True) -> dict[str, Any]:
         return self.catalog.people.set_hidden(person_id, hidden)
 

@@ -503,6 +503,7 @@ class Catalog:
         months: Sequence[int] = (),
         place: tuple[str, str, str | None, str | None] | None = None,
         weekend: bool = False,
+        month_days: Sequence[str] = (),
     ) -> list[int]:
         """Visible photos taken in [date_from, date_before) / in these months / at this place, newest first.
 
@@ -519,6 +520,9 @@ class Catalog:
         if months:
             sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(months))})"
             args.extend(int(m) for m in months)
+        if month_days:  # 'MM-DD' in any year
+            sql += f" AND substr(p.taken_at, 6, 5) IN ({','.join('?' * len(month_days))})"
+            args.extend(month_days)
         if weekend:  # Sunday is 0, Saturday 6
             sql += " AND CAST(strftime('%w', p.taken_at) AS INTEGER) IN (0, 6)"
         if place:

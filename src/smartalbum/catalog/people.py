@@ -8,6 +8,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -198,7 +199,7 @@ class PeopleStore:
     # -- reading ----------------------------------------------------------------------------------
 
     _PERSON_SQL = f"""
-        SELECT pe.id, pe.is_me, pe.hidden, pe.created_at, pe.updated_at,
+        SELECT pe.id, pe.is_me, pe.hidden, pe.birthday, pe.created_at, pe.updated_at,
                (SELECT json_group_array(name) FROM
                    (SELECT name FROM person_names n WHERE n.person_id = pe.id ORDER BY position)) AS names,
                count(f.id) AS faces, count(DISTINCT f.hash) AS photos
@@ -272,6 +273,36 @@ class PeopleStore:
             (*args, limit),
         )
         return [dict(r) for r in rows]
+
+    def birthdays(self) -> dict[int, tuple[int, int]]:
+        """(month, day) of every known birthday of a person who is not hidden."""
+        rows = self.db.execute("SELECT id, birthday FROM people WHERE birthday IS NOT NULL AND hidden = 0")
+        return {int(r[0]): (int(r[1][-5:-3]), int(r[1][-2:])) for r in rows}
+
+    def set_birthday(self, person_id: int, birthday: str | None) -> dict[str, Any]:
+        """YYYY-MM-DD, or MM-DD when the year is not known; None forgets it."""
+        self.person(person_id)
+        value = None
+        if birthday is not None:
+            text = birthday.strip()
+            try:
+                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                    date.fromisoformat(text)
+                    value = text
+                elif re.fullmatch(r"\d{1,2}-\d{1,2}", text):
+                    month, day = (int(x) for x in text.split("-"))
+                    date(2000, month, day)  # a leap year: 02-29 is a birthday
+                    value = f"--{month:02d}-{day:02d}"
+                else:
+                    raise ValueError(text)
+            except ValueError as exc:
+                raise InputError(
+                    f"not a birthday: {birthday!r}", "give YYYY-MM-DD, or MM-DD when the year is unknown"
+                ) from exc
+        with self.catalog.transaction():
+            self.db.execute("UPDATE people SET birthday = ? WHERE id = ?", (value, person_id))
+            self._touch(person_id)
+        return self.person(person_id)
 
     def directory(self) -> tuple[dict[str, int], int | None]:
         """(folded name -> person id, the owner's id) for reading questions; hidden people are left out."""

@@ -235,6 +235,11 @@ def _v6_events(db: sqlite3.Connection) -> None:
     )
 
 
+def _v7_birthdays(db: sqlite3.Connection) -> None:
+    # '1990-05-03', or '--05-03' when the year is not known; "妈妈的生日" searches photos on that day
+    run_script(db, "ALTER TABLE people ADD COLUMN birthday TEXT;")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -242,4 +247,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v4_place_indexes,
     _v5_people,
     _v6_events,
+    _v7_birthdays,
 ]

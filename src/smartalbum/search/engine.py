@@ -83,6 +83,15 @@ def _terms(text: str) -> tuple[str, ...]:
     return tuple(query_terms(text))
 
 
+def _birthday_days(birthdays: list[tuple[int, int]]) -> list[str]:
+    """'MM-DD' of each birthday and the days either side (a party is often the day before or after)."""
+    out: list[str] = []
+    for month, day in birthdays:
+        anchor = date(2000, month, day)  # a leap year, so 02-29 exists
+        out += [(anchor + timedelta(days=k)).strftime("%m-%d") for k in (-1, 0, 1)]
+    return sorted(set(out))
+
+
 def _months_between(start: str, end: str) -> set[int]:
     """The months (1-12) a span of local ISO times touches."""
     y, m = int(start[:4]), int(start[5:7])
@@ -359,7 +368,8 @@ class SearchEngine:
     def people_directory(catalog: Catalog) -> PeopleDirectory:
         """The library's named people and its owner, read per question (a name given a second ago counts)."""
         names, me = catalog.people.directory()
-        return PeopleDirectory(names, me, catalog.people.display_names(set(names.values())))
+        shown = catalog.people.display_names(set(names.values()))
+        return PeopleDirectory(names, me, shown, catalog.people.birthdays())
 
     # -- search -----------------------------------------------------------------------------------
 
@@ -408,6 +418,7 @@ class SearchEngine:
             or place_key
             or parsed.people
             or parsed.weekend
+            or parsed.birthday_of
             or trip_photos is not None
         )
         if not parsed.semantic and not has_filter:
@@ -428,6 +439,7 @@ class SearchEngine:
                 months=months,
                 place=_split_place_key(place_key) if place_key else None,
                 weekend=parsed.weekend,
+                month_days=_birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
             )
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -63,6 +63,7 @@ class ParsedQuery:
     people: tuple[int, ...] = ()  # person ids that must all be in the photo
     people_only: bool = False  # ... and nobody else
     people_excluded: tuple[int, ...] = ()
+    birthday_of: tuple[int, ...] = ()  # photos taken on these people's birthdays (±1 day, any year)
     trip: TripRef | None = None  # the trip(s) the question is about; place and time then choose trips
     weekend: bool = False  # Saturday and Sunday only
     understood: list[str] = field(default_factory=list)
@@ -78,6 +79,7 @@ class ParsedQuery:
             or self.exclude
             or self.people
             or self.people_excluded
+            or self.birthday_of
             or self.trip
             or self.weekend
         )
@@ -95,6 +97,7 @@ class ParsedQuery:
             or self.months
             or self.place
             or self.people
+            or self.birthday_of
             or self.trip
             or self.weekend
         )
@@ -121,6 +124,7 @@ def _describe(
     truncated: bool,
     people: tuple[list[str], bool, list[str]] = ([], False, []),
     weekend: bool = False,
+    birthdays: Sequence[tuple[str, int, int]] = (),
 ) -> list[str]:
     """The parse in words, in the query's language, for showing next to the results."""
     lines = []
@@ -148,6 +152,12 @@ def _describe(
                 + ", ".join(_MONTH_LABELS[m - 1] for m in months)
                 + " (any year)"
             )
+    for who, month, day in birthdays:
+        lines.append(
+            f"{who}的生日：每年 {month}月{day}日前后"
+            if zh
+            else f"{who}'s birthday: {_MONTH_LABELS[month - 1]} {day} (±1 day), any year"
+        )
     if weekend:
         lines.append("周末（星期六、星期日）" if zh else "weekends (Saturday, Sunday)")
     if place:
@@ -238,6 +248,7 @@ def parse_query(
         people=wanted,
         people_only=bool(found and found.only),
         people_excluded=tuple(unwanted),
+        birthday_of=tuple(found.birthdays) if found else (),
         trip=trip,
         weekend=weekend,
         understood=_describe(
@@ -254,6 +265,7 @@ def parse_query(
                 [directory.label(p, zh) for p in unwanted],
             ),
             weekend,
+            [(directory.label(p, zh), *directory.birthdays[p]) for p in (found.birthdays if found else [])],
         ),
         language="zh" if zh else "en",
     )

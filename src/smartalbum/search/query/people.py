@@ -12,6 +12,9 @@ Conventions:
   合影/合照/together go with them.
 - An excluded concept ('without Bob', '不要小明') that names a person excludes that person's photos.
 - A name that is not a known person stays a search word.
+- A name (or 我/my) followed by 生日 / birthday asks for photos taken on that person's birthday (±1 day, any
+  year) when it is known (`people birthday`); the person need not be in them. Unknown, it stays a person
+  filter and 生日 a search word.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class PeopleDirectory:
     names: Mapping[str, int] = field(default_factory=dict)
     me: int | None = None
     shown: Mapping[int, str] = field(default_factory=dict)
+    birthdays: Mapping[int, tuple[int, int]] = field(default_factory=dict)  # person id -> (month, day)
 
     def label(self, person_id: int, zh: bool) -> str:
         if person_id == self.me:
@@ -51,6 +55,7 @@ class PeopleDirectory:
 class PeopleHit:
     people: list[int]  # all of them must be in the photo
     only: bool  # and nobody else
+    birthdays: list[int] = field(default_factory=list)  # "妈妈的生日": photos on these people's birthdays
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -63,6 +68,7 @@ _MY_THINGS = re.compile(
 _CONNECTOR = re.compile(
     rf"^[\s{GONE}]*(?:和|跟|与|同|及|以及|还有|and|with|&|\+|,|，|、)?[\s{GONE}]*$", re.IGNORECASE
 )
+_BIRTHDAY = re.compile(r"[\s\x00]*(?:的|'s|’s)?[\s\x00]*(?:生日|birthdays?|b-?day)", re.IGNORECASE)
 _APOSTROPHE_S = re.compile(r"['’]s?(?!\w)")
 _POSSESSIVE = re.compile(rf"^[\s{GONE}]*(?:的|'s|’s)?[\s{GONE}]*$")
 _ONLY_BEFORE = re.compile(r"(?:只有|仅有|只是|就|only|just)[\s\x00]*$", re.IGNORECASE)
@@ -143,6 +149,19 @@ def find_people(work: str, directory: PeopleDirectory) -> tuple[PeopleHit | None
     spans = _name_spans(work, directory)
     if not spans:
         return None, work
+    # "妈妈的生日" / "Mum's birthday": a date, not a face, when the birthday is known
+    birthdays: list[int] = []
+    kept = []
+    for start, end, pid in spans:
+        said = _BIRTHDAY.match(work, end)
+        if said and pid in directory.birthdays:
+            birthdays.append(pid)
+            work = consume(work, start, said.end())
+        else:
+            kept.append((start, end, pid))
+    spans = kept
+    if not spans:
+        return PeopleHit([], False, birthdays), work
     people = list(dict.fromkeys(pid for _, _, pid in spans if pid))
     only = False
     first, last = spans[0][0], spans[-1][1]
@@ -163,7 +182,7 @@ def find_people(work: str, directory: PeopleDirectory) -> tuple[PeopleHit | None
     if len(people) >= 2:
         for m in list(_TOGETHER.finditer(work)):
             work = consume(work, m.start(), m.end())
-    return PeopleHit(people, only), work
+    return PeopleHit(people, only, birthdays), work
 
 
 def excluded_people(concepts: tuple[str, ...], directory: PeopleDirectory) -> tuple[list[int], list[str]]:
