@@ -147,3 +147,21 @@ def test_the_answer_shows_the_trip_it_chose(life: dict[str, Any]) -> None:
     )
     r = life["lib"].search("my trip to Brazil")
     assert r.hits == [] and r.understood[-1] == "my trip to → no trip matches"
+
+
+def test_each_step_of_the_reading_can_be_taken_back(life: dict[str, Any]) -> None:
+    from smartalbum.search.results import SearchFilters
+
+    lib = life["lib"]
+    r = lib.search("上次旅行 周末", limit=500)
+    assert [k for k, _ in r.steps] == ["weekend", "trip"]
+    assert r.understood == [line for _, line in r.steps]
+    weekend_in_trip = _answer(life, "上次旅行 周末")
+    assert weekend_in_trip < trip_shots(life["shots"], "hongkong26")  # Hong Kong ran Friday to Sunday
+    no_trip = lib.search("上次旅行 周末", SearchFilters(ignore=("trip",)), limit=500)
+    assert [k for k, _ in no_trip.steps] == ["weekend"]
+    weekends = {s.name for s in life["shots"] if s.local.weekday() >= 5}
+    assert {life["names"][h.photo_id] for h in no_trip.hits} == weekends
+    neither = lib.search("上次旅行 周末", SearchFilters(ignore=("trip", "weekend")))
+    assert neither.steps == [] and neither.hits == []  # nothing left to look for
+    assert r.as_dict()["steps"][1]["kind"] == "trip"

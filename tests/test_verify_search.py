@@ -119,3 +119,24 @@ def test_the_api_takes_verify_and_returns_the_check(tmp_path_factory: pytest.Tem
         off = client.get("/api/search", params={"q": "2026年7月 戴帽子", "verify": "false"}).json()
         assert all(h["verified"] is None for h in off["hits"]) and len(off["hits"]) >= len(body["hits"])
     lib.close()
+
+
+def test_the_api_returns_steps_and_takes_them_back(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from fastapi.testclient import TestClient
+
+    from smartalbum.api.app import create_app
+
+    tmp = tmp_path_factory.mktemp("steps")
+    lib = _library(tmp, str(tmp / "no-such-model"))
+    with TestClient(create_app(lib, token=None), base_url="http://127.0.0.1:8765") as client:
+        full = client.get("/api/search", params={"q": "2026年7月 帽子 不要椅子"}).json()
+        assert [s["kind"] for s in full["steps"]] == ["time", "exclude"]
+        assert full["understood"] == [s["text"] for s in full["steps"]]
+        back = client.get(
+            "/api/search",
+            params=[("q", "2026年7月 帽子 不要椅子"), ("ignore", "exclude"), ("ignore", "time")],
+        ).json()
+        assert back["steps"] == [] and len(back["hits"]) >= len(full["hits"])
+        bad = client.get("/api/search", params={"q": "帽子", "ignore": "everything"})
+        assert bad.status_code == 422
+    lib.close()

@@ -221,6 +221,14 @@ class Hit(BaseModel):
     urls: PhotoUrls
 
 
+StepKind = Literal["time", "birthday", "weekend", "place", "people", "exclude", "trip", "verify", "planner"]
+
+
+class Step(BaseModel):
+    kind: str = Field(description="what `ignore` takes back (a StepKind), or filter / note (cannot be)")
+    text: str
+
+
 class SearchOut(BaseModel):
     query: str
     semantic: str
@@ -234,6 +242,7 @@ class SearchOut(BaseModel):
     complete: bool = Field(
         default=True, description="false: a relevance list cut short; total counts only the hits returned"
     )
+    steps: list[Step] = Field(default_factory=list, description="the lines of `understood` with their kind")
 
 
 class FeedbackOut(BaseModel):

@@ -15,6 +15,7 @@ from smartalbum.api import views
 from smartalbum.api.files import PHOTO_TYPES, photo_file_response
 from smartalbum.errors import InputError, NotFoundError, SmartAlbumError
 from smartalbum.library import MAX_QUERY_CHARS, Library
+from smartalbum.search.query import STEP_KINDS
 from smartalbum.search.results import SearchFilters
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -77,12 +78,24 @@ def build_router(library: Library) -> APIRouter:
             bool | None,
             Query(description="let the vision model check the best results (default: the server's setting)"),
         ] = None,
+        ignore: Annotated[
+            list[m.StepKind] | None,
+            Query(
+                max_length=len(STEP_KINDS), description="parts of the reading to take back (`steps` kinds)"
+            ),
+        ] = None,
     ) -> m.SearchOut:
         """Search in Chinese or English; time and place in the question are understood; filters add to it."""
         if after and before and after > before:
             raise InputError("'after' is later than 'before'", "swap the two dates")
         filters = SearchFilters(
-            after, before, place.strip() or None if place else None, sort, min_score, verify
+            after,
+            before,
+            place.strip() or None if place else None,
+            sort,
+            min_score,
+            verify,
+            tuple(dict.fromkeys(ignore or ())),
         )
         return views.search_out(library.search(q, filters, limit, offset))
 

@@ -185,7 +185,7 @@ class SearchEngine:
         ranked: list[_Candidate],
         condition: str,
         zh: bool,
-        understood: list[str],
+        steps: list[tuple[str, str]],
         notes: list[str],
     ) -> list[_Candidate]:
         """The vision model checks the best candidates against the question's condition; those it says
@@ -223,12 +223,15 @@ class SearchEngine:
         yes = sum(1 for p in report.probabilities.values() if p >= VERIFIED_YES)
         looked = len(report.probabilities)
         unchecked = len(ranked) - looked
-        understood.append(
-            f"其中“{condition}”的：{yes} 张（视觉模型核对了 {looked} 张，"
-            f"{report.checked} 张新核对，用时 {report.elapsed_s:.1f} 秒）"
-            if zh
-            else f"of these, {condition}: {yes} (the vision model checked {looked}, {report.checked} new, "
-            f"in {report.elapsed_s:.1f} s)"
+        steps.append(
+            (
+                "verify",
+                f"其中“{condition}”的：{yes} 张（视觉模型核对了 {looked} 张，"
+                f"{report.checked} 张新核对，用时 {report.elapsed_s:.1f} 秒）"
+                if zh
+                else f"of these, {condition}: {yes} (the vision model checked {looked}, "
+                f"{report.checked} new, in {report.elapsed_s:.1f} s)",
+            )
         )
         if unchecked > 0:
             notes.append(
@@ -293,11 +296,9 @@ class SearchEngine:
         if not changes:
             return parsed
         changes["semantic"] = " ".join(plan.search.split())
-        understood = [
-            *parsed.understood,
-            ("语言模型补充：" if zh else "the planner added: ") + "; ".join(said),
-        ]
-        return dataclasses.replace(parsed, understood=understood, **changes)
+        line = ("语言模型补充：" if zh else "the planner added: ") + "; ".join(said)
+        steps = [*parsed.steps, ("planner", line)]
+        return dataclasses.replace(parsed, understood=[t for _, t in steps], steps=steps, **changes)
 
     # -- trips ------------------------------------------------------------------------------------
 
@@ -309,10 +310,10 @@ class SearchEngine:
         date_to: date | None,
         months: tuple[int, ...],
         place_key: str | None,
-        understood: list[str],
+        steps: list[tuple[str, str]],
     ) -> set[int]:
         """The photos of the trip(s) a question refers to, chosen by its ordinal, place and time; says which
-        trips in `understood` ("上次旅行 → 2024-07-10 至 2024-07-14 青岛（46 张）")."""
+        trips in `steps` ("上次旅行 → 2024-07-10 至 2024-07-14 青岛（46 张）")."""
         from smartalbum.events.sync import sync_events
 
         ref = parsed.trip
@@ -353,13 +354,18 @@ class SearchEngine:
                     else ("last day" if ref.day == -1 else f"day {ref.day}")
                 )
                 day = f"，{day}" if zh else f", {day}"
-            understood.append(
-                f"{ref.text} → {start} 至 {end} {t['title_zh']}{day}（{len(chosen)} 张）"
-                if zh
-                else f"{ref.text} → {t['title_en']}, {start} to {end}{day} ({len(chosen)} photos)"
+            steps.append(
+                (
+                    "trip",
+                    f"{ref.text} → {start} 至 {end} {t['title_zh']}{day}（{len(chosen)} 张）"
+                    if zh
+                    else f"{ref.text} → {t['title_en']}, {start} to {end}{day} ({len(chosen)} photos)",
+                )
             )
         if not trips:
-            understood.append(f"{ref.text} → 没有找到符合的旅行" if zh else f"{ref.text} → no trip matches")
+            steps.append(
+                ("trip", f"{ref.text} → 没有找到符合的旅行" if zh else f"{ref.text} → no trip matches")
+            )
         return photos
 
     # -- people -----------------------------------------------------------------------------------
@@ -382,10 +388,13 @@ class SearchEngine:
             text = text[:MAX_QUERY_CHARS]
             notes.append(f"query cut to its first {MAX_QUERY_CHARS} characters")
         directory = self.people_directory(catalog)
-        parsed = parse_query(text, today=self.today(), places=self.place_matcher(), people=directory)
+        ignore = frozenset(filters.ignore)
+        parsed = parse_query(
+            text, today=self.today(), places=self.place_matcher(), people=directory, ignore=ignore
+        )
         lang = parsed.language
         zh = lang == "zh"
-        if self.settings.planner_base_url and parsed.semantic:
+        if self.settings.planner_base_url and parsed.semantic and "planner" not in ignore:
             parsed = self._planned(parsed, directory, notes)
         sync = self.indexes.sync(catalog, wait=False)
         notes += [f"rebuilt {r}" for r in sync.rebuilt]
@@ -399,16 +408,15 @@ class SearchEngine:
             notes.append(
                 sync.embed_error if sync.embedder else f"words only, no semantic search: {sync.embed_error}"
             )
-        understood = list(parsed.understood)
-        date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, understood)
-        results = SearchResults(text, parsed.semantic, lang, understood, 0, offset, limit, notes=notes)
+        steps = list(parsed.steps)
+        date_from, date_to, place_key = self._merge_filters(parsed, filters, lang, steps)
+        # `understood` is the lines of `steps`, filled in at each return
+        results = SearchResults(text, parsed.semantic, lang, [], 0, offset, limit, notes=notes, steps=steps)
         by_people = bool(parsed.people or parsed.people_excluded)
         trip_photos: set[int] | None = None
         months = parsed.months
         if parsed.trip:  # the question's place and time choose trips, not photos
-            trip_photos = self._trip_photos(
-                catalog, parsed, date_from, date_to, months, place_key, understood
-            )
+            trip_photos = self._trip_photos(catalog, parsed, date_from, date_to, months, place_key, steps)
             date_from = date_to = place_key = None
             months = ()
         has_filter = bool(
@@ -430,6 +438,7 @@ class SearchEngine:
                 )
             else:
                 notes.append("空查询：请输入想找的内容" if zh else "empty query: type what you remember")
+            results.understood = [line for _, line in steps]
             return results
         newest: list[int] | None = None  # photos passing the filters, newest first
         if has_filter:
@@ -475,8 +484,8 @@ class SearchEngine:
         elif parsed.semantic:
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
         # a date or place alone is already newest first, as the catalog returned it
-        if parsed.semantic and ranked and self._should_verify(filters, has_filter):
-            ranked = self._verified(catalog, ranked, parsed.semantic, zh, understood, notes)
+        if parsed.semantic and ranked and "verify" not in ignore and self._should_verify(filters, has_filter):
+            ranked = self._verified(catalog, ranked, parsed.semantic, zh, steps, notes)
         results.total = len(ranked)
         if ranked and all(c.weak for c in ranked):
             notes.append(
@@ -495,10 +504,11 @@ class SearchEngine:
             asked = [directory.label(p["id"], zh) for p in hit.people if p["id"] in parsed.people]
             if asked:
                 hit.why.append(("人物：" + "、".join(asked)) if zh else "people: " + ", ".join(asked))
+        results.understood = [line for _, line in steps]
         return results
 
     def _merge_filters(
-        self, parsed: ParsedQuery, filters: SearchFilters, lang: str, understood: list[str]
+        self, parsed: ParsedQuery, filters: SearchFilters, lang: str, steps: list[tuple[str, str]]
     ) -> tuple[date | None, date | None, str | None]:
         date_from, date_to = parsed.date_from, parsed.date_to
         if filters.date_from or filters.date_to:
@@ -508,12 +518,15 @@ class SearchEngine:
             if filters.date_to:
                 date_to = min(date_to, filters.date_to) if date_to else filters.date_to
             a, b = (date_from.isoformat() if date_from else "…"), (date_to.isoformat() if date_to else "…")
-            understood.append(f"筛选：拍摄于 {a} 至 {b}" if lang == "zh" else f"filter: taken {a} to {b}")
+            steps.append(
+                ("filter", f"筛选：拍摄于 {a} 至 {b}" if lang == "zh" else f"filter: taken {a} to {b}")
+            )
         place_key = parsed.place
         if filters.place:
             place_key = self._resolve_place(filters.place)
             label = self.place_label(place_key, lang)
-            understood.append(f"筛选：地点 {label}" if lang == "zh" else f"filter: place {label}")
+            line = f"筛选：地点 {label}" if lang == "zh" else f"filter: place {label}"
+            steps.append(("filter", line))
         return date_from, date_to, place_key
 
     def _retrieve(

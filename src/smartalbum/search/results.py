@@ -19,6 +19,7 @@ class SearchFilters:
     sort: Sort = "relevance"
     min_score: float | None = None  # hits scoring less are left out; None = the default cut-off
     verify: bool | None = None  # check the question's condition with the vision model; None = settings
+    ignore: tuple[str, ...] = ()  # parts of the reading taken back (search/query STEP_KINDS): chips removed
 
 
 @dataclass
@@ -53,5 +54,10 @@ class SearchResults:
     notes: list[str] = field(default_factory=list)  # e.g. "query cut to 1,000 characters", "index rebuilt"
     complete: bool = True  # False: a relevance list cut at the retrievers' depth; `total` is a lower bound
 
+    # (kind, line) behind each line of `understood`; the kind is what `SearchFilters.ignore` takes back
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["steps"] = [{"kind": k, "text": t} for k, t in self.steps]
+        return data

@@ -36,6 +36,7 @@ from smartalbum.search.query.trips import TripRef, find_trip, find_weekend
 
 __all__ = [
     "MAX_QUERY_CHARS",
+    "STEP_KINDS",
     "ParsedQuery",
     "PeopleDirectory",
     "PlaceMatcher",
@@ -67,6 +68,7 @@ class ParsedQuery:
     trip: TripRef | None = None  # the trip(s) the question is about; place and time then choose trips
     weekend: bool = False  # Saturday and Sunday only
     understood: list[str] = field(default_factory=list)
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (kind, line) of `understood`
     language: str = "en"  # 'zh' or 'en': the language `understood` is written in
 
     @property
@@ -114,6 +116,11 @@ _MONTH_LABELS = (
 )  # fmt: skip
 
 
+STEP_KINDS = ("time", "birthday", "weekend", "place", "people", "exclude", "trip", "verify", "planner")
+"""What a person can take back from how a question was read (`ignore`): the first six in the parser, the
+rest in the search engine."""
+
+
 def _describe(
     zh: bool,
     start: date | None,
@@ -125,53 +132,60 @@ def _describe(
     people: tuple[list[str], bool, list[str]] = ([], False, []),
     weekend: bool = False,
     birthdays: Sequence[tuple[str, int, int]] = (),
-) -> list[str]:
-    """The parse in words, in the query's language, for showing next to the results."""
-    lines = []
+) -> list[tuple[str, str]]:
+    """The parse in words, in the query's language, for showing next to the results: (kind, line), the kind
+    being what `ignore` takes back ('note' lines cannot be)."""
+    lines: list[tuple[str, str]] = []
     if truncated:
-        lines.append(
+        note = (
             f"只读取了前 {MAX_QUERY_CHARS} 个字符"
             if zh
             else f"only the first {MAX_QUERY_CHARS} characters were read"
         )
+        lines.append(("note", note))
     if start and end:
         if start == end:
-            lines.append(f"时间 {start}" if zh else f"taken on {start}")
+            lines.append(("time", f"时间 {start}" if zh else f"taken on {start}"))
         else:
-            lines.append(f"时间 {start} 至 {end}" if zh else f"taken {start} to {end}")
+            lines.append(("time", f"时间 {start} 至 {end}" if zh else f"taken {start} to {end}"))
     elif start:
-        lines.append(f"时间 {start} 及以后" if zh else f"taken on or after {start}")
+        lines.append(("time", f"时间 {start} 及以后" if zh else f"taken on or after {start}"))
     elif end:
-        lines.append(f"时间 {end} 及以前" if zh else f"taken on or before {end}")
+        lines.append(("time", f"时间 {end} 及以前" if zh else f"taken on or before {end}"))
     if months:
         if zh:
-            lines.append("月份：" + "、".join(f"{m}月" for m in months) + "（任意年份）")
+            text = "月份：" + "、".join(f"{m}月" for m in months) + "（任意年份）"
         else:
-            lines.append(
+            text = (
                 f"month{'s' if len(months) > 1 else ''}: "
                 + ", ".join(_MONTH_LABELS[m - 1] for m in months)
                 + " (any year)"
             )
+        lines.append(("time", text))
     for who, month, day in birthdays:
         lines.append(
-            f"{who}的生日：每年 {month}月{day}日前后"
-            if zh
-            else f"{who}'s birthday: {_MONTH_LABELS[month - 1]} {day} (±1 day), any year"
+            (
+                "birthday",
+                f"{who}的生日：每年 {month}月{day}日前后"
+                if zh
+                else f"{who}'s birthday: {_MONTH_LABELS[month - 1]} {day} (±1 day), any year",
+            )
         )
     if weekend:
-        lines.append("周末（星期六、星期日）" if zh else "weekends (Saturday, Sunday)")
+        lines.append(("weekend", "周末（星期六、星期日）" if zh else "weekends (Saturday, Sunday)"))
     if place:
-        lines.append(f"地点：{place}" if zh else f"place: {place}")
+        lines.append(("place", f"地点：{place}" if zh else f"place: {place}"))
     named, only, unwanted = people
     if named:
         if zh:
-            lines.append("人物：" + "、".join(named) + ("（没有其他人）" if only else ""))
+            lines.append(("people", "人物：" + "、".join(named) + ("（没有其他人）" if only else "")))
         else:
-            lines.append("people: " + ", ".join(named) + (" (nobody else)" if only else ""))
+            lines.append(("people", "people: " + ", ".join(named) + (" (nobody else)" if only else "")))
     if unwanted:
-        lines.append("不含人物：" + "、".join(unwanted) if zh else "without people: " + ", ".join(unwanted))
+        text = "不含人物：" + "、".join(unwanted) if zh else "without people: " + ", ".join(unwanted)
+        lines.append(("people", text))
     if exclude:
-        lines.append("排除：" + "、".join(exclude) if zh else "without: " + ", ".join(exclude))
+        lines.append(("exclude", "排除：" + "、".join(exclude) if zh else "without: " + ", ".join(exclude)))
     return lines
 
 
@@ -181,11 +195,13 @@ def parse_query(
     today: date,
     places: Mapping[str, str] | PlaceMatcher | None = None,
     people: PeopleDirectory | None = None,
+    ignore: frozenset[str] = frozenset(),
 ) -> ParsedQuery:
     """Split a question into filters (time, place, people, exclusions) and the words left for semantic search.
 
     `places` maps surface forms ('青岛', 'qingdao', 'Paris') to canonical keys; pass a prebuilt PlaceMatcher
-    when the gazetteer is large. Never raises on any text; reads at most MAX_QUERY_CHARS characters.
+    when the gazetteer is large. `ignore` takes back parts of the reading (STEP_KINDS: the words stay
+    consumed, the filter goes). Never raises on any text; reads at most MAX_QUERY_CHARS characters.
     """
     original = (text or "").strip()
     truncated = len(original) > MAX_QUERY_CHARS
@@ -236,6 +252,35 @@ def parse_query(
         date_from, date_to = date_to, date_from
     zh = _is_chinese(normalized)
     month_tuple = tuple(sorted(months))
+    birthdays = list(found.birthdays) if found else []
+    only = bool(found and found.only)
+    if "time" in ignore:
+        date_from = date_to = None
+        month_tuple = ()
+    if "place" in ignore:
+        place = place_text = None
+    if "people" in ignore:
+        wanted, unwanted, only = (), [], False
+    if "birthday" in ignore:
+        birthdays = []
+    if "weekend" in ignore:
+        weekend = False
+    if "exclude" in ignore:
+        exclude = []
+    if "trip" in ignore:
+        trip = None
+    steps = _describe(
+        zh,
+        date_from,
+        date_to,
+        month_tuple,
+        place_text,
+        tuple(exclude),
+        truncated,
+        ([directory.label(p, zh) for p in wanted], only, [directory.label(p, zh) for p in unwanted]),
+        weekend,
+        [(directory.label(p, zh), *directory.birthdays[p]) for p in birthdays],
+    )
     return ParsedQuery(
         text=original,
         semantic=semantic_remainder(work),
@@ -246,26 +291,12 @@ def parse_query(
         place_text=place_text,
         exclude=tuple(exclude),
         people=wanted,
-        people_only=bool(found and found.only),
+        people_only=only,
         people_excluded=tuple(unwanted),
-        birthday_of=tuple(found.birthdays) if found else (),
+        birthday_of=tuple(birthdays),
         trip=trip,
         weekend=weekend,
-        understood=_describe(
-            zh,
-            date_from,
-            date_to,
-            month_tuple,
-            place_text,
-            tuple(exclude),
-            truncated,
-            (
-                [directory.label(p, zh) for p in wanted],
-                bool(found and found.only),
-                [directory.label(p, zh) for p in unwanted],
-            ),
-            weekend,
-            [(directory.label(p, zh), *directory.birthdays[p]) for p in (found.birthdays if found else [])],
-        ),
+        understood=[line for _, line in steps],
+        steps=steps,
         language="zh" if zh else "en",
     )
