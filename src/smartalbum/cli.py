@@ -375,6 +375,17 @@ def _print_results(results: SearchResults) -> None:
         console.print(f"[dim]{shown} of {results.total}; --offset {shown} for more[/]")
 
 
+def _ignored(kinds: list[str] | None) -> tuple[str, ...]:
+    from smartalbum.search.query import STEP_KINDS
+
+    bad = [k for k in kinds or () if k not in STEP_KINDS]
+    if bad:
+        raise InputError(
+            f"--ignore {bad[0]!r} is not a part of a reading", f"choose from: {', '.join(STEP_KINDS)}"
+        )
+    return tuple(dict.fromkeys(kinds or ()))
+
+
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="what you remember, in Chinese or English")] = None,
@@ -389,6 +400,10 @@ def search(
     ] = None,
     batch: Annotated[
         Path | None, typer.Option(help="answer every line of this file; prints JSON lines")
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(help="take back part of how the question was read: time, place, people, trip, ..."),
     ] = None,
     verify: Annotated[
         bool | None,
@@ -412,6 +427,7 @@ def search(
         "date" if sort == "date" else "relevance",
         min_score,
         verify,
+        _ignored(ignore),
     )
     with Library(_settings()) as lib:
         if batch is not None:
