@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from smartalbum.config import load_settings
 from smartalbum.events import grouping as G
 from smartalbum.library import Library
-from tests.trip_library import TODAY, generate, questions, write
+from tests.trip_library import TODAY, add_faces, generate, questions, write
 
 
 def _offset(text: str | None) -> int | None:
@@ -113,6 +113,7 @@ def question_table(embed_model: str, keep: Path | None) -> None:
     started = time.perf_counter()
     lib.index(vlm=False, ocr=False)
     lib.import_analyses(analyses)
+    add_faces(lib, shots, tmp / "photos")
     built = time.perf_counter() - started
     names = {
         lib.photo(str(tmp / "photos" / s.local.strftime("%Y") / f"{s.name}.jpg"))["id"]: s.name for s in shots

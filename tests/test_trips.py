@@ -13,11 +13,11 @@ import pytest
 from smartalbum.config import load_settings
 from smartalbum.events.grouping import Shot, group
 from smartalbum.library import Library
-from tests.trip_library import TODAY, generate, questions, trip_shots, write
+from tests.trip_library import TODAY, add_faces, generate, questions, trip_shots, write
 
 EVENT_KINDS = {
     "last trip", "trip before last", "first trip", "trip to a country", "trip to a city", "trip by time",
-    "trip day", "weekends",
+    "trip day", "weekends", "trip + person",
 }  # fmt: skip
 
 
@@ -90,6 +90,7 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     report = lib.index(vlm=False, ocr=False)
     assert report.events is not None and report.events.trips == 7
     lib.import_analyses(analyses)
+    add_faces(lib, shots, tmp / "photos")
     names = {
         lib.photo(str(tmp / "photos" / s.local.strftime("%Y") / f"{s.name}.jpg"))["id"]: s.name for s in shots
     }

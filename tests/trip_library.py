@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.helpers import make_photo
 
@@ -82,7 +83,7 @@ class Shot:
     trip: str | None = None
     day: int | None = None  # day of the trip, 1-based
     hat: bool = False
-    tags: list[str] = field(default_factory=list)
+    people: tuple[str, ...] = ()  # who is in it: "mum", "me"
 
 
 def _home(day: date) -> tuple[float, float]:
@@ -136,6 +137,8 @@ def generate(seed: int = 11, home_rate: float = 0.12) -> list[Shot]:
             day_shots = _day_shots(rng, d, where, offset, scene, f"{trip.key}-d{i + 1}", 4)
             for s in day_shots:
                 s.trip = trip.key
+            # on trips Mum and the owner are in the photos: together, Mum alone, the owner alone
+            day_shots[0].people, day_shots[2].people, day_shots[3].people = ("mum", "me"), ("mum",), ("me",)
             day_shots[1].hat = True  # one photo a day shows someone in a straw hat
             day_shots[1].en += HAT[0]
             day_shots[1].zh += HAT[1]
@@ -168,6 +171,45 @@ def write(shots: list[Shot], folder: Path) -> Path:
     analyses = folder.parent / "analyses.jsonl"
     analyses.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return analyses
+
+
+def add_faces(lib: Any, shots: list[Shot], folder: Path) -> None:
+    """Faces for the people in the photos (the photos are too small to hold real ones): identity vectors
+    recorded as the face stage would, grouped by the real grouping, then Mum named and the owner marked."""
+    import numpy as np
+
+    from smartalbum.faces.base import Face, FaceScan
+    from smartalbum.faces.dlib_backend import DlibFaceModel
+    from smartalbum.pipeline.faces import group_new_faces
+
+    rng = np.random.default_rng(0)
+    centres = {who: rng.normal(0, 0.06, 128) for who in ("mum", "me")}  # about 0.96 apart
+    model = DlibFaceModel()  # its version only: nothing is loaded
+    scans = []
+    for s in shots:
+        path = folder / s.local.strftime("%Y") / f"{s.name}.jpg"
+        faces = [
+            Face(
+                0.1 + 0.45 * i,
+                0.2,
+                0.3,
+                0.4,
+                1.0,
+                (centres[who] + rng.normal(0, 0.01, 128)).astype(np.float32),
+            )
+            for i, who in enumerate(s.people)
+        ]
+        scans.append((lib.photo(str(path))["hash"], FaceScan(faces, len(faces)), None))
+    lib.catalog.people.record_scans(model.version, scans)
+    group_new_faces(lib.catalog, model)
+    for who in ("mum", "me"):
+        shot = next(s for s in shots if s.people == (who,))
+        photo = lib.photo(str(folder / shot.local.strftime("%Y") / f"{shot.name}.jpg"))
+        (person,) = {f["person_id"] for f in lib.photo_faces(photo["id"])}
+        if who == "mum":
+            lib.name_person(person, ["妈妈", "Mum"])
+        else:
+            lib.set_me(person)
 
 
 def trip_shots(shots: list[Shot], key: str, day: int | None = None) -> set[str]:
@@ -344,6 +386,29 @@ def questions(shots: list[Shot]) -> list[Question]:
         "the trip before last without the beach",
     )
     add("trip + negation", t["hongkong26"] - hats, "上次旅行 不要帽子", "my last trip without hats")
+    with_mum = {s.name for s in shots if "mum" in s.people}
+    with_me = {s.name for s in shots if "me" in s.people}
+    add(
+        "trip + person",
+        t["hongkong26"] & with_mum & with_me,
+        "我和妈妈上次旅行的照片",
+        "me and Mum on my last trip",
+        "上次旅行我和妈妈的合影",
+    )
+    add("trip + person", t["hongkong26"] & with_mum - with_me, "上次旅行只有妈妈", "my last trip, only Mum")
+    add("trip + person", t["japan24"] & with_mum, "妈妈在日本那次", "photos of Mum on my trip to Japan")
+    add(
+        "trip + person",
+        (t["qingdao24"] | t["qingdao26"]) & with_me,
+        "去青岛的旅行中我的照片",
+        "me on trips to Qingdao",
+    )
+    add(
+        "trip + person",
+        t["paris25"] & with_mum - with_me,
+        "在法国那次 妈妈 不要我",
+        "Mum without me on the trip to France",
+    )
     add("weekends", weekend, "周末的照片", "周末拍的", "photos on weekends", "weekend photos")
     add(
         "weekends",
