@@ -32,7 +32,12 @@
     trip: null, // the trip open (with its events)
     event: null, // the event whose photos are in the grid
     eventId: null,
+    steps: [], // how the question was read: {kind, text}, one a line of `understood`
+    ignore: [], // the kinds of step taken back (sent as ignore=…, kept in the address bar)
+    stepText: {}, // kind -> the words of a step taken back, so its undo chip can show them
   };
+  // the kinds of step a search can take back (the API's StepKind); filter and note cannot be
+  const STEP_KINDS = ["time", "birthday", "weekend", "place", "people", "exclude", "trip", "verify", "planner"];
 
   // -- words ----------------------------------------------------------------------------------------
 
@@ -170,6 +175,7 @@
     if (state.mode === "event") return history.replaceState(null, "", `/?event=${state.eventId}`);
     const params = new URLSearchParams();
     if (state.mode === "search" && state.query) params.set("q", state.query);
+    if (state.mode === "search") for (const kind of state.ignore) params.append("ignore", kind);
     if (state.mode === "similar") params.set("similar", String(state.similarTo));
     for (const [k, v] of Object.entries(filters())) if (v && !(k === "sort" && v === "relevance")) params.set(k, v);
     const query = params.toString();
@@ -194,7 +200,8 @@
     const similar = Number(params.get("similar"));
     if (Number.isInteger(similar) && similar > 0) return showSimilar(similar);
     const q = params.get("q");
-    if (q) return search(q);
+    const ignore = params.getAll("ignore").filter((k) => STEP_KINDS.includes(k));
+    if (q) return search(q, { ignore: [...new Set(ignore)] });
     return showHome();
   }
 
@@ -203,10 +210,19 @@
   function searchUrl(offset) {
     const params = new URLSearchParams({ q: state.query, limit: String(PAGE), offset: String(offset) });
     for (const [k, v] of Object.entries(filters())) if (v) params.set(k, v);
+    for (const kind of state.ignore) params.append("ignore", kind);
     return `/api/search?${params}`;
   }
 
-  async function search(query) {
+  // a new question starts with nothing taken back; opts.ignore (a reload, a step removed or restored, a
+  // filter changed) keeps what was
+  async function search(query, opts) {
+    const ignore = opts && opts.ignore;
+    if (!ignore) {
+      state.steps = [];
+      state.stepText = {};
+    }
+    state.ignore = ignore ? [...ignore] : [];
     state.query = query.trim();
     $("q").value = state.query;
     if (!state.query && !filters().after && !filters().before && !filters().place) return showHome();
@@ -238,7 +254,8 @@
       $("trips-view").hidden = true;
       $("results-head").hidden = false;
       $("status").textContent = t("results.loading");
-      $("understood").replaceChildren();
+      if (state.mode !== "search") state.steps = [];
+      $("understood").replaceChildren(...stepChips(true));
       $("notes").replaceChildren();
     }
     document.body.classList.add("busy");
@@ -255,6 +272,12 @@
       state.total = data.total;
       state.language = data.language;
       state.understood = data.understood || [];
+      state.steps = Array.isArray(data.steps)
+        ? data.steps
+        : (data.understood || []).map((text) => ({ kind: "note", text }));
+      const texts = {};
+      for (const step of state.steps) if (STEP_KINDS.includes(step.kind)) (texts[step.kind] ||= []).push(step.text);
+      for (const [kind, lines] of Object.entries(texts)) state.stepText[kind] = lines.join(" · ");
       state.notes = data.notes || [];
       const start = state.hits.length;
       state.hits.push(...data.hits);
@@ -265,6 +288,7 @@
     } catch (err) {
       if (seq === state.seq) {
         $("status").textContent = err.message;
+        $("understood").replaceChildren(...stepChips(false));
         showError(err);
       }
     } finally {
@@ -291,8 +315,53 @@
       const key = state.total === 1 ? "results.count.one" : "results.count";
       status.textContent = t(key, { n: state.total, q: state.query });
     }
-    $("understood").replaceChildren(...(state.understood || []).map((u) => el("li", { className: "chip static" }, u)));
+    $("understood").replaceChildren(...stepChips(false));
     $("notes").replaceChildren(...(state.notes || []).map((n) => el("li", {}, n)));
+  }
+
+  // how the question was read, a chip a step; a step that can be taken back has a ×, and what was taken back
+  // stays as a struck-through chip with "undo". While a new answer loads (busy) the chips cannot be pressed.
+  function stepChips(busy) {
+    if (state.mode !== "search") {
+      return (busy ? [] : state.understood || []).map((u) => el("li", { className: "chip static" }, u));
+    }
+    const chips = [];
+    for (const step of state.steps) {
+      if (state.ignore.includes(step.kind)) continue;
+      const removable = STEP_KINDS.includes(step.kind);
+      const text = el("span", { className: "step-text" }, step.text);
+      const chip = el("li", { className: removable ? "chip step" : "chip static step" }, text);
+      chip.dataset.kind = step.kind;
+      if (removable) {
+        const remove = el("button", { type: "button", className: "step-remove", disabled: busy }, "×");
+        remove.setAttribute("aria-label", t("steps.remove"));
+        remove.title = t("steps.remove.title", { text: step.text });
+        remove.addEventListener("click", () => takeBack(step.kind));
+        chip.append(remove);
+      }
+      chips.push(chip);
+    }
+    for (const kind of state.ignore) {
+      const text = state.stepText[kind] || t(`steps.kind.${kind}`);
+      const chip = el("li", { className: "chip step removed" }, el("s", { className: "step-text" }, text));
+      chip.dataset.kind = kind;
+      const undo = el("button", { type: "button", className: "step-undo", disabled: busy }, t("steps.undo"));
+      undo.title = t("steps.undo.title", { text });
+      undo.addEventListener("click", () => putBack(kind));
+      chip.append(undo);
+      chips.push(chip);
+    }
+    return chips;
+  }
+
+  function takeBack(kind) {
+    if (state.mode !== "search" || state.ignore.includes(kind)) return;
+    search(state.query, { ignore: [...state.ignore, kind] });
+  }
+
+  function putBack(kind) {
+    if (state.mode !== "search") return;
+    search(state.query, { ignore: state.ignore.filter((k) => k !== kind) });
   }
 
   function card(hit, index) {
@@ -318,6 +387,7 @@
           ? el("span", { className: "score", title: t("score.title") }, percent(hit.score))
           : el("span", { className: "time" }, shortDate(hit.taken_at).slice(11)),
         hit.weak ? el("span", { className: "weak-label" }, t("score.weak")) : null,
+        verifiedBadge(hit),
         el("span", { className: "date" }, shortDate(hit.taken_at).slice(0, 10)),
       ),
       why ? el("span", { className: "why" }, why) : null,
@@ -326,6 +396,16 @@
     button.dataset.photoId = String(hit.photo_id);
     button.addEventListener("click", () => openDetail(Number(button.dataset.index)));
     return el("li", {}, button, personChips(hit.people || []));
+  }
+
+  // the vision model's check of the photo against the question, when it made one: quiet, its words are in why
+  function verifiedBadge(hit) {
+    if (typeof hit.verified !== "number") return null;
+    const yes = hit.verified >= 0.5;
+    const label = `${yes ? "✓" : "?"} ${percent(hit.verified)}`;
+    const badge = el("span", { className: yes ? "verified yes" : "verified no" }, label);
+    badge.title = t("verified.title", { p: percent(hit.verified) });
+    return badge;
   }
 
   // the named people (and the owner) in a result: a chip each; a click searches that person
@@ -1262,13 +1342,13 @@
       applyLanguage();
     });
     for (const id of ["f-after", "f-before", "f-sort"]) {
-      $(id).addEventListener("change", () => state.mode === "search" && search(state.query));
+      $(id).addEventListener("change", () => state.mode === "search" && search(state.query, { ignore: state.ignore }));
     }
-    $("f-place").addEventListener("change", () => state.mode === "search" && search(state.query));
+    $("f-place").addEventListener("change", () => state.mode === "search" && search(state.query, { ignore: state.ignore }));
     $("f-clear").addEventListener("click", () => {
       for (const id of ["f-after", "f-before", "f-place"]) $(id).value = "";
       $("f-sort").value = "relevance";
-      if (state.mode === "search") search(state.query);
+      if (state.mode === "search") search(state.query, { ignore: state.ignore });
     });
     $("more").addEventListener("click", () => loadPage(false));
     $("detail-close").addEventListener("click", closeDetail);
