@@ -1,8 +1,11 @@
 """Search: understand the question, filter, retrieve by meaning and by words, fuse, apply feedback, explain.
 
-Order of work: parse the question (time, place, negation) -> hard filters as a set of allowed photos ->
-dense (FAISS) and full-text (FTS5/BM25) retrieval inside that set -> reciprocal-rank fusion -> exclusions ->
-feedback -> a score in [0, 1] and a relevance cut-off -> explanations.
+Order of work: parse the question (trip, time, weekends, negation, people, place; optionally a language
+model's plan for what the rules left) -> the trips it names -> hard filters as a set of allowed photos (dates,
+places, birthdays, weekends, people, trips) -> dense (FAISS) and full-text (FTS5/BM25) retrieval inside that
+set -> reciprocal-rank fusion -> feedback -> exclusions -> a score in [0, 1] and a relevance cut-off ->
+optionally the vision model's check of the condition on the best -> explanations. Every step of the reading
+is a (kind, line) in `steps`, and `SearchFilters.ignore` takes steps back.
 
 The score blends rank agreement (RRF, normalised so that first in every list is 1) with absolute evidence
 (calibrated cosine similarity, share of query words matched), so a score means about the same strength of
