@@ -21,6 +21,7 @@ from smartalbum.pipeline.progress import CancelToken, Progress
 from smartalbum.search.results import SearchFilters, SearchResults
 
 if TYPE_CHECKING:
+    from smartalbum.catalog.events import EventStore
     from smartalbum.embed.text import TextEmbedder
     from smartalbum.pipeline.imports import ImportReport
     from smartalbum.pipeline.run import IndexReport
@@ -246,38 +247,35 @@ class Library:
 
     # -- events and trips ---------------------------------------------------------------------------
 
-    def trips(self) -> list[dict[str, Any]]:
-        """Trips (nights away from home), newest first; regrouped first if photos changed."""
+    def _events(self) -> EventStore:
+        """The events store, regrouped first if a photo, its time or its place changed (a no-op otherwise)."""
         from smartalbum.events.sync import sync_events
 
         sync_events(self.catalog)
-        return self.catalog.events.trips()
+        return self.catalog.events
+
+    def trips(self) -> list[dict[str, Any]]:
+        """Trips (nights away from home), newest first."""
+        return self._events().trips()
 
     def events(self, *, trip_id: int | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
         """Events (a gap in time or a jump in place starts one), newest first; those of one trip."""
-        from smartalbum.events.sync import sync_events
-
-        sync_events(self.catalog)
+        store = self._events()
         if trip_id is not None:
-            self.catalog.events.trip(trip_id)
-        return self.catalog.events.events(trip_id=trip_id, limit=limit)
+            store.trip(trip_id)
+        return store.events(trip_id=trip_id, limit=limit)
 
     def event_photos(self, *, trip_id: int | None = None, event_id: int | None = None) -> list[int]:
         """Photo ids of a trip or an event, in time order."""
-        from smartalbum.events.sync import sync_events
-
-        sync_events(self.catalog)
+        store = self._events()
         if trip_id is not None:
-            self.catalog.events.trip(trip_id)
+            store.trip(trip_id)
         elif event_id is not None:
-            self.catalog.events.event(event_id)
-        return self.catalog.events.photo_ids(trip_id=trip_id, event_id=event_id)
+            store.event(event_id)
+        return store.photo_ids(trip_id=trip_id, event_id=event_id)
 
     def event_of_photo(self, photo_ref: str | int) -> dict[str, Any] | None:
-        from smartalbum.events.sync import sync_events
-
-        sync_events(self.catalog)
-        return self.catalog.events.event_of_photo(self.catalog.photo(photo_ref)["id"])
+        return self._events().event_of_photo(self.catalog.photo(photo_ref)["id"])
 
     def import_analyses(self, file: str | Path) -> ImportReport:
         """Load analyses made elsewhere (JSON Lines), then bring the search indexes in step."""

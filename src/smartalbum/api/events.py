@@ -13,7 +13,6 @@ from smartalbum.api import models as m
 from smartalbum.api import views
 from smartalbum.api.routes import ERRORS
 from smartalbum.errors import NotFoundError
-from smartalbum.events.sync import sync_events
 from smartalbum.library import Library
 from smartalbum.vision.description import describing_analysis
 
@@ -77,10 +76,6 @@ def photo_card(row: dict[str, Any]) -> m.EventPhoto:
 def build_events_router(library: Library) -> APIRouter:
     api = APIRouter(prefix="/api", responses=ERRORS, tags=["events"])
 
-    def synced() -> None:
-        # Library.trips() and .events() regroup first; reading one event or a photo's event must too
-        sync_events(library.catalog)
-
     @api.get("/trips")
     def trips(limit: Annotated[int, Query(ge=1, le=m.MAX_EVENTS)] = 1000) -> list[m.TripOut]:
         """Trips (nights away from home), newest first, with bilingual titles, places and a cover photo."""
@@ -108,9 +103,8 @@ def build_events_router(library: Library) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=m.MAX_OFFSET)] = 0,
     ) -> m.EventDetail:
         """One event with a page of its photos in time order (caption, time, place, thumbnail links)."""
-        synced()
+        ids = library.event_photos(event_id=event_id)[offset : offset + limit]  # regroups; no such event: 404
         row = library.catalog.events.event(event_id)
-        ids = library.event_photos(event_id=event_id)[offset : offset + limit]
         rows = {r["id"]: r for r in library.catalog.search_rows(ids)} if ids else {}
         cards = [photo_card(rows[i]) for i in ids if i in rows]
         return m.EventDetail(**event_out(row).model_dump(), offset=offset, photo_list=cards)
@@ -123,8 +117,7 @@ def build_events_router(library: Library) -> APIRouter:
         photo = library.catalog.photo(photo_id)
         if photo["id"] != photo_id:  # an id only, never a path or hash prefix
             raise NotFoundError(f"no photo {photo_id} in the catalog")
-        synced()
-        found = library.event_of_photo(photo_id)
+        found = library.event_of_photo(photo_id)  # regroups if need be
         return event_out(found) if found is not None else None
 
     return api

@@ -213,27 +213,36 @@ class PeopleStore:
         rows = self.db.execute(
             f"{sql} WHERE {where} GROUP BY pe.id ORDER BY pe.is_me DESC, faces DESC, pe.id", tuple(args)
         ).fetchall()
+        covers = self._covers([r["id"] for r in rows])
         out = []
         for r in rows:
             d = dict(r)
             d["names"] = json.loads(d["names"])
             d["name"] = d["names"][0] if d["names"] else None
             d["is_me"], d["hidden"] = bool(d["is_me"]), bool(d["hidden"])
-            d["cover"] = self._cover(d["id"])
+            d["cover"] = covers.get(d["id"])
             out.append(d)
         return out
 
-    def _cover(self, person_id: int) -> dict[str, Any] | None:
-        """The face shown for a person: its largest, most confident face on a visible photo."""
-        row = self.db.execute(
-            f"""SELECT f.id AS face_id, p.id AS photo_id,
-                   (SELECT min(fl.path) FROM files fl WHERE fl.photo_id = p.id AND fl.status = 'ok') AS path
-                FROM faces f JOIN photos p ON p.hash = f.hash
-                WHERE f.person_id = ? AND {self.catalog._VISIBLE}
-                ORDER BY f.w * f.h * (1 + f.score) DESC, f.id LIMIT 1""",
-            (person_id,),
-        ).fetchone()
-        return dict(row) if row else None
+    def _covers(self, person_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The face shown for each person: their largest, most confident face on a visible photo (one query
+        for the whole list, not one per person)."""
+        rows = self.db.execute(
+            f"""SELECT person_id, face_id, photo_id,
+                   (SELECT min(fl.path) FROM files fl WHERE fl.photo_id = best.photo_id AND fl.status = 'ok')
+                       AS path
+                FROM (SELECT f.person_id, f.id AS face_id, p.id AS photo_id,
+                             row_number() OVER (PARTITION BY f.person_id
+                                                ORDER BY f.w * f.h * (1 + f.score) DESC, f.id) AS n
+                      FROM faces f JOIN photos p ON p.hash = f.hash
+                      WHERE f.person_id IN (SELECT value FROM json_each(?)) AND {self.catalog._VISIBLE}) best
+                WHERE n = 1""",
+            (json.dumps([int(i) for i in person_ids]),),
+        )
+        return {
+            r["person_id"]: {"face_id": r["face_id"], "photo_id": r["photo_id"], "path": r["path"]}
+            for r in rows
+        }
 
     def people(self, *, include_hidden: bool = False, min_faces: int = 1) -> list[dict[str, Any]]:
         """People, the owner first, then by number of faces; named people are listed even with no face."""

@@ -710,16 +710,7 @@
 
   async function showPeople() {
     state.mode = "people";
-    state.seq++;
-    state.hits = [];
-    state.query = "";
-    $("q").value = "";
-    $("grid").replaceChildren();
-    $("results-head").hidden = true;
-    $("more").hidden = true;
-    $("welcome").hidden = true;
-    $("trips-view").hidden = true;
-    $("people-view").hidden = false;
+    leaveResults("people-view");
     writeUrl();
     await loadPeople();
   }
@@ -925,7 +916,8 @@
     return Math.round(ms / 86400000) + 1;
   }
 
-  function leaveResults() {
+  // Leave the search results for a browse page: the People or the Trips view.
+  function leaveResults(view) {
     state.seq++;
     state.hits = [];
     state.query = "";
@@ -934,14 +926,14 @@
     $("results-head").hidden = true;
     $("more").hidden = true;
     $("welcome").hidden = true;
-    $("people-view").hidden = true;
-    $("trips-view").hidden = false;
+    $("people-view").hidden = view !== "people-view";
+    $("trips-view").hidden = view !== "trips-view";
   }
 
   async function showTrips() {
     state.mode = "trips";
     state.trip = null;
-    leaveResults();
+    leaveResults("trips-view");
     writeUrl();
     renderTrips();
     const seq = state.seq;
@@ -957,7 +949,7 @@
 
   async function showTrip(tripId) {
     state.mode = "trip";
-    leaveResults();
+    leaveResults("trips-view");
     if (!state.trip || state.trip.id !== tripId) state.trip = { id: tripId, events: null };
     writeUrl();
     renderTrips();
