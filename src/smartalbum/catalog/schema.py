@@ -240,6 +240,29 @@ def _v7_birthdays(db: sqlite3.Connection) -> None:
     run_script(db, "ALTER TABLE people ADD COLUMN birthday TEXT;")
 
 
+def _v8_similar(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- perceptual hashes of a photo's thumbnail and its near-duplicate group (media/similar.py), keyed
+        -- by content hash so moves and renames keep them; recomputed when the algorithm's version changes
+        CREATE TABLE similar_hashes (
+            hash TEXT PRIMARY KEY,
+            producer_version TEXT NOT NULL,   -- the hash algorithm's version
+            phash INTEGER NOT NULL,           -- 64-bit DCT hash of the whole picture (as a signed integer)
+            dhash INTEGER NOT NULL,           -- 64-bit gradient hash
+            extra BLOB NOT NULL,              -- centre-crop hashes and a coarse colour layout
+            flat INTEGER NOT NULL DEFAULT 0,  -- too little structure to compare (blank frame): never grouped
+            group_id INTEGER,                 -- the group's smallest photo id when it formed; NULL when alone
+            grouped_at TEXT,                  -- when grouping compared it with the rest; NULL: not yet
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX similar_hashes_group ON similar_hashes(group_id) WHERE group_id IS NOT NULL;
+        CREATE INDEX similar_hashes_todo ON similar_hashes(hash) WHERE grouped_at IS NULL;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -248,4 +271,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v5_people,
     _v6_events,
     _v7_birthdays,
+    _v8_similar,
 ]
