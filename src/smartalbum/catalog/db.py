@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 INGEST = "ingest"
 UNPARSED_RETRIES = 3  # an answer that cannot be parsed is asked for again this many times in all
-_PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name != "hash"]
+_PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name not in ("hash", "keyframes")]
 
 
 def utcnow() -> str:
@@ -176,6 +176,8 @@ class Catalog:
         with self.transaction():
             for o in outcomes:
                 photo_id = self._upsert_photo(o.photo, now) if o.photo else None
+                if o.photo is not None and o.photo.keyframes is not None:
+                    self._replace_keyframes(o.photo.hash, o.photo.keyframes)
                 self.db.execute(
                     """INSERT INTO files(path, root_id, photo_id, size, mtime_ns, status,
                                          first_seen, last_seen)
@@ -189,6 +191,19 @@ class Catalog:
                     self.db.execute("DELETE FROM errors WHERE stage = ? AND subject = ?", (INGEST, o.path))
                 else:
                     self.record_error(INGEST, o.path, o.error_kind or "error", o.error_message or "", now)
+
+    def _replace_keyframes(self, video_hash: str, frames: list[tuple[float, str, float]]) -> None:
+        # the same content read again chooses the same frames; analyses of frames that stay are kept
+        self.db.execute(
+            """DELETE FROM keyframes
+               WHERE video_hash = ? AND frame_hash NOT IN (SELECT value FROM json_each(?))""",
+            (video_hash, json.dumps([f[1] for f in frames])),
+        )
+        self.db.executemany(
+            """INSERT INTO keyframes(video_hash, t, frame_hash, cut) VALUES (?, ?, ?, ?)
+               ON CONFLICT(frame_hash) DO UPDATE SET t = excluded.t, cut = excluded.cut""",
+            [(video_hash, t, fh, cut) for t, fh, cut in frames],
+        )
 
     def clear_errors(self, stage: str) -> None:
         """Forget every recorded failure of one stage (a stage that re-checks everything on each run)."""
@@ -336,19 +351,47 @@ class Catalog:
         """Hashes of visible photos with thumbnails that have no usable result from this producer version.
 
         An 'unparsed' result is tried again, up to UNPARSED_RETRIES times (its error row counts attempts)."""
-        sql = f"""SELECT p.hash FROM photos p
-                 WHERE p.thumbs = 1
-                   AND {self._VISIBLE}"""
+        # photos, and the keyframes of videos (a video's poster is one of its keyframes: not looked at twice)
+        sql = f"""WITH subjects(hash, taken_at, id, t) AS (
+                      SELECT p.hash, p.taken_at, p.id, 0 FROM photos p
+                      WHERE p.thumbs = 1 AND p.media = 'photo' AND {self._VISIBLE}
+                      UNION ALL
+                      SELECT k.frame_hash, p.taken_at, p.id, k.t FROM keyframes k
+                      JOIN photos p ON p.hash = k.video_hash
+                      WHERE p.thumbs = 1 AND p.media = 'video' AND {self._VISIBLE})
+                  SELECT s.hash FROM subjects s"""
         args: tuple[Any, ...] = ()
         if not redo:
-            sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
+            sql += """ WHERE NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = s.hash
                                        AND a.producer = ? AND a.producer_version = ?
                                        AND (a.status != 'unparsed'
                                             OR (SELECT coalesce(max(e.attempts), 0) FROM errors e
-                                                WHERE e.stage = ? AND e.subject = p.hash
+                                                WHERE e.stage = ? AND e.subject = s.hash
                                                   AND e.kind = 'unparsed') >= ?))"""
             args = (producer, version, f"analyse:{producer}", UNPARSED_RETRIES)
-        return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", args)]
+        return [r[0] for r in self.db.execute(sql + " ORDER BY s.taken_at DESC, s.id, s.t", args)]
+
+    def videos_to_transcribe(self, version: str, *, redo: bool = False) -> list[tuple[str, str]]:
+        """(hash, one existing path) of visible videos with a sound track and no transcript of `version`."""
+        sql = f"""SELECT p.hash, (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')
+                  FROM photos p WHERE p.media = 'video' AND json_extract(p.video, '$.audio_codec') IS NOT NULL
+                    AND {self._VISIBLE}"""
+        if not redo:
+            sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
+                                       AND a.producer = 'speech' AND a.producer_version = ?)"""
+        rows = self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", () if redo else (version,))
+        return [(r[0], r[1]) for r in rows]
+
+    def keyframes(self, video_hashes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each video's analysed frames in time order: t, frame_hash, cut."""
+        out: dict[str, list[dict[str, Any]]] = {h: [] for h in video_hashes}
+        for r in self.db.execute(
+            """SELECT video_hash, t, frame_hash, cut FROM keyframes
+               WHERE video_hash IN (SELECT value FROM json_each(?)) ORDER BY video_hash, t""",
+            (json.dumps(list(video_hashes)),),
+        ):
+            out[r[0]].append({"t": r[1], "frame_hash": r[2], "cut": r[3]})
+        return out
 
     def record_analyses(self, producer: str, version: str, results: Iterable[Any]) -> None:
         """Store one batch of AnalysisResult-like objects; failures become error rows to retry next run.
@@ -474,7 +517,22 @@ class Catalog:
             hashes = json.dumps(list(by_hash))
             for a in self.db.execute(self._BEST_ANALYSES, (hashes,)):
                 by_hash[a["hash"]]["analyses"].append({**dict(a), "data": json.loads(a["data"])})
+            self._attach_frames([r for r in chunk if r["media"] == "video"])
             yield from chunk
+
+    def _attach_frames(self, videos: list[dict[str, Any]]) -> None:
+        """Each video's keyframes ("frames": t, frame_hash, cut, analyses), for search documents."""
+        if not videos:
+            return
+        frames = self.keyframes([v["hash"] for v in videos])
+        by_frame: dict[str, dict[str, Any]] = {}
+        for v in videos:
+            v["frames"] = frames[v["hash"]]
+            for f in v["frames"]:
+                f["analyses"] = []
+                by_frame[f["frame_hash"]] = f
+        for a in self.db.execute(self._BEST_ANALYSES, (json.dumps(list(by_frame)),)):
+            by_frame[a["hash"]]["analyses"].append({**dict(a), "data": json.loads(a["data"])})
 
     def state_token(self) -> str:
         """Changes whenever anything search depends on changes: files, photos, analyses."""
@@ -553,7 +611,7 @@ class Catalog:
     def photo_summaries(self, photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """What a result row shows: time, place, size and one existing path."""
         rows = self.db.execute(
-            """SELECT p.id, p.hash, p.taken_at, p.time_source, p.width, p.height,
+            """SELECT p.id, p.hash, p.taken_at, p.time_source, p.width, p.height, p.media, p.duration_s,
                       p.place_city, p.place_region, p.place_country,
                       p.place_city_zh, p.place_region_zh, p.place_country_zh,
                       (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok') AS path

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Better sources first: search can trust EXIF more than a file's mtime.
-TIME_SOURCES = ("exif_original", "exif_digitized", "exif_datetime", "filename", "mtime")
+TIME_SOURCES = ("exif_original", "exif_digitized", "exif_datetime", "video_tag", "filename", "mtime")
 
 
 @dataclass(slots=True)
@@ -33,6 +33,11 @@ class PhotoMeta:
     camera_model: str | None = None
     lens: str | None = None
     thumbs: bool = False
+    media: str = "photo"  # photo | video
+    duration_s: float | None = None
+    video: str | None = None  # JSON: codec, audio codec, fps, rotation, container
+    # a video's analysed frames: (seconds, frame hash, scene-cut score); not a column of photos
+    keyframes: list[tuple[float, str, float]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -263,6 +263,29 @@ def _v8_similar(db: sqlite3.Connection) -> None:
     )
 
 
+def _v9_videos(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- a video is a row of photos (identity, files, time, place and trips work the same) with media =
+        -- 'video'; its thumbnails are its poster
+        ALTER TABLE photos ADD COLUMN media TEXT NOT NULL DEFAULT 'photo';  -- photo | video
+        ALTER TABLE photos ADD COLUMN duration_s REAL;
+        ALTER TABLE photos ADD COLUMN video TEXT;  -- JSON: codec, audio codec, fps, rotation, container
+        CREATE INDEX photos_media ON photos(media) WHERE media != 'photo';
+        -- the frames of a video that are analysed like photos: frame_hash is the subject of their analyses
+        -- and thumbnails (derived from the video's hash and the time)
+        CREATE TABLE keyframes (
+            video_hash TEXT NOT NULL,
+            t REAL NOT NULL,              -- seconds from the start
+            frame_hash TEXT NOT NULL UNIQUE,
+            cut REAL NOT NULL DEFAULT 0,  -- the scene-change score that chose it; 0 for a periodic look
+            PRIMARY KEY (video_hash, t)
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -272,4 +295,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v6_events,
     _v7_birthdays,
     _v8_similar,
+    _v9_videos,
 ]

@@ -17,6 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from smartalbum.catalog.records import IngestOutcome, PhotoMeta
 from smartalbum.ingest import exifdata, phototime
+from smartalbum.ingest.scan import VIDEO_EXTENSIONS
+from smartalbum.media.video import KeyframePolicy
 
 MAX_FILE_BYTES = 1 << 30  # larger files are not photos we can decode in memory
 _registered = False
@@ -41,6 +43,7 @@ class IngestTask:
     thumbs_dir: str
     thumb_sizes: tuple[int, ...]
     max_image_pixels: int
+    video_policy: KeyframePolicy | None = None  # None: videos are not indexed
 
 
 def thumb_path(thumbs_dir: Path | str, photo_hash: str, size: int) -> Path:
@@ -76,7 +79,12 @@ def _message(exc: BaseException) -> str:
 def ingest_file(task: IngestTask) -> IngestOutcome:
     out = IngestOutcome(task.path, task.root_id, task.size, task.mtime_ns)
     try:
-        out.photo = _read_photo(task, out)
+        if task.video_policy and os.path.splitext(task.path)[1].lower() in VIDEO_EXTENSIONS:
+            from smartalbum.ingest.videofile import read_video_file
+
+            out.photo = read_video_file(task, out, task.video_policy)
+        else:
+            out.photo = _read_photo(task, out)
     except Exception as exc:  # any decoder bug is this file's problem, not the run's
         out.error_kind, out.error_message = classify_error(exc), _message(exc)
     return out
@@ -111,7 +119,7 @@ def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
                 img.load()  # decode before reading EXIF: a PNG's getexif() would load and hide a decode error
             meta = _metadata(img, full_size, digest, len(data), task)
             if need_thumbs:
-                _write_thumbnails(img, thumbs, task.thumb_sizes)
+                write_thumbnails(img, thumbs, task.thumb_sizes)
             meta.thumbs = True
     out.warnings = sorted({" ".join(str(w.message).split())[:200] for w in caught})
     return meta
@@ -168,7 +176,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ...]) -> None:
+def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ...]) -> None:
     oriented = ImageOps.exif_transpose(img) or img
     base = _to_rgb(oriented)
     for target, size in sorted(zip(targets, sizes, strict=True), key=lambda t: -t[1]):

@@ -17,6 +17,8 @@ PHOTO_EXTENSIONS = frozenset(
         ".heic", ".heif", ".hif", ".avif", ".avifs", ".mpo",
     }
 )  # fmt: skip
+# Containers phones and cameras write; PyAV reads the container whatever the name says
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".3g2", ".mkv", ".webm", ".avi", ".qt"})
 # Folders that NAS boxes, OSes and photo tools fill with derived images a user never means to index.
 DEFAULT_EXCLUDES = (
     "@eaDir",
@@ -63,8 +65,11 @@ def scan_root(
     *,
     include_hidden: bool = False,
     exclude: Sequence[str] = (),
+    videos: bool = False,
 ) -> Iterator[ScanEntry]:
-    """Yield every photo file under `root` (depth first, sorted), following symlinks but never in circles."""
+    """Yield every photo file (and video file, with videos=True) under `root` (depth first, sorted),
+    following symlinks but never in circles."""
+    wanted = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS if videos else PHOTO_EXTENSIONS
     patterns = (*DEFAULT_EXCLUDES, *exclude)
     root_str = str(root)
     try:
@@ -101,7 +106,7 @@ def scan_root(
                     seen_dirs.add(key)
                     subdirs.append(entry.path)
                     continue
-                if os.path.splitext(entry.name)[1].lower() not in PHOTO_EXTENSIONS:
+                if os.path.splitext(entry.name)[1].lower() not in wanted:
                     report.skipped_other += 1
                     continue
                 fst = entry.stat(follow_symlinks=True)

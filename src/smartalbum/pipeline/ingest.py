@@ -20,6 +20,7 @@ from smartalbum.catalog.records import IngestOutcome
 from smartalbum.config import Settings
 from smartalbum.ingest.decode import IngestTask, ingest_file, register_decoders
 from smartalbum.ingest.scan import ScanReport, scan_root
+from smartalbum.media.video import KeyframePolicy
 from smartalbum.pipeline.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,13 @@ def _scan(
     missing: list[str] = []
     progress.begin(SCAN, 0)
     catalog.clear_errors(SCAN)
+    video_policy = (
+        KeyframePolicy(
+            settings.video_keyframe_min_gap_s, settings.video_keyframe_max_gap_s, settings.video_keyframes_max
+        )
+        if settings.index_videos
+        else None
+    )
     for root in catalog.roots():
         stats.roots += 1
         known = catalog.file_states(root["id"])
@@ -119,7 +127,11 @@ def _scan(
         seen: set[str] = set()
         unchanged: list[str] = []
         walk = scan_root(
-            Path(root["path"]), report, include_hidden=settings.include_hidden, exclude=settings.exclude
+            Path(root["path"]),
+            report,
+            include_hidden=settings.include_hidden,
+            exclude=settings.exclude,
+            videos=settings.index_videos,
         )
         for entry in walk:
             seen.add(entry.path)
@@ -142,6 +154,7 @@ def _scan(
                     str(settings.thumbs_dir),
                     settings.thumb_sizes,
                     settings.max_image_pixels,
+                    video_policy,
                 )
             )
             if len(seen) % 500 == 0:

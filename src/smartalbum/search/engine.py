@@ -28,14 +28,16 @@ from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import query_terms
 from smartalbum.search.calibration import calibration
+from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
 from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, TripRef, parse_query
 from smartalbum.search.query.people import fold as fold_name
-from smartalbum.search.results import SearchFilters, SearchHit, SearchResults
+from smartalbum.search.results import SearchFilters, SearchHit, SearchResults, clock
 
 MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
+MAX_MOMENTS = 5  # matching moments shown per video
 RRF_K = 60
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
@@ -78,6 +80,21 @@ class _Candidate:
     feedback: str | None = None
     notes: list[str] = field(default_factory=list)
     verified: float | None = None  # P(yes) from the vision model's check of the question's condition
+    moments: list[tuple[int, float]] = field(default_factory=list)  # a video's matching moments: (k, score)
+
+
+def _fold_moments(cands: dict[int, _Candidate]) -> None:
+    """A video's moments (keyframes, stretches of speech) are found as documents of their own: each becomes
+    evidence for its video, which takes its best moment's evidence when that beats its own, and keeps the
+    list of moments that matched."""
+    for doc_id in [i for i in cands if i >= MOMENT_BASE]:
+        moment = cands.pop(doc_id)
+        video_id, k = split_moment(doc_id) or (0, 0)
+        video = cands.get(video_id)
+        if video is None or moment.score > video.score:
+            moment.photo_id, moment.moments = video_id, video.moments if video else []
+            cands[video_id] = video = moment
+        video.moments.append((k, moment.score))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -502,6 +519,7 @@ class SearchEngine:
             self._hit(c, summaries[c.photo_id], info.get(c.photo_id, {}), parsed, lang, has_filter)
             for c in page
         ]
+        self._add_moments(catalog, page, results.hits, zh)
         for hit in results.hits:
             hit.people = people.get(hit.photo_id, [])
             asked = [directory.label(p["id"], zh) for p in hit.people if p["id"] in parsed.people]
@@ -509,6 +527,33 @@ class SearchEngine:
                 hit.why.append(("人物：" + "、".join(asked)) if zh else "people: " + ", ".join(asked))
         results.understood = [line for _, line in steps]
         return results
+
+    @staticmethod
+    def _add_moments(catalog: Catalog, page: list[_Candidate], hits: list[SearchHit], zh: bool) -> None:
+        """The times in a video that matched, best first, with what is seen or said there."""
+        found = {c.photo_id: c.moments for c in page if c.moments}
+        if not found:
+            return
+        rows = {r["id"]: r for r in catalog.search_rows(list(found))}
+        for hit in hits:
+            if hit.photo_id not in rows:
+                continue
+            by_k = {m.k: m for m in video_moments(rows[hit.photo_id])}
+            best = sorted(found[hit.photo_id], key=lambda ks: (-ks[1], ks[0]))[:MAX_MOMENTS]
+            for k, score in best:
+                if score < 0.5 * best[0][1] or score <= 0:  # the moments that matched, not every one
+                    continue
+                m = by_k.get(k)
+                if m is None:  # the video was read again since the index was built
+                    continue
+                text = (m.caption["zh"] if zh else m.caption["en"]) or m.caption["en"] or m.caption["zh"]
+                hit.moments.append(
+                    {"t": m.t, "end": m.end, "kind": m.kind, "text": text, "score": round(score, 4)}
+                )
+            if hit.moments:
+                first = hit.moments[0]
+                said = ("说：" if zh else "said: ") if first["kind"] == "speech" else ""
+                hit.why.insert(0, f"{clock(first['t'])} {said}{first['text']}".strip()[:160])
 
     def _merge_filters(
         self, parsed: ParsedQuery, filters: SearchFilters, lang: str, steps: list[tuple[str, str]]
@@ -542,6 +587,7 @@ class SearchEngine:
             return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
         cands: dict[int, _Candidate] = {}
         lists: list[tuple[list[int], float]] = []  # each retriever's ranking and its weight
+        allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
@@ -577,6 +623,7 @@ class SearchEngine:
             c.score = round(c.relevance * (0.5 + 0.5 * c.rrf / best_rrf), 4)
             c.weak = c.relevance < STRONG_RELEVANCE
         cut = [cands[ranked[-1]].score for ranked, _ in lists if len(ranked) >= POOL and not complete]
+        _fold_moments(cands)
         return cands, max(cut) if cut else None
 
     def _exclude(self, cands: dict[int, _Candidate], exclude: tuple[str, ...]) -> None:
@@ -704,6 +751,8 @@ class SearchEngine:
             height=row.get("height"),
             weak=c.weak,
             verified=c.verified,
+            media=row.get("media") or "photo",
+            duration_s=row.get("duration_s"),
         )
 
     @staticmethod
@@ -727,7 +776,13 @@ class SearchEngine:
             results.notes.append("this photo has no description yet, or semantic search is unavailable")
             return results
         lo, hi = calibration(vectors.model)
-        found = [(pid, cos) for pid, cos in vectors.search(vec, limit + 1) if pid != photo["id"]][:limit]
+        # a video's moment stands for its video, once
+        best: dict[int, float] = {}
+        for doc_id, cos in vectors.search(vec, 4 * limit + 1):
+            pid = (split_moment(doc_id) or (doc_id, 0))[0]
+            if pid != photo["id"] and pid not in best:
+                best[pid] = cos
+        found = list(best.items())[:limit]
         summaries = catalog.photo_summaries([pid for pid, _ in found])
         info = self.indexes.doc_info([pid for pid, _ in found])
         for pid, cos in found:

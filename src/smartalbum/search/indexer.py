@@ -30,7 +30,7 @@ from smartalbum.errors import ModelError
 from smartalbum.index.fulltext import FullTextIndex
 from smartalbum.index.vectors import VectorIndex
 from smartalbum.pipeline.progress import Progress
-from smartalbum.search.documents import PhotoDocument, iter_documents
+from smartalbum.search.documents import MOMENT_BASE, PhotoDocument, iter_documents
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
@@ -265,6 +265,18 @@ class SearchIndexes:
             (json.dumps([int(i) for i in photo_ids]),),
         )
         return {r[0]: {"people": r[1], "caption": {"zh": r[2] or "", "en": r[3] or ""}} for r in rows}
+
+    def with_moments(self, photo_ids: set[int] | None) -> set[int] | None:
+        """These photos' and videos' document ids and the ids of the videos' moments (a filter for the
+        retrievers); None stays None (no filter)."""
+        if photo_ids is None:
+            return None
+        rows = self.state.execute(
+            """SELECT photo_id FROM docs WHERE photo_id >= ?
+               AND ((photo_id - ?) >> 16) IN (SELECT value FROM json_each(?))""",
+            (MOMENT_BASE, MOMENT_BASE, json.dumps([int(i) for i in photo_ids])),
+        )
+        return photo_ids | {r[0] for r in rows}
 
     def query_vector(self, text: str) -> np.ndarray | None:
         emb = self.embedder()

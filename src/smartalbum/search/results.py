@@ -39,6 +39,10 @@ class SearchHit:
     weak: bool = False  # little evidence: shown because nothing better matched
     people: list[dict[str, Any]] = field(default_factory=list)  # named people in the photo: id, name, is_me
     verified: float | None = None  # P(yes) when the vision model checked the question's condition
+    media: str = "photo"  # photo | video
+    duration_s: float | None = None  # a video's length
+    # a video's moments that matched, best first: t and end (seconds), kind (frame | speech), text, score
+    moments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -61,3 +65,11 @@ class SearchResults:
         data = asdict(self)
         data["steps"] = [{"kind": k, "text": t} for k, t in self.steps]
         return data
+
+
+def clock(seconds: float) -> str:
+    """A time in a video as a player shows it: 1:23, 1:02:03."""
+    whole = max(int(seconds), 0)
+    h, rest = divmod(whole, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

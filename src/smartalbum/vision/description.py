@@ -16,13 +16,15 @@ from smartalbum.vision.schema import PhotoAnalysis, validate_analysis
 log = logging.getLogger(__name__)
 
 OCR_PRODUCER = "ocr"
+SPEECH_PRODUCER = "speech"  # a video's transcript: timed segments, not a description
 
 
 def describing_analysis(analyses: list[dict[str, Any]]) -> tuple[PhotoAnalysis, dict[str, Any] | None]:
     """The analysis that counts, validated, and its row; (empty analysis, None) when there is none.
+    OCR lines and a video's transcript are not descriptions.
 
     `analyses` are catalog rows (producer, status, data, created_at), any number per producer."""
-    rows = [a for a in analyses if a.get("producer") != OCR_PRODUCER]
+    rows = [a for a in analyses if a.get("producer") not in (OCR_PRODUCER, SPEECH_PRODUCER)]
     # newest first, then usable before unparsed (a stable sort keeps the newest first within each)
     rows.sort(key=lambda a: a.get("created_at") or "", reverse=True)
     rows.sort(key=lambda a: a.get("status") == "unparsed")

@@ -1,0 +1,1 @@
+"""What is not a still photo: videos, live and motion photos, near-duplicate groups."""
