@@ -26,10 +26,12 @@ run: $(STAMP)
 	$(BIN)/smartalbum $(LIB_FLAG) status
 	$(BIN)/smartalbum $(LIB_FLAG) serve
 
-# What the tests need from Debian: a CJK font (OCR tests render Chinese text) and Chromium (browser tests;
-# Playwright drives Debian's /usr/bin/chromium because its own browser download cannot work offline).
+# What the tests need from Debian: a CJK font (OCR tests render Chinese text), Chromium (browser tests;
+# Playwright drives Debian's /usr/bin/chromium because its own browser download cannot work offline) and
+# espeak-ng (speech tests synthesise the questions they transcribe).
 APT_NEEDS := $(if $(shell fc-list :lang=zh 2>/dev/null),,fonts-noto-cjk fontconfig) \
-	$(if $(wildcard /usr/bin/chromium),,chromium)
+	$(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(wildcard /usr/bin/espeak-ng),,espeak-ng)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 		echo "installing with apt: $(strip $(APT_NEEDS))"; \

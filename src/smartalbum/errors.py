@@ -35,3 +35,15 @@ class InputError(SmartAlbumError):
 
 class ModelError(SmartAlbumError):
     """A model could not be loaded or run."""
+
+
+class TooLargeError(InputError):
+    """An input over a size or length limit, such as a recording longer than the cap (HTTP 413)."""
+
+
+class UnsupportedMediaError(InputError):
+    """An input of a kind that cannot be used here, such as a question sent as an image (HTTP 415)."""
+
+
+class NoSpeechError(InputError):
+    """A recording in which no speech was heard (HTTP 422)."""
