@@ -596,11 +596,13 @@ def test_docs_work_offline(client: TestClient) -> None:
     photo = "/api/photos/{photo_id}"
     expected = {
         *("/api/search", photo, f"{photo}/thumbnail", f"{photo}/original", f"{photo}/similar"),
+        *(f"{photo}/motion", f"{photo}/frames/{{index}}"),
         *("/api/feedback", "/api/feedback/{feedback_id}", "/api/libraries", "/api/stats", "/api/health"),
         *("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/cancel"),
         *("/api/people", "/api/people/{person_id}", "/api/people/{person_id}/name", "/api/people/me"),
         *("/api/people/{person_id}/hide", "/api/people/merge", "/api/faces/move", f"{photo}/faces"),
         "/api/faces/{face_id}/crop",
+        "/api/transcribe",
         *("/api/trips", "/api/trips/{trip_id}", "/api/events", "/api/events/{event_id}", f"{photo}/event"),
     }
     assert set(spec["paths"]) == expected

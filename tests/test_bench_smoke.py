@@ -62,3 +62,12 @@ def test_questions_bench_smoke_run() -> None:
     assert re.search(r"^\| 6 \(default\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+/7 \|$", out, re.MULTILINE), out
     assert re.search(r"^2000 photos over \d+ days: \d+ events", out, re.MULTILINE), out
     assert re.search(r"^\| \*\*all\*\* \| 1[2-9]\d \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.MULTILINE), out
+
+
+@pytest.mark.slow
+def test_video_bench_smoke_run() -> None:
+    args = ("--minutes", "0.25", "--height", "240", "--scene-seconds", "4", "--runs", "1")
+    out = _run("bench/video.py", *args)
+    assert re.search(r"^\| x real time \| [\d.]+ \|$", out, re.MULTILINE), out
+    assert re.search(r"^\| cuts found / made \| \d+ / 3 ", out, re.MULTILINE), out
+    assert re.search(r"^\| transcript real-time factor \| [\d.]+ \|$", out, re.MULTILINE), out

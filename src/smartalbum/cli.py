@@ -29,9 +29,10 @@ from rich.text import Text
 from smartalbum import __version__
 from smartalbum.config import Settings, load_settings
 from smartalbum.errors import InputError, SmartAlbumError
-from smartalbum.library import Library
+from smartalbum.library import MAX_QUERY_CHARS, Library
 from smartalbum.pipeline.progress import Progress as StageProgress
-from smartalbum.search.results import SearchFilters, SearchResults
+from smartalbum.search.results import SearchFilters, SearchResults, clock
+from smartalbum.vision.description import SPEECH_PRODUCER
 
 app = typer.Typer(
     help="smartalbum: a private photo library that understands its photos.",
@@ -279,14 +280,23 @@ def show(
         if key == "files":
             for f in value:
                 table.add_row("file", f"{f['path']} [{f['status']}]")
-        elif key != "analyses" and value is not None:
+        elif key not in ("analyses", "frames") and value is not None:
             table.add_row(key, str(value))
     console.print(table)
     for a in data["analyses"]:
         console.print(
             f"\n[bold]{a['producer']}[/] {a['status']} · {a['producer_version']} · {a['created_at']}"
         )
+        if a["producer"] == SPEECH_PRODUCER:  # a video's transcript: timed lines
+            for seg in a["data"].get("segments") or []:
+                console.print(f"  {clock(seg['start'])}  {seg['text']}", highlight=False)
+            continue
         console.print(_analysis_table(a["data"]))
+    for frame in data.get("frames") or []:  # a video's keyframes, each described like a photo
+        console.print(f"\n[bold]frame @ {clock(frame['t'])}[/]")
+        for a in frame["analyses"]:
+            console.print(f"[dim]{a['producer']} {a['status']}[/]")
+            console.print(_analysis_table(a["data"]))
 
 
 def _analysis_table(data: dict[str, Any]) -> Table:
@@ -361,8 +371,12 @@ def _print_results(results: SearchResults) -> None:
         return
     for rank, hit in enumerate(results.hits, start=results.offset + 1):
         caption = hit.caption.get(results.language) or hit.caption.get("en") or hit.caption.get("zh") or ""
+        at = ""
+        if hit.media == "video":  # where to play from: the best matching moment
+            at = f" @ {clock(hit.moments[0]['t'])}" if hit.moments else ""
+            at += f" [dim](video {clock(hit.duration_s or 0)})[/]"
         console.print(
-            f"[bold]{rank:>3}.[/] [cyan]{hit.score:.2f}[/] #{hit.photo_id} {hit.path}", highlight=False
+            f"[bold]{rank:>3}.[/] [cyan]{hit.score:.2f}[/] #{hit.photo_id} {hit.path}{at}", highlight=False
         )
         if caption:
             console.print(f"     {caption}", highlight=False)
@@ -413,13 +427,21 @@ def search(
             "[default: for filtered questions on a GPU or vision server]",
         ),
     ] = None,
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="ask by voice: a recording of the question (WAV, MP3, Ogg, WebM, M4A; up to 60 s)"),
+    ] = None,
+    audio_language: Annotated[
+        str | None,
+        typer.Option(help="the language spoken in --audio, e.g. zh or en [default: detected]"),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find photos by what you remember: 找出所有有猫的日落照片, "dogs on the beach last summer"."""
     if sort not in ("relevance", "date"):
         raise InputError(f"--sort must be relevance or date, not {sort!r}")
-    if (query is None) == (batch is None):
-        raise InputError("give a query or --batch FILE (not both)")
+    if sum(given is not None for given in (query, batch, audio)) != 1:
+        raise InputError("give a query, --audio FILE or --batch FILE (one of them)")
     filters = SearchFilters(
         _parse_day(after, "--after"),
         _parse_day(before, "--before"),
@@ -439,8 +461,19 @@ def search(
                         result = lib.search(line.strip(), filters, limit, offset)
                         sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, default=str) + "\n")
             return
+        heard: dict[str, Any] | None = None
+        if audio is not None:
+            transcript = lib.hear_question(audio.expanduser(), language=audio_language)
+            query = transcript.text[:MAX_QUERY_CHARS].strip()
+            heard = {"text": query, "language": transcript.language, "seconds": round(transcript.duration, 2)}
+            if not json_out:
+                label = "听到：" if transcript.language == "zh" else "heard: "
+                console.print(f"[dim]{label}[/]{escape(query)}", highlight=False)
         assert query is not None
         results = lib.search(query, filters, limit, offset)
+    if json_out and heard is not None:
+        _print_json({"heard": heard, **results.as_dict()})
+        return
     _emit(results, json_out)
 
 

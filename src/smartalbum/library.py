@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
-from smartalbum.errors import InputError, NotFoundError
+from smartalbum.errors import InputError, NoSpeechError, NotFoundError, TooLargeError
 from smartalbum.ingest.decode import thumb_path
 from smartalbum.pipeline.jobs import IndexJobs
 from smartalbum.pipeline.progress import CancelToken, Progress
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from smartalbum.pipeline.imports import ImportReport
     from smartalbum.pipeline.run import IndexReport
     from smartalbum.search.indexer import SyncStats
+    from smartalbum.speech.base import Transcriber, Transcript
 
 MAX_QUERY_CHARS = 1000
 # Scanning these would index the operating system, not a photo library.
@@ -75,7 +76,48 @@ class Library:
         """Everything known about one photo, with the latest analysis of each producer."""
         photo = self.catalog.photo(ref)
         photo["analyses"] = self.catalog.analyses(photo["hash"])
+        if photo.get("media") == "video":  # its keyframes, each with what was seen there
+            photo["frames"] = self.catalog.keyframes([photo["hash"]])[photo["hash"]]
+            for frame in photo["frames"]:
+                frame["analyses"] = self.catalog.analyses(frame["frame_hash"])
         return photo
+
+    def _inside_roots(self, path: str) -> Path | None:
+        """The real path of `path` if it is a file that really lies inside a registered root."""
+        roots = [os.path.realpath(r["path"]) for r in self.catalog.roots()]
+        real = os.path.realpath(path)  # resolves symlinks that point out of the root
+        inside = any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+        return Path(real) if inside and os.path.isfile(real) else None
+
+    def motion(self, photo_id: int) -> tuple[Path, tuple[int, int] | None, str]:
+        """A live or motion photo's video: (file, byte window inside it or None for all of it, its type)."""
+        photo = self.catalog.photo(int(photo_id))
+        for f in photo["files"]:
+            if f["status"] == "ok" and f.get("motion_path"):
+                path = self._inside_roots(f["motion_path"])
+                if path is not None:
+                    return path, None, path.suffix.lower().lstrip(".")
+        if photo.get("motion_offset"):
+            original = self.original(photo_id)
+            size = original.stat().st_size
+            return original, (size - int(photo["motion_offset"]), size), "mp4"
+        raise NotFoundError(f"photo {photo_id} has no motion (not a live or motion photo)")
+
+    def frame_thumbnail(self, photo_id: int, index: int, size: int) -> tuple[Path, str]:
+        """The thumbnail of a video's `index`-th keyframe, and that frame's hash."""
+        if size not in self.settings.thumb_sizes:
+            raise InputError(f"no thumbnail size {size}", f"use one of {list(self.settings.thumb_sizes)}")
+        photo = self.catalog.photo(int(photo_id))
+        frames = self.catalog.keyframes([photo["hash"]])[photo["hash"]]
+        if not 0 <= index < len(frames):
+            raise NotFoundError(f"photo {photo_id} has no frame {index}", "see the video's keyframes")
+        frame_hash = str(frames[index]["frame_hash"])
+        path = thumb_path(self.settings.thumbs_dir, frame_hash, size)
+        if not path.is_file():
+            raise NotFoundError(
+                f"frame {index} of photo {photo_id} has no thumbnail", "run `smartalbum index`"
+            )
+        return path, frame_hash
 
     def thumbnail(self, photo_id: int, size: int) -> Path:
         if size not in self.settings.thumb_sizes:
@@ -89,15 +131,10 @@ class Library:
     def original(self, photo_id: int) -> Path:
         """The photo's file, only if it still exists and really lies inside a registered root."""
         photo = self.catalog.photo(int(photo_id))
-        roots = [os.path.realpath(r["path"]) for r in self.catalog.roots()]
         for f in photo["files"]:
-            if f["status"] != "ok":
-                continue
-            real = os.path.realpath(f["path"])  # resolves symlinks that point out of the root
-            if any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots) and os.path.isfile(
-                real
-            ):
-                return Path(real)
+            path = self._inside_roots(f["path"]) if f["status"] == "ok" else None
+            if path is not None:
+                return path
         raise NotFoundError(f"photo {photo_id} has no readable file inside a registered folder")
 
     # -- folders and status -----------------------------------------------------------------------
@@ -369,6 +406,37 @@ class Library:
             raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
         result: SearchResults = self._engine().similar(self.catalog, photo_ref, limit)
         return result
+
+    # -- voice questions --------------------------------------------------------------------------
+
+    def transcriber(self) -> Transcriber:
+        """The speech model the settings name: one per process, loaded on first use (ModelError then)."""
+        from smartalbum.speech.registry import transcriber
+
+        return transcriber(self.settings)
+
+    def hear_question(self, audio: bytes | str | Path, *, language: str | None = None) -> Transcript:
+        """A spoken question as text: a recording (its bytes, or a file) of at most voice_max_bytes and
+        voice_max_seconds, transcribed in `language` (default: the speech_language setting; None: detected).
+
+        Raises InputError for what is not audio, TooLargeError over a cap, NoSpeechError when nothing was
+        said, ModelError when the speech model cannot load. Its text may be over MAX_QUERY_CHARS."""
+        from smartalbum.speech.audio import decode_audio
+
+        cap = self.settings.voice_max_bytes
+        if isinstance(audio, bytes):
+            size = len(audio)
+        else:
+            size = Path(audio).stat().st_size if Path(audio).is_file() else 0  # decode_audio says why not
+        if size > cap:
+            raise TooLargeError(f"the recording is over {cap / 2**20:.3g} MB", "ask a shorter question")
+        samples = decode_audio(audio, max_seconds=self.settings.voice_max_seconds)
+        transcript = self.transcriber().transcribe(samples, language or self.settings.speech_language)
+        if not transcript.text:
+            raise NoSpeechError(
+                "no speech was heard in the recording", "speak closer to the microphone, or type the question"
+            )
+        return transcript
 
     # -- feedback ---------------------------------------------------------------------------------
 

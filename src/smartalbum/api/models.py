@@ -159,6 +159,7 @@ class PhotoUrls(BaseModel):
     thumbnail: str
     large: str
     original: str
+    motion: str | None = Field(default=None, description="a live or motion photo's video")
 
 
 class PhotoDetail(BaseModel):
@@ -190,6 +191,49 @@ class PhotoDetail(BaseModel):
     files: list[FileOut]
     analyses: list[AnalysisOut]
     urls: PhotoUrls
+    media: Literal["photo", "video"] = "photo"
+    video: VideoOut | None = Field(default=None, description="a video's frames, transcript and codecs")
+
+
+class KeyframeOut(BaseModel):
+    """A frame of a video that the vision model and OCR looked at."""
+
+    t: float = Field(description="seconds from the start")
+    caption: Bilingual
+    text: list[str] = Field(description="text read in the frame")
+    thumbnail: str
+
+
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class TranscriptOut(BaseModel):
+    language: str
+    segments: list[SegmentOut]
+
+
+class VideoOut(BaseModel):
+    duration_s: float | None
+    container: str | None
+    codec: str | None
+    audio_codec: str | None
+    fps: float | None
+    rotation: int | None
+    keyframes: list[KeyframeOut]
+    transcript: TranscriptOut | None = Field(description="what is said, when the sound was transcribed")
+
+
+class MomentOut(BaseModel):
+    """A time in a video that matched the question."""
+
+    t: float = Field(description="seconds from the start: play from here")
+    end: float
+    kind: Literal["frame", "speech"]
+    text: str = Field(description="what is seen (a frame's caption or text) or said there")
+    score: float
 
 
 class PersonChip(BaseModel):
@@ -218,6 +262,9 @@ class Hit(BaseModel):
     verified: float | None = Field(
         default=None, description="P(yes) when the vision model checked what the question describes"
     )
+    media: Literal["photo", "video"] = "photo"
+    duration_s: float | None = Field(default=None, description="a video's length in seconds")
+    moments: list[MomentOut] = Field(default_factory=list, description="a video's matching times, best first")
     urls: PhotoUrls
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from smartalbum import __version__
 from smartalbum.api import models as m
 from smartalbum.api import views
-from smartalbum.api.files import PHOTO_TYPES, photo_file_response
+from smartalbum.api.files import PHOTO_TYPES, VIDEO_TYPES, photo_file_response
 from smartalbum.errors import InputError, NotFoundError, SmartAlbumError
 from smartalbum.library import MAX_QUERY_CHARS, Library
 from smartalbum.search.query import STEP_KINDS
@@ -130,16 +130,82 @@ def build_router(library: Library) -> APIRouter:
         tags=["photos"],
         response_class=Response,
         responses={
-            200: {"content": {t: {} for t in sorted(set(PHOTO_TYPES.values()))}, "description": "the file"},
+            200: {
+                "content": {t: {} for t in sorted({*PHOTO_TYPES.values(), *VIDEO_TYPES.values()})},
+                "description": "the file",
+            },
+            206: {"description": "the byte range asked for (a video player seeking)"},
+            416: {"description": "the range lies outside the file"},
             **NOT_MODIFIED,
         },
     )
-    def original(photo_id: PhotoId, if_none_match: IfNoneMatch = None) -> Response:
-        """The photo's own file, if it still lies inside a registered folder."""
+    def original(
+        photo_id: PhotoId,
+        if_none_match: IfNoneMatch = None,
+        range_: Annotated[str | None, Header(alias="range", max_length=200)] = None,
+        if_range: Annotated[str | None, Header(max_length=2000)] = None,
+    ) -> Response:
+        """The photo's or video's own file, if it still lies inside a registered folder. One byte range
+        (`Range: bytes=a-b`) is answered with 206, so a video plays from any time."""
         photo = photo_row(photo_id)
         path = library.original(photo_id)
-        media_type = PHOTO_TYPES.get(photo["format"] or "", "application/octet-stream")
-        return photo_file_response(path, photo["hash"], media_type, if_none_match, filename=path.name)
+        types = VIDEO_TYPES if photo.get("media") == "video" else PHOTO_TYPES
+        media_type = types.get(photo["format"] or "", "application/octet-stream")
+        return photo_file_response(
+            path,
+            photo["hash"],
+            media_type,
+            if_none_match,
+            filename=path.name,
+            range_header=range_,
+            if_range=if_range,
+        )
+
+    @api.get(
+        "/photos/{photo_id}/motion",
+        tags=["photos"],
+        response_class=Response,
+        responses={
+            200: {"content": {t: {} for t in sorted(set(VIDEO_TYPES.values()))}, "description": "the video"},
+            206: {"description": "the byte range asked for"},
+            404: {"model": m.ErrorBody, "description": "not a live or motion photo"},
+        },
+    )
+    def motion(
+        photo_id: PhotoId,
+        if_none_match: IfNoneMatch = None,
+        range_: Annotated[str | None, Header(alias="range", max_length=200)] = None,
+        if_range: Annotated[str | None, Header(max_length=2000)] = None,
+    ) -> Response:
+        """A live photo's video (the file beside the still) or a motion photo's (inside the JPEG)."""
+        photo = photo_row(photo_id)
+        path, window, kind = library.motion(photo_id)
+        return photo_file_response(
+            path,
+            f"{photo['hash']}-motion",
+            VIDEO_TYPES.get(kind, "video/mp4"),
+            if_none_match,
+            range_header=range_,
+            if_range=if_range,
+            window=window,
+        )
+
+    @api.get(
+        "/photos/{photo_id}/frames/{index}",
+        tags=["photos"],
+        response_class=Response,
+        responses={200: IMAGE, **NOT_MODIFIED},
+    )
+    def frame(
+        photo_id: PhotoId,
+        index: Annotated[int, Path(ge=0, le=100_000)],
+        size: m.ThumbSize = m.ThumbSize.small,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        """One analysed frame of a video (its `video.keyframes[index]`), as an upright JPEG."""
+        photo_row(photo_id)
+        path, frame_hash = library.frame_thumbnail(photo_id, index, int(size))
+        return photo_file_response(path, f"{frame_hash}-{int(size)}", "image/jpeg", if_none_match)
 
     @api.post("/feedback", tags=["feedback"], status_code=201)
     def add_feedback(body: m.FeedbackIn) -> m.FeedbackOut:

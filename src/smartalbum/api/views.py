@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 from smartalbum.api import models as m
 from smartalbum.pipeline.jobs import JobStatus
 from smartalbum.search.results import SearchResults
-from smartalbum.vision.description import describing_analysis, ocr_lines
+from smartalbum.vision.description import SPEECH_PRODUCER, describing_analysis, ocr_lines
 
 
-def urls(photo_id: int) -> m.PhotoUrls:
+def urls(photo_id: int, *, motion: bool = False) -> m.PhotoUrls:
     base = f"/api/photos/{photo_id}"
     return m.PhotoUrls(
         thumbnail=f"{base}/thumbnail?size=256",
         large=f"{base}/thumbnail?size=1024",
         original=f"{base}/original",
+        motion=f"{base}/motion" if motion else None,
     )
 
 
@@ -35,9 +37,42 @@ def place_out(p: dict[str, Any]) -> m.Place | None:
     return m.Place(**values, label=m.Bilingual(zh=zh, en=en))
 
 
+def video_out(photo: dict[str, Any]) -> m.VideoOut:
+    info = json.loads(photo.get("video") or "{}")
+    keyframes = []
+    for k, frame in enumerate(photo.get("frames") or []):
+        desc, _ = describing_analysis(frame["analyses"])
+        keyframes.append(
+            m.KeyframeOut(
+                t=frame["t"],
+                caption=m.Bilingual(zh=desc.caption.zh, en=desc.caption.en),
+                text=list(dict.fromkeys([*desc.text, *ocr_lines(frame["analyses"])])),
+                thumbnail=f"/api/photos/{photo['id']}/frames/{k}?size=256",
+            )
+        )
+    speech = next((a["data"] for a in photo.get("analyses", []) if a["producer"] == SPEECH_PRODUCER), None)
+    transcript = None
+    if isinstance(speech, dict):
+        segments = [m.SegmentOut(**{k: s[k] for k in ("start", "end", "text")}) for s in speech["segments"]]
+        transcript = m.TranscriptOut(language=speech.get("language") or "", segments=segments)
+    return m.VideoOut(
+        duration_s=photo.get("duration_s"),
+        container=info.get("container"),
+        codec=info.get("codec"),
+        audio_codec=info.get("audio_codec"),
+        fps=info.get("fps"),
+        rotation=info.get("rotation"),
+        keyframes=keyframes,
+        transcript=transcript,
+    )
+
+
 def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
     analyses = photo.get("analyses", [])
-    desc, row = describing_analysis(analyses)
+    video = photo.get("media") == "video"
+    # a video is described by its first frame that has a description
+    described = [f["analyses"] for f in photo.get("frames") or [] if describing_analysis(f["analyses"])[1]]
+    desc, row = describing_analysis(described[0] if video and described else analyses)
     status = row["status"] if row else None
     text = list(dict.fromkeys([*desc.text, *ocr_lines(analyses)]))
     camera = m.Camera(make=photo["camera_make"], model=photo["camera_model"], lens=photo["lens"])
@@ -78,7 +113,13 @@ def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
             )
             for a in analyses
         ],
-        urls=urls(photo["id"]),
+        urls=urls(
+            photo["id"],
+            motion=bool(photo.get("motion_offset"))
+            or any(f.get("motion_path") and f["status"] == "ok" for f in photo["files"]),
+        ),
+        media="video" if video else "photo",
+        video=video_out(photo) if video else None,
     )
 
 

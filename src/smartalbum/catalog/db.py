@@ -205,6 +205,18 @@ class Catalog:
             [(video_hash, t, fh, cut) for t, fh, cut in frames],
         )
 
+    def set_motion_paths(self, live: dict[str, str]) -> None:
+        """Record each still's live-photo video ({still path: video path}); stills not named lose theirs."""
+        with self.transaction():
+            self.db.execute(
+                """UPDATE files SET motion_path = NULL WHERE motion_path IS NOT NULL
+                   AND path NOT IN (SELECT value FROM json_each(?))""",
+                (json.dumps(list(live)),),
+            )
+            self.db.executemany(
+                "UPDATE files SET motion_path = ? WHERE path = ?", [(v, k) for k, v in live.items()]
+            )
+
     def clear_errors(self, stage: str) -> None:
         """Forget every recorded failure of one stage (a stage that re-checks everything on each run)."""
         with self.transaction():
@@ -267,7 +279,8 @@ class Catalog:
         photo["files"] = [
             dict(r)
             for r in self.db.execute(
-                "SELECT path, status, size, mtime_ns, first_seen, last_seen FROM files WHERE photo_id = ? "
+                "SELECT path, status, size, mtime_ns, first_seen, last_seen, motion_path FROM files "
+                "WHERE photo_id = ? "
                 "ORDER BY status != 'ok', path",
                 (photo["id"],),
             )

@@ -36,6 +36,7 @@ class PhotoMeta:
     media: str = "photo"  # photo | video
     duration_s: float | None = None
     video: str | None = None  # JSON: codec, audio codec, fps, rotation, container
+    motion_offset: int | None = None  # a motion photo's embedded video starts this many bytes from the end
     # a video's analysed frames: (seconds, frame hash, scene-cut score); not a column of photos
     keyframes: list[tuple[float, str, float]] | None = None
 

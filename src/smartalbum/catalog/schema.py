@@ -273,6 +273,10 @@ def _v9_videos(db: sqlite3.Connection) -> None:
         ALTER TABLE photos ADD COLUMN duration_s REAL;
         ALTER TABLE photos ADD COLUMN video TEXT;  -- JSON: codec, audio codec, fps, rotation, container
         CREATE INDEX photos_media ON photos(media) WHERE media != 'photo';
+        -- a motion photo (Google, Samsung) carries its video inside: it starts this many bytes from the end
+        ALTER TABLE photos ADD COLUMN motion_offset INTEGER;
+        -- a live photo's video beside the still (IMG_1234.HEIC + IMG_1234.MOV): one item, the still is it
+        ALTER TABLE files ADD COLUMN motion_path TEXT;
         -- the frames of a video that are analysed like photos: frame_hash is the subject of their analyses
         -- and thumbnails (derived from the video's hash and the time)
         CREATE TABLE keyframes (

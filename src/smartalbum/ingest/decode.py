@@ -118,11 +118,33 @@ def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
                     img.draft("RGB", (max(task.thumb_sizes), max(task.thumb_sizes)))
                 img.load()  # decode before reading EXIF: a PNG's getexif() would load and hide a decode error
             meta = _metadata(img, full_size, digest, len(data), task)
+            meta.motion_offset = embedded_video_offset(data, img.info.get("xmp"))
             if need_thumbs:
                 write_thumbnails(img, thumbs, task.thumb_sizes)
             meta.thumbs = True
     out.warnings = sorted({" ".join(str(w.message).split())[:200] for w in caught})
     return meta
+
+
+_MOTION_XMP = (b"MotionPhoto", b"MicroVideo")  # Google's and Samsung's XMP markers of a video inside
+_BRAND = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")
+
+
+def embedded_video_offset(data: bytes, xmp: bytes | str | None) -> int | None:
+    """Where the MP4 appended to a motion photo starts, counted from the end of the file. The XMP says
+    there is one (MicroVideoOffset in older files, a container directory in newer ones); the MP4's own first
+    box says where it starts."""
+    marks = xmp.encode() if isinstance(xmp, str) else (xmp or b"")
+    if not any(m in marks for m in _MOTION_XMP):
+        return None
+    at = data.find(b"ftyp", 4)
+    while at >= 4:
+        start, box, brand = at - 4, int.from_bytes(data[at - 4 : at], "big"), data[at + 4 : at + 8]
+        # an MP4 begins with a small ftyp box and a brand of letters and digits (isom, mp42, MSNV, qt  )
+        if 16 <= box <= 64 and len(brand) == 4 and all(c in _BRAND for c in brand):
+            return len(data) - start
+        at = data.find(b"ftyp", at + 4)
+    return None
 
 
 def _metadata(

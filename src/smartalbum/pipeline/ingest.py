@@ -19,7 +19,7 @@ from smartalbum.catalog import Catalog
 from smartalbum.catalog.records import IngestOutcome
 from smartalbum.config import Settings
 from smartalbum.ingest.decode import IngestTask, ingest_file, register_decoders
-from smartalbum.ingest.scan import ScanReport, scan_root
+from smartalbum.ingest.scan import VIDEO_EXTENSIONS, ScanEntry, ScanReport, scan_root
 from smartalbum.media.video import KeyframePolicy
 from smartalbum.pipeline.progress import CancelToken, Progress
 
@@ -45,6 +45,7 @@ class IngestStats:
     skipped_excluded: int = 0
     unreadable_dirs: int = 0
     symlink_loops: int = 0
+    live_photos: int = 0  # stills with their video beside them (one item each)
     cancelled: bool = False
     elapsed_s: float = 0.0
     error_kinds: dict[str, int] = field(default_factory=dict)
@@ -89,12 +90,13 @@ def ingest_library(
     run_id = catalog.start_run("ingest")
     status = "failed"
     try:
-        todo, missing = _scan(catalog, settings, stats, progress, retry_errors)
+        todo, missing, live = _scan(catalog, settings, stats, progress, retry_errors)
         _process(catalog, settings, todo, stats, progress, cancel)
         if stats.cancelled:
             status = "cancelled"
         else:
             stats.gone = catalog.mark_gone(missing)
+            catalog.set_motion_paths(live)
             status = "done"
         return stats
     except KeyboardInterrupt:
@@ -107,10 +109,12 @@ def ingest_library(
 
 def _scan(
     catalog: Catalog, settings: Settings, stats: IngestStats, progress: Progress, retry_errors: bool
-) -> tuple[list[IngestTask], list[str]]:
-    """Compare the folders with the catalog: what to read, and which known paths are gone."""
+) -> tuple[list[IngestTask], list[str], dict[str, str]]:
+    """Compare the folders with the catalog: what to read, which known paths are gone, and which stills
+    have a live photo's video beside them."""
     todo: list[IngestTask] = []
     missing: list[str] = []
+    live: dict[str, str] = {}
     progress.begin(SCAN, 0)
     catalog.clear_errors(SCAN)
     video_policy = (
@@ -133,8 +137,16 @@ def _scan(
             exclude=settings.exclude,
             videos=settings.index_videos,
         )
-        for entry in walk:
+        entries = list(walk)
+        motions = _live_pairs(entries) if settings.index_videos else {}
+        live.update(motions)
+        paired = set(motions.values())
+        for entry in entries:
             seen.add(entry.path)
+            if entry.path in paired:  # a live photo's video: part of its still, not an item of its own
+                if entry.path in known and known[entry.path][2] != "gone":
+                    missing.append(entry.path)  # indexed on its own by an older version
+                continue
             state = known.get(entry.path)
             if state is None:
                 stats.new += 1
@@ -171,7 +183,20 @@ def _scan(
         stats.symlink_loops += len(report.symlink_loops)
         _record_scan_problems(catalog, root["path"], report)
     progress.finish()
-    return todo, missing
+    stats.live_photos = len(live)
+    return todo, missing, live
+
+
+def _live_pairs(entries: list[ScanEntry]) -> dict[str, str]:
+    """Live photos: a still and a video of the same name in the same folder (IMG_1234.HEIC + IMG_1234.MOV,
+    as phones export them) -> {still path: video path}."""
+    stills: dict[tuple[str, str], str] = {}
+    videos: dict[tuple[str, str], str] = {}
+    for e in entries:
+        folder, name = os.path.split(e.path)
+        stem, ext = os.path.splitext(name)
+        (videos if ext.lower() in VIDEO_EXTENSIONS else stills)[(folder, stem.lower())] = e.path
+    return {stills[key]: path for key, path in videos.items() if key in stills}
 
 
 def _settled(state: tuple[int, int, str, str | None], retry_errors: bool) -> bool:

@@ -14,7 +14,9 @@ from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.faces import FaceStats, find_faces
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
+from smartalbum.pipeline.speech import transcribe_videos
 from smartalbum.search.indexer import SyncStats, sync_search_indexes
+from smartalbum.speech.registry import transcriber
 from smartalbum.vision.backends import ocr_analyser, vlm_analyser
 
 
@@ -47,6 +49,7 @@ def index_library(
     vlm: bool = True,
     ocr: bool | None = None,
     faces: bool | None = None,
+    speech: bool | None = None,
     embedder: TextEmbedder | None = None,
 ) -> IndexReport:
     progress = progress or Progress()
@@ -87,6 +90,13 @@ def index_library(
         unload = getattr(analyser, "unload", None)
         if callable(unload):  # free the model's memory before the next one loads
             unload()
+    if (settings.transcribe_videos if speech is None else speech) and not cancel.cancelled:
+        # the model loads on the first video with a sound track, not before
+        report.analyses.append(
+            transcribe_videos(
+                catalog, settings, transcriber(settings), redo=reanalyze, progress=progress, cancel=cancel
+            )
+        )
     if not cancel.cancelled:
         report.search_index = sync_search_indexes(catalog, settings, progress, embedder=embedder)
     return report

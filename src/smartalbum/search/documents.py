@@ -192,11 +192,12 @@ def build_video_documents(row: dict[str, Any]) -> list[PhotoDocument]:
     fields.update(places=_place_words(row), files=_file_words(row.get("names") or []))
     counts = [m.document.people for m in moments if m.document.people is not None]
     video = _document(int(row["id"]), row["hash"], fields, "", max(counts) if counts else None)
-    if moments:  # the caption a result shows: the first look at the video
-        first = next((m for m in moments if m.kind == "frame"), moments[0])
-        lead = {lang: first.caption[lang] for lang in ("zh", "en")}
-        video.fields["desc_zh"] = _join([lead["zh"], video.fields["desc_zh"]])
-        video.fields["desc_en"] = _join([lead["en"], video.fields["desc_en"]])
+    # the caption a result shows (the first line): the first frame that has a description
+    first = next((m for m in moments if m.kind == "frame" and m.document.fields["desc_en"]), None)
+    if first is not None:
+        for name in ("desc_zh", "desc_en"):
+            lead = first.document.fields[name].split("\n", 1)[0]
+            video.fields[name] = _join([lead, *(x for x in video.fields[name].split("\n") if x != lead)])
     return [video, *(m.document for m in moments)]
 
 
