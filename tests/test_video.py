@@ -138,6 +138,11 @@ def test_broken_videos_are_error_rows_and_the_rest_goes_on(lib: Library, built: 
     assert built["report"].ingest.errors == 2
 
 
+def test_status_counts_videos(lib: Library) -> None:
+    stats = lib.stats()
+    assert (stats["photos"], stats["videos"]) == (6, 5)  # beach, portrait, hum, long, cut_early; a photo
+
+
 def test_a_copy_is_the_same_video(lib: Library, built: dict[str, Any]) -> None:
     assert built["ids"]["beach copy.mp4"] == built["ids"]["beach.mp4"]
     assert len([f for f in _photo(lib, built, "beach.mp4")["files"] if f["status"] == "ok"]) == 2

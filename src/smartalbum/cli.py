@@ -246,7 +246,7 @@ def status(
             )
         return
     table = Table(show_header=False, box=None)
-    for key in ("roots", "photos", "photos_gone", "files", "files_error", "files_gone"):
+    for key in ("roots", "photos", "videos", "photos_gone", "files", "files_error", "files_gone"):
         table.add_row(key.replace("_", " "), str(counts[key]))
     for producer, by_status in counts["analyses"].items():
         table.add_row(f"analysed by {producer}", ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))

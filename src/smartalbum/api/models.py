@@ -326,7 +326,8 @@ class Job(BaseModel):
 
 class Stats(BaseModel):
     roots: int
-    photos: int
+    photos: int = Field(description="photos and videos with a file")
+    videos: int = 0
     photos_gone: int
     files: int
     files_error: int

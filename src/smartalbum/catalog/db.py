@@ -308,6 +308,9 @@ class Catalog:
             "photos": q(
                 "SELECT count(DISTINCT photo_id) FROM files WHERE status = 'ok' AND photo_id IS NOT NULL"
             ).fetchone()[0],
+            "videos": q(
+                f"SELECT count(*) FROM photos p WHERE p.media = 'video' AND {self._VISIBLE}"
+            ).fetchone()[0],
             "photos_gone": q(
                 "SELECT count(*) FROM photos p WHERE NOT EXISTS "
                 "(SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
