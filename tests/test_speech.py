@@ -99,7 +99,7 @@ def test_bad_audio_and_languages(whisper: Transcriber, tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(photo)
-    with pytest.raises(InputError, match=r"no sound|not audio"):
+    with pytest.raises(InputError, match="not audio"):
         decode_audio(photo)
     long = write_wav(tmp_path / "long.wav", np.zeros(5 * SAMPLE_RATE, np.float32))
     with pytest.raises(TooLargeError, match="longer than 3 s"):

@@ -34,13 +34,17 @@ from smartalbum.api.security import (
     TokenAuth,
     error_response,
 )
+from smartalbum.api.speech import TRANSCRIBE_PATH, build_speech_router
 from smartalbum.errors import (
     ConfigError,
     InputError,
     LibraryError,
     ModelError,
+    NoSpeechError,
     NotFoundError,
     SmartAlbumError,
+    TooLargeError,
+    UnsupportedMediaError,
 )
 from smartalbum.library import Library
 
@@ -48,13 +52,20 @@ log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[SmartAlbumError], int]] = [
     (NotFoundError, 404),
+    (TooLargeError, 413),
+    (UnsupportedMediaError, 415),
+    (NoSpeechError, 422),
     (InputError, 400),
     (ConfigError, 400),
     (ConflictError, 409),
     (ModelError, 503),
     (LibraryError, 503),
 ]
-_HTTP_HINTS = {404: "see /docs for the API", 405: "see /docs for the methods each path takes"}
+_HTTP_HINTS = {
+    404: "see /docs for the API",
+    405: "see /docs for the methods each path takes",
+    413: "send less",
+}
 _WAIT_FOR_JOB_S = 10.0
 
 
@@ -124,6 +135,7 @@ def create_app(library: Library, *, token: str | None) -> FastAPI:
     app.include_router(build_router(library))
     app.include_router(build_people_router(library))
     app.include_router(build_events_router(library))
+    app.include_router(build_speech_router(library))
     _install_error_handlers(app)
 
     @app.get("/", include_in_schema=False)
@@ -173,7 +185,7 @@ def create_app(library: Library, *, token: str | None) -> FastAPI:
     public = {"/", "/favicon.ico", *(f"/static/{name}" for name in ASSET_TYPES)}
     # added innermost first: each add_middleware wraps what is there
     app.add_middleware(RequireToken, auth=auth, public_paths=public)
-    app.add_middleware(LimitBody)
+    app.add_middleware(LimitBody, path_limits={TRANSCRIBE_PATH: library.settings.voice_max_bytes})
     app.add_middleware(SameOriginWrites)
     app.add_middleware(LoopbackHostsOnly, enabled=auth is None)
     app.add_middleware(SecurityHeaders)

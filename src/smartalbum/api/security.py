@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
-    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    "permissions-policy": "camera=(), microphone=(self), geolocation=()",  # the page records voice questions
 }
 
 
@@ -152,22 +152,29 @@ class SameOriginWrites:
         await self.app(scope, receive, send)
 
 
+def _size_text(n: int) -> str:
+    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n // 1024} KB"
+
+
 class LimitBody:
-    """Refuse request bodies over a size: by Content-Length up front, and by counting while reading."""
+    """Refuse request bodies over a size: by Content-Length up front, and by counting while reading.
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    `path_limits` gives single paths another cap (a recorded voice question is larger than any JSON body)."""
 
-    def _too_large(self) -> JSONResponse:
-        return error_response(413, f"the request body is over {self.max_bytes // 1024} KB", "send less")
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, path_limits: Mapping[str, int] | None = None
+    ) -> None:
+        self.app, self.max_bytes, self.path_limits = app, max_bytes, dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
+        too_large = f"the request body is over {_size_text(limit)}"
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.strip().isdigit() or int(length) > self.max_bytes):
-            await self._too_large()(scope, receive, send)
+        if length is not None and (not length.strip().isdigit() or int(length) > limit):
+            await error_response(413, too_large, "send less")(scope, receive, send)
             return
         received = 0
 
@@ -176,9 +183,9 @@ class LimitBody:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # An HTTPException passes through FastAPI's body parsing to the JSON error handler.
-                    raise HTTPException(413, f"the request body is over {self.max_bytes // 1024} KB")
+                    raise HTTPException(413, too_large)
             return message
 
         await self.app(scope, counting_receive, send)

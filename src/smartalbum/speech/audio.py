@@ -63,7 +63,7 @@ def decode_audio(source: bytes | str | Path, *, max_seconds: float | None = None
             io.BytesIO(source) if isinstance(source, bytes) else str(source), "r", metadata_errors="ignore"
         ) as container:
             if not container.streams.audio:
-                raise InputError(f"{what} has no sound", "send a recording with an audio track")
+                raise InputError(f"{what} is not audio: it has no sound track", "send a recording with sound")
             stream = container.streams.audio[0]
             header_s = (
                 float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0
