@@ -120,7 +120,8 @@ def test_search_in_chinese_open_detail_with_the_keyboard(
     browser: Any, server: str, lib: BuiltLibrary
 ) -> None:
     page = open_page(browser, server, locale="zh-CN")
-    expect(page.locator("#search-form button")).to_have_text("搜索")  # follows the browser's language
+    # follows the browser's language
+    expect(page.locator("#search-form button[type=submit]")).to_have_text("搜索")
     expect(page.locator("#examples .chip").first).to_have_text("海边的日落")
     run_search(page, "猫")
     assert card_ids(page)[0] == lib.ids["cat"]
@@ -145,7 +146,7 @@ def test_search_in_chinese_open_detail_with_the_keyboard(
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()
     page.click("#lang-button")  # switch to English
-    expect(page.locator("#search-form button")).to_have_text("Search")
+    expect(page.locator("#search-form button[type=submit]")).to_have_text("Search")
     assert page.evaluate("document.documentElement.lang") == "en"
     assert page.js_errors == []
     page.context.close()
