@@ -375,11 +375,11 @@
       img.width = hit.width;
       img.height = hit.height;
     }
-    const why = (hit.why || []).join(" · ");
+    const why = cardWhy(hit).join(" · ");
     const button = el(
       "button",
       { type: "button", className: hit.weak ? "card weak" : "card" },
-      el("span", { className: "thumb" }, img),
+      el("span", { className: "thumb" }, img, videoBadge(hit)),
       el(
         "span",
         { className: "card-meta" },
@@ -390,6 +390,7 @@
         verifiedBadge(hit),
         el("span", { className: "date" }, shortDate(hit.taken_at).slice(0, 10)),
       ),
+      videoMoment(hit),
       why ? el("span", { className: "why" }, why) : null,
     );
     button.dataset.index = String(index);
@@ -477,6 +478,7 @@
     $("detail-img").alt = bilingual(hit.caption);
     $("detail-title").textContent = bilingual(hit.caption) || `#${hit.photo_id}`;
     $("detail-original").href = hit.urls.original;
+    showVideo(hit);
     $("detail-prev").disabled = index <= 0;
     $("detail-next").disabled = index >= state.hits.length - 1;
     const askFeedback = state.mode === "search" && Boolean(state.query);
@@ -529,6 +531,7 @@
       const cam = [photo.camera.make, photo.camera.model].filter(Boolean).join(" ");
       field(fields, t("detail.camera"), [cam, photo.camera.lens].filter(Boolean).join(" · "));
     }
+    if (photo.media === "video") renderVideoDetail(photo, hit, fields);
     const file = photo.files.find((f) => f.status === "ok") || photo.files[0];
     if (file) field(fields, t("detail.file"), el("code", {}, file.path));
   }
@@ -586,6 +589,288 @@
     }
   }
 
+  // -- videos: poster cards with their length, a player that starts where the search matched ----------
+
+  // seconds as a player shows them, as the server writes them in `why`: 0:04, 1:15, 1:02:05
+  function clock(seconds) {
+    const whole = Math.max(0, Math.floor(Number(seconds) || 0));
+    const h = Math.floor(whole / 3600);
+    const m = Math.floor((whole % 3600) / 60);
+    const s = String(whole % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  }
+
+  // the moment of a video hit that matched best (the API lists them best first), or null
+  function bestMoment(hit) {
+    if (!hit || hit.media !== "video" || !Array.isArray(hit.moments) || !hit.moments.length) return null;
+    return hit.moments[0];
+  }
+
+  // a play sign and the length in a corner of a video's poster
+  function videoBadge(hit) {
+    if (!hit || hit.media !== "video") return null;
+    const length = typeof hit.duration_s === "number" ? clock(Math.round(hit.duration_s)) : "";
+    const badge = el(
+      "span",
+      { className: "video-badge" },
+      el("span", { className: "video-play" }, "▶"),
+      length ? el("span", { className: "video-duration" }, length) : null,
+    );
+    badge.title = length ? t("video.badge", { d: length }) : t("video.badge.nolength");
+    return badge;
+  }
+
+  // "▶ 0:04 WELCOME" under a video hit's poster: where it plays from when opened
+  function videoMoment(hit) {
+    const moment = bestMoment(hit);
+    if (!moment) return null;
+    const line = el(
+      "span",
+      { className: `moment ${moment.kind === "speech" ? "speech" : "frame"}` },
+      el("span", { className: "moment-time" }, `▶ ${clock(moment.t)}`),
+      moment.text ? el("span", { className: "moment-text" }, moment.text) : null,
+    );
+    line.title = t("video.play_from", { t: clock(moment.t) });
+    return line;
+  }
+
+  // a card's reasons, less the one its moment line already shows ("0:04 WELCOME")
+  function cardWhy(hit) {
+    const why = hit.why || [];
+    const moment = bestMoment(hit);
+    return moment ? why.filter((w) => !w.startsWith(`${clock(moment.t)} `)) : why;
+  }
+
+  // the player and its strip of moments, made once in the detail view's media column
+  function videoBox() {
+    let box = $("detail-video-box");
+    if (box) return box;
+    const video = el("video", { id: "detail-video", controls: true, preload: "metadata", playsInline: true });
+    const strip = el("ol", { id: "video-strip", className: "video-strip" });
+    box = el("div", { id: "detail-video-box", className: "video-box", hidden: true }, video, strip);
+    $("detail-frame").after(box);
+    video.addEventListener("timeupdate", markPlaying);
+    video.addEventListener("seeked", markPlaying);
+    $("detail").addEventListener("close", () => stopVideo(true));
+    return box;
+  }
+
+  function stopVideo(unload) {
+    const video = $("detail-video");
+    if (!video) return;
+    video.pause();
+    if (unload && video.getAttribute("src")) {
+      video.removeAttribute("src"); // no more bytes fetched for a video no longer shown
+      video.removeAttribute("poster");
+      delete video.dataset.photoId;
+      video.load();
+    }
+  }
+
+  // openDetail's part for every item: a video gets the player (poster, start at the best moment), a photo
+  // its picture back
+  function showVideo(hit) {
+    const isVideo = hit.media === "video";
+    $("detail-frame").hidden = isVideo;
+    if (!isVideo) {
+      if ($("detail-video-box")) {
+        stopVideo(true);
+        $("detail-video-box").hidden = true;
+      }
+      return;
+    }
+    const box = videoBox();
+    const video = $("detail-video");
+    box.hidden = false;
+    if (video.dataset.photoId === String(hit.photo_id) && video.getAttribute("src")) return; // already playing
+    const moment = bestMoment(hit);
+    const start = moment ? moment.t : 0;
+    $("video-strip").replaceChildren();
+    video.dataset.photoId = String(hit.photo_id);
+    video.poster = hit.urls.large;
+    // the media fragment starts it there; loadedmetadata makes sure where a browser ignores the fragment
+    video.src = start > 0 ? `${hit.urls.original}#t=${start}` : hit.urls.original;
+    video.onloadedmetadata = () => {
+      video.onloadedmetadata = null;
+      if (Math.abs(video.currentTime - start) > 0.25) video.currentTime = start;
+      if (moment) video.play().catch(() => {}); // opened from a search: play from the moment that matched
+    };
+  }
+
+  function seekVideo(seconds) {
+    const video = $("detail-video");
+    if (!video) return;
+    video.currentTime = seconds;
+    video.play().catch(() => {});
+  }
+
+  // the strip under the player (keyframes, and what was said where the search matched it) and the transcript
+  function renderVideoDetail(photo, hit, fields) {
+    const info = photo.video;
+    if (!info) return;
+    const same = hit && hit.photo_id === photo.id;
+    const box = $("detail-video-box");
+    if (!box || box.hidden || $("detail-video").dataset.photoId !== String(photo.id)) {
+      // opened from a list that did not say it is a video (an event's photos)
+      showVideo(Object.assign({}, same ? hit : {}, { photo_id: photo.id, media: "video", urls: photo.urls }));
+    }
+    if (!photo.caption.zh && !photo.caption.en && photo.files.length) {
+      $("detail-title").textContent = photo.files[0].path.split(/[\\/]/).pop(); // a clip with no description
+    }
+    const moments = same && Array.isArray(hit.moments) ? hit.moments : [];
+    const strip = $("video-strip");
+    strip.setAttribute("aria-label", t("video.strip"));
+    strip.replaceChildren(...stripItems(info.keyframes || [], moments));
+    const facts = [
+      typeof info.duration_s === "number" ? clock(Math.round(info.duration_s)) : "",
+      [info.codec, info.audio_codec].filter(Boolean).join(" + "),
+      info.fps ? `${Math.round(info.fps * 100) / 100} fps` : "",
+      info.rotation ? t("video.rotated", { deg: info.rotation }) : "",
+    ];
+    field(fields, t("video.info"), facts.filter(Boolean).join(" · "));
+    const segments = (info.transcript && info.transcript.segments) || [];
+    if (segments.length) field(fields, t("video.transcript"), transcriptList(info.transcript, moments));
+    else if (info.transcript) field(fields, t("video.transcript"), t("video.transcript.none"));
+    markPlaying();
+  }
+
+  function stripItems(keyframes, moments) {
+    const near = (a, b) => Math.abs(a - b) < 0.05;
+    const items = keyframes.map((f) => ({ t: f.t, frame: f, match: false }));
+    for (const m of moments) {
+      const frame = m.kind === "frame" ? items.find((i) => i.frame && near(i.t, m.t)) : null;
+      if (frame) frame.match = true;
+      else items.push({ t: m.t, moment: m, match: true });
+    }
+    items.sort((a, b) => a.t - b.t);
+    return items.map((item) => {
+      const time = el("span", { className: "strip-time" }, clock(item.t));
+      let button;
+      if (item.frame) {
+        const words = [bilingual(item.frame.caption), ...(item.frame.text || [])].filter(Boolean).join(" · ");
+        const img = el("img", { src: item.frame.thumbnail, alt: words, loading: "lazy", decoding: "async" });
+        button = el("button", { type: "button", className: "strip-item frame" }, img, time);
+        button.title = words ? `${clock(item.t)} ${words}` : t("video.frame", { t: clock(item.t) });
+      } else {
+        const said = el("span", { className: "strip-said" }, item.moment.text || "");
+        button = el("button", { type: "button", className: `strip-item ${item.moment.kind}` }, said, time);
+        button.title = `${clock(item.t)} ${item.moment.text || ""}`.trim();
+      }
+      if (item.match) {
+        button.classList.add("match");
+        button.title = `${button.title} — ${t("video.match")}`;
+      }
+      button.dataset.t = String(item.t);
+      button.addEventListener("click", () => seekVideo(item.t));
+      return el("li", {}, button);
+    });
+  }
+
+  function transcriptList(transcript, moments) {
+    const said = moments.filter((m) => m.kind === "speech");
+    const list = el("ol", { className: "transcript" });
+    if (transcript.language) list.lang = transcript.language;
+    list.append(
+      ...transcript.segments.map((s) => {
+        const line = el(
+          "button",
+          { type: "button", className: "transcript-line" },
+          el("span", { className: "strip-time" }, clock(s.start)),
+          " ",
+          s.text,
+        );
+        const end = (m) => (typeof m.end === "number" && m.end > m.t ? m.end : m.t + 0.01);
+        if (said.some((m) => m.t < s.end && end(m) > s.start)) line.classList.add("match");
+        line.dataset.t = String(s.start);
+        line.dataset.end = String(s.end);
+        line.title = t("video.play_from", { t: clock(s.start) });
+        line.addEventListener("click", () => seekVideo(s.start));
+        return el("li", {}, line);
+      }),
+    );
+    return list;
+  }
+
+  // the keyframe and the line of the transcript being played
+  function markPlaying() {
+    const video = $("detail-video");
+    if (!video) return;
+    const now = video.currentTime;
+    const frames = [...$("video-strip").querySelectorAll(".strip-item.frame")];
+    const current = frames.filter((b) => Number(b.dataset.t) <= now + 0.05).pop();
+    for (const b of frames) b.classList.toggle("current", b === current);
+    for (const line of $("detail-fields").querySelectorAll(".transcript-line")) {
+      line.classList.toggle("current", Number(line.dataset.t) <= now && now < Number(line.dataset.end));
+    }
+  }
+
+
+  // -- near-duplicates: one card per group, "+4 similar" opens the others right after it ------------------
+
+  function similarToggle(hit) {
+    if (!hit.similar || !hit.similar.count) return null;
+    const button = el("button", { type: "button", className: "similar-toggle" }, t("similar.more", { n: hit.similar.count }));
+    button.title = t("similar.title");
+    button.setAttribute("aria-expanded", "false");
+    button.dataset.groupId = String(hit.similar.group_id);
+    button.addEventListener("click", () => toggleSimilar(hit, button));
+    return button;
+  }
+
+  async function toggleSimilar(hit, button) {
+    const li = button.parentElement;
+    if (button.getAttribute("aria-expanded") === "true") {
+      const members = state.hits.filter((h) => h.similarOf === hit.photo_id);
+      state.hits = state.hits.filter((h) => h.similarOf !== hit.photo_id);
+      state.extra -= members.length;
+      for (const m of members) {
+        const c = $("grid").querySelector(`.card[data-photo-id="${m.photo_id}"]`);
+        if (c) c.parentElement.remove();
+      }
+      button.setAttribute("aria-expanded", "false");
+      button.textContent = t("similar.more", { n: hit.similar.count });
+      li.classList.remove("open");
+      renumberCards();
+      return;
+    }
+    button.disabled = true;
+    try {
+      const group = await api(`/api/duplicates/${hit.similar.group_id}`);
+      const at = state.hits.indexOf(hit);
+      if (at < 0 || !li.isConnected) return; // a new search replaced the results meanwhile
+      const byId = new Map(group.photos.map((p) => [p.photo_id, p]));
+      const members = hit.similar.photo_ids
+        .filter((id) => byId.has(id) && !state.hits.some((h) => h.photo_id === id))
+        .map((id) => {
+          const p = byId.get(id);
+          return {
+            photo_id: p.photo_id,
+            hash: p.hash,
+            taken_at: p.taken_at,
+            caption: p.caption,
+            width: p.width,
+            height: p.height,
+            why: [],
+            people: [],
+            urls: p.urls,
+            similarOf: hit.photo_id,
+          };
+        });
+      state.hits.splice(at + 1, 0, ...members);
+      state.extra += members.length;
+      const cards = members.map((m, i) => card(m, at + 1 + i));
+      for (const c of cards) c.classList.add("similar-member");
+      li.after(...cards);
+      renumberCards();
+      button.setAttribute("aria-expanded", "true");
+      button.textContent = t("similar.less");
+      li.classList.add("open");
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
 
   // -- faces in the detail view ---------------------------------------------------------------------
 
@@ -1287,6 +1572,7 @@
     const anyDialog = document.querySelector("dialog[open]");
     if ($("detail").open) {
       if (typing(event.target)) return; // naming a face: the arrows move the caret, not the photo
+      if (event.target instanceof HTMLVideoElement) return; // the player's own keys seek
       if (event.key === "ArrowLeft") stepDetail(-1);
       else if (event.key === "ArrowRight") stepDetail(1);
       else return;
