@@ -384,6 +384,10 @@ def _print_results(results: SearchResults) -> None:
             console.print(f"     [dim]{' · '.join(hit.why)}[/]", highlight=False)
         for name, snippet in list(hit.highlights.items())[:2]:
             console.print(f"     [dim]{name}:[/] {_marked(snippet)}", highlight=False)
+        if hit.similar:  # near-duplicates folded into this one (--all-similar lists them)
+            ids = ", ".join(f"#{i}" for i in hit.similar.photo_ids)
+            more = f"另有 {hit.similar.count} 张相似" if zh else f"+{hit.similar.count} similar"
+            console.print(f"     [dim]{more}: {ids}[/]", highlight=False)
     shown = results.offset + len(results.hits)
     if shown < results.total:
         console.print(f"[dim]{shown} of {results.total}; --offset {shown} for more[/]")
@@ -435,6 +439,9 @@ def search(
         str | None,
         typer.Option(help="the language spoken in --audio, e.g. zh or en [default: detected]"),
     ] = None,
+    all_similar: Annotated[
+        bool, typer.Option("--all-similar", help="list every near-duplicate, not one photo per group")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Find photos by what you remember: 找出所有有猫的日落照片, "dogs on the beach last summer"."""
@@ -450,6 +457,7 @@ def search(
         min_score,
         verify,
         _ignored(ignore),
+        all_similar=all_similar,
     )
     with Library(_settings()) as lib:
         if batch is not None:
@@ -629,6 +637,31 @@ def events(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command()
+def duplicates(
+    min_size: Annotated[int, typer.Option("--min-size", min=2, help="only groups of at least this many")] = 2,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many groups")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Groups of near-identical photos (bursts, edited copies, screenshots of the same thing), largest first.
+    Nothing is deleted: search shows one photo per group."""
+    with Library(_settings()) as lib:
+        groups = lib.duplicates(min_size=min_size, limit=limit)
+    if json_out:
+        _print_json(groups)
+        return
+    if not groups:
+        console.print("no near-duplicate groups (run `smartalbum index` to find them)")
+    for g in groups:
+        console.print(f"[bold]group {g['id']}[/]: {g['size']} photos", highlight=False)
+        for p in g["photos"]:
+            console.print(
+                escape(f"  #{p['photo_id']:<6} {(p['taken_at'] or '')[:19]:19}  {p['path']}"),
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 people_app = typer.Typer(

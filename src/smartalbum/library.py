@@ -314,6 +314,23 @@ class Library:
     def event_of_photo(self, photo_ref: str | int) -> dict[str, Any] | None:
         return self._events().event_of_photo(self.catalog.photo(photo_ref)["id"])
 
+    # -- near-duplicates ------------------------------------------------------------------------------
+
+    def duplicates(self, *, min_size: int = 2, limit: int | None = None) -> list[dict[str, Any]]:
+        """Groups of near-identical photos (bursts, edited copies, screenshots of the same thing) made by the
+        index stage, largest first: id, size, and each photo with one existing path. Nothing is deleted."""
+        from smartalbum.catalog.similar import SimilarStore
+
+        if min_size < 2:
+            raise InputError("min_size must be 2 or more", "a group has at least two photos")
+        return SimilarStore(self.catalog).groups(min_size=min_size, limit=limit)
+
+    def duplicate_group(self, group_id: int) -> dict[str, Any]:
+        """One group of near-identical photos, oldest first."""
+        from smartalbum.catalog.similar import SimilarStore
+
+        return SimilarStore(self.catalog).group(group_id)
+
     def import_analyses(self, file: str | Path) -> ImportReport:
         """Load analyses made elsewhere (JSON Lines), then bring the search indexes in step."""
         from smartalbum.pipeline.imports import import_analyses

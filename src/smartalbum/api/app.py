@@ -34,6 +34,7 @@ from smartalbum.api.security import (
     TokenAuth,
     error_response,
 )
+from smartalbum.api.similar import build_similar_router
 from smartalbum.api.speech import TRANSCRIBE_PATH, build_speech_router
 from smartalbum.errors import (
     ConfigError,
@@ -135,6 +136,7 @@ def create_app(library: Library, *, token: str | None) -> FastAPI:
     app.include_router(build_router(library))
     app.include_router(build_people_router(library))
     app.include_router(build_events_router(library))
+    app.include_router(build_similar_router(library))
     app.include_router(build_speech_router(library))
     _install_error_handlers(app)
 

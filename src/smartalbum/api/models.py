@@ -244,6 +244,14 @@ class PersonChip(BaseModel):
     is_me: bool
 
 
+class SimilarOut(BaseModel):
+    """Near-duplicates of a hit (a burst, edited copies) that matched too: search shows one per group."""
+
+    group_id: int = Field(description="GET /api/duplicates/{group_id} lists the whole group")
+    count: int = Field(description="other hits of the group folded into this one")
+    photo_ids: list[int] = Field(description="their ids, in rank order")
+
+
 class Hit(BaseModel):
     photo_id: int
     hash: str
@@ -265,6 +273,9 @@ class Hit(BaseModel):
     media: Literal["photo", "video"] = "photo"
     duration_s: float | None = Field(default=None, description="a video's length in seconds")
     moments: list[MomentOut] = Field(default_factory=list, description="a video's matching times, best first")
+    similar: SimilarOut | None = Field(
+        default=None, description="near-duplicates that matched too, folded into this hit (one per group)"
+    )
     urls: PhotoUrls
 
 
@@ -443,3 +454,16 @@ class EventPhoto(BaseModel):
 class EventDetail(EventOut):
     offset: int = Field(description="where photo_list starts among the event's photos")
     photo_list: list[EventPhoto] = Field(description="up to `limit` of the event's photos, in time order")
+
+
+class DuplicatePhoto(EventPhoto):
+    path: str | None = Field(description="one existing path of the photo")
+    files: int = Field(description="how many existing files have exactly this content")
+
+
+class DuplicateGroup(BaseModel):
+    """Near-identical photos (a burst, edited copies, screenshots of the same thing); nothing is deleted."""
+
+    id: int
+    size: int
+    photos: list[DuplicatePhoto] = Field(description="oldest first")

@@ -84,6 +84,9 @@ def build_router(library: Library) -> APIRouter:
                 max_length=len(STEP_KINDS), description="parts of the reading to take back (`steps` kinds)"
             ),
         ] = None,
+        all_similar: Annotated[
+            bool, Query(description="every near-duplicate as a hit of its own (default: one per group)")
+        ] = False,
     ) -> m.SearchOut:
         """Search in Chinese or English; time and place in the question are understood; filters add to it."""
         if after and before and after > before:
@@ -96,6 +99,7 @@ def build_router(library: Library) -> APIRouter:
             min_score,
             verify,
             tuple(dict.fromkeys(ignore or ())),
+            all_similar=all_similar,
         )
         return views.search_out(library.search(q, filters, limit, offset))
 

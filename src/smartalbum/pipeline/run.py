@@ -14,6 +14,7 @@ from smartalbum.pipeline.analyse import AnalyseStats, analyse_library
 from smartalbum.pipeline.faces import FaceStats, find_faces
 from smartalbum.pipeline.ingest import IngestStats, ingest_library
 from smartalbum.pipeline.progress import CancelToken, Progress
+from smartalbum.pipeline.similar import SimilarStats, find_similar
 from smartalbum.pipeline.speech import transcribe_videos
 from smartalbum.search.indexer import SyncStats, sync_search_indexes
 from smartalbum.speech.registry import transcriber
@@ -25,6 +26,7 @@ class IndexReport:
     ingest: IngestStats
     faces: FaceStats | None = None
     events: EventStats | None = None
+    similar: SimilarStats | None = None
     analyses: list[AnalyseStats] = field(default_factory=list)
     search_index: SyncStats | None = None
 
@@ -33,6 +35,7 @@ class IndexReport:
             **self.ingest.as_dict(),
             "faces": self.faces.as_dict() if self.faces else None,
             "events": self.events.as_dict() if self.events else None,
+            "similar": self.similar.as_dict() if self.similar else None,
             "analysis": {a.producer: a.as_dict() for a in self.analyses},
             "search_index": asdict(self.search_index) if self.search_index else None,
         }
@@ -68,6 +71,8 @@ def index_library(
             report.faces = FaceStats("off", purged=purged)
     if not cancel.cancelled:  # events and trips need only times and places: regrouped when those change
         report.events = sync_events(catalog)
+    if not cancel.cancelled:  # near-duplicate groups from the thumbnails: fast, no model
+        report.similar = find_similar(catalog, settings, progress=progress, cancel=cancel)
     stages = []
     if vlm:
         stages.append((vlm_analyser(settings), settings.vlm_batch_size))

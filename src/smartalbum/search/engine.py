@@ -28,6 +28,7 @@ from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import query_terms
 from smartalbum.search.calibration import calibration
+from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
@@ -506,6 +507,7 @@ class SearchEngine:
         # a date or place alone is already newest first, as the catalog returned it
         if parsed.semantic and ranked and "verify" not in ignore and self._should_verify(filters, has_filter):
             ranked = self._verified(catalog, ranked, parsed.semantic, zh, steps, notes)
+        ranked, similar = collapse_similar(catalog, ranked, keep_all=filters.all_similar)  # one per group
         results.total = len(ranked)
         if ranked and all(c.weak for c in ranked):
             notes.append(
@@ -522,6 +524,7 @@ class SearchEngine:
         self._add_moments(catalog, page, results.hits, zh)
         for hit in results.hits:
             hit.people = people.get(hit.photo_id, [])
+            hit.similar = similar.get(hit.photo_id)
             asked = [directory.label(p["id"], zh) for p in hit.people if p["id"] in parsed.people]
             if asked:
                 hit.why.append(("人物：" + "、".join(asked)) if zh else "people: " + ", ".join(asked))

@@ -20,6 +20,16 @@ class SearchFilters:
     min_score: float | None = None  # hits scoring less are left out; None = the default cut-off
     verify: bool | None = None  # check the question's condition with the vision model; None = settings
     ignore: tuple[str, ...] = ()  # parts of the reading taken back (search/query STEP_KINDS): chips removed
+    all_similar: bool = False  # every near-duplicate as a hit of its own, not one per group
+
+
+@dataclass
+class SimilarPhotos:
+    """Near-duplicates of a hit that matched too and were folded into it (search/collapse.py)."""
+
+    group_id: int
+    count: int
+    photo_ids: list[int]  # in rank order
 
 
 @dataclass
@@ -43,6 +53,7 @@ class SearchHit:
     duration_s: float | None = None  # a video's length
     # a video's moments that matched, best first: t and end (seconds), kind (frame | speech), text, score
     moments: list[dict[str, Any]] = field(default_factory=list)
+    similar: SimilarPhotos | None = None  # the near-duplicates folded into this hit
 
 
 @dataclass

@@ -35,6 +35,7 @@
     steps: [], // how the question was read: {kind, text}, one a line of `understood`
     ignore: [], // the kinds of step taken back (sent as ignore=…, kept in the address bar)
     stepText: {}, // kind -> the words of a step taken back, so its undo chip can show them
+    extra: 0, // near-duplicates opened under their group's hit: in state.hits, not in total or paging
   };
   // the kinds of step a search can take back (the API's StepKind); filter and note cannot be
   const STEP_KINDS = ["time", "birthday", "weekend", "place", "people", "exclude", "trip", "verify", "planner"];
@@ -242,12 +243,13 @@
   }
 
   async function loadPage(reset) {
-    if (!reset && (state.loading || state.hits.length >= state.total)) return;
+    if (!reset && (state.loading || state.hits.length - state.extra >= state.total)) return;
     const seq = ++state.seq;
     state.loading = true;
     if (reset) {
       state.hits = [];
       state.total = 0;
+      state.extra = 0;
       $("grid").replaceChildren();
       $("welcome").hidden = true;
       $("people-view").hidden = true;
@@ -265,7 +267,7 @@
           ? `/api/photos/${state.similarTo}/similar?limit=100`
           : state.mode === "event"
             ? `/api/events/${state.eventId}?limit=${PAGE * 4}&offset=${state.hits.length}`
-            : searchUrl(state.hits.length);
+            : searchUrl(state.hits.length - state.extra);
       let data = await api(url);
       if (seq !== state.seq) return;
       if (state.mode === "event") data = eventPage(data);
@@ -295,7 +297,7 @@
       if (seq === state.seq) {
         state.loading = false;
         document.body.classList.remove("busy");
-        $("more").hidden = state.hits.length >= state.total;
+        $("more").hidden = state.hits.length - state.extra >= state.total;
       }
     }
   }
@@ -396,7 +398,7 @@
     button.dataset.index = String(index);
     button.dataset.photoId = String(hit.photo_id);
     button.addEventListener("click", () => openDetail(Number(button.dataset.index)));
-    return el("li", {}, button, personChips(hit.people || []));
+    return el("li", { className: hit.similar ? "has-similar" : "" }, button, similarToggle(hit), personChips(hit.people || []));
   }
 
   // the vision model's check of the photo against the question, when it made one: quiet, its words are in why
@@ -570,7 +572,8 @@
   function removeHit(index) {
     const hit = state.hits[index];
     state.hits.splice(index, 1);
-    state.total = Math.max(0, state.total - 1);
+    if (hit.similarOf) state.extra -= 1; // a near-duplicate opened under its group's hit
+    else state.total = Math.max(0, state.total - 1);
     const c = $("grid").querySelector(`.card[data-photo-id="${hit.photo_id}"]`);
     if (c) c.parentElement.remove();
     renumberCards();
