@@ -71,3 +71,20 @@ def test_video_bench_smoke_run() -> None:
     assert re.search(r"^\| x real time \| [\d.]+ \|$", out, re.MULTILINE), out
     assert re.search(r"^\| cuts found / made \| \d+ / 3 ", out, re.MULTILINE), out
     assert re.search(r"^\| transcript real-time factor \| [\d.]+ \|$", out, re.MULTILINE), out
+
+
+@pytest.mark.slow
+def test_similar_bench_smoke_run() -> None:
+    out = _run(
+        "bench/similar.py", "--worlds", "2", "--chats", "2", "--seeds", "1", "--no-real", "--scale", "2000"
+    )
+    assert re.search(r"^generated: \d+ photos ", out, re.MULTILINE), out
+    # one table row per rule set, the default and the groups the index stage stored
+    rows = re.findall(
+        r"^\| ([^|]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \d+/\d+ \|$", out, re.M
+    )
+    assert [r[0] for r in rows][-2:] == ["**default**", "index stage (stored groups)"], out
+    assert rows[-1][1:] == rows[-2][1:], out  # the stage groups as the bench's default rules do
+    assert re.search(
+        r"^2000 fingerprints grouped in [\d.]+ s .*; 20 more added to them in [\d.]+ s$", out, re.M
+    ), out
