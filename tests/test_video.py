@@ -244,6 +244,10 @@ def test_api_hit_has_moments_and_the_detail_has_frames_and_transcript(
     assert [f["t"] for f in detail["video"]["keyframes"]] == [0.0, 4.0, 8.0]
     assert detail["video"]["keyframes"][1]["text"] == ["WELCOME"]
     assert "kite" in detail["video"]["transcript"]["segments"][0]["text"].lower()
+    event = client.get(f"/api/photos/{built['ids']['beach.mp4']}/event").json()
+    cards = client.get(f"/api/events/{event['id']}").json()["photo_list"]
+    card = next(c for c in cards if c["photo_id"] == built["ids"]["beach.mp4"])
+    assert (card["media"], card["duration_s"], card["caption"]["en"]) == ("video", 12.0, DOG["caption"]["en"])
     frame = client.get(detail["video"]["keyframes"][2]["thumbnail"])
     assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
     assert client.get(f"/api/photos/{built['ids']['beach.mp4']}/frames/3").status_code == 404

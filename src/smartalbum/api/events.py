@@ -14,7 +14,6 @@ from smartalbum.api import views
 from smartalbum.api.routes import ERRORS
 from smartalbum.errors import NotFoundError
 from smartalbum.library import Library
-from smartalbum.vision.description import describing_analysis
 
 TripId = Annotated[int, PathParam(ge=1, le=m.MAX_ID, description="a trip's id")]
 EventId = Annotated[int, PathParam(ge=1, le=m.MAX_ID, description="an event's id")]
@@ -58,7 +57,7 @@ def event_out(row: dict[str, Any]) -> m.EventOut:
 
 
 def photo_card(row: dict[str, Any]) -> m.EventPhoto:
-    desc, _ = describing_analysis(row.get("analyses", []))
+    desc, _ = views.description_of(row)
     return m.EventPhoto(
         photo_id=row["id"],
         hash=row["hash"],
@@ -70,6 +69,8 @@ def photo_card(row: dict[str, Any]) -> m.EventPhoto:
         place=views.place_out(row),
         caption=m.Bilingual(zh=desc.caption.zh, en=desc.caption.en),
         urls=views.urls(row["id"]),
+        media="video" if row.get("media") == "video" else "photo",
+        duration_s=row.get("duration_s"),
     )
 
 

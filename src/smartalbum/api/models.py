@@ -449,6 +449,8 @@ class EventPhoto(BaseModel):
     place: Place | None
     caption: Bilingual
     urls: PhotoUrls
+    media: Literal["photo", "video"] = "photo"
+    duration_s: float | None = None
 
 
 class EventDetail(EventOut):

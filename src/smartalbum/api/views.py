@@ -10,6 +10,7 @@ from smartalbum.api import models as m
 from smartalbum.pipeline.jobs import JobStatus
 from smartalbum.search.results import SearchResults
 from smartalbum.vision.description import SPEECH_PRODUCER, describing_analysis, ocr_lines
+from smartalbum.vision.schema import PhotoAnalysis
 
 
 def urls(photo_id: int, *, motion: bool = False) -> m.PhotoUrls:
@@ -35,6 +36,16 @@ def place_out(p: dict[str, Any]) -> m.Place | None:
     zh_parts = (values["city_zh"] or values["city"], values["region_zh"] or values["region"])
     zh = ", ".join(dict.fromkeys(v for v in (*zh_parts, values["country_zh"] or values["country"]) if v))
     return m.Place(**values, label=m.Bilingual(zh=zh, en=en))
+
+
+def description_of(photo: dict[str, Any]) -> tuple[PhotoAnalysis, dict[str, Any] | None]:
+    """The description of a catalog row with its analyses; a video's is its first described frame's."""
+    if photo.get("media") == "video":
+        for frame in photo.get("frames") or []:
+            found = describing_analysis(frame["analyses"])
+            if found[1] is not None:
+                return found
+    return describing_analysis(photo.get("analyses", []))
 
 
 def video_out(photo: dict[str, Any]) -> m.VideoOut:
@@ -70,9 +81,7 @@ def video_out(photo: dict[str, Any]) -> m.VideoOut:
 def photo_detail(photo: dict[str, Any]) -> m.PhotoDetail:
     analyses = photo.get("analyses", [])
     video = photo.get("media") == "video"
-    # a video is described by its first frame that has a description
-    described = [f["analyses"] for f in photo.get("frames") or [] if describing_analysis(f["analyses"])[1]]
-    desc, row = describing_analysis(described[0] if video and described else analyses)
+    desc, row = description_of(photo)
     status = row["status"] if row else None
     text = list(dict.fromkeys([*desc.text, *ocr_lines(analyses)]))
     camera = m.Camera(make=photo["camera_make"], model=photo["camera_model"], lens=photo["lens"])

@@ -392,10 +392,13 @@ class Catalog:
         sql = f"""SELECT p.hash, (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')
                   FROM photos p WHERE p.media = 'video' AND json_extract(p.video, '$.audio_codec') IS NOT NULL
                     AND {self._VISIBLE}"""
-        if not redo:
+        if not redo:  # a sound track that failed UNPARSED_RETRIES times waits for --reanalyze
             sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
-                                       AND a.producer = 'speech' AND a.producer_version = ?)"""
-        rows = self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", () if redo else (version,))
+                                       AND a.producer = 'speech' AND a.producer_version = ?)
+                       AND NOT EXISTS (SELECT 1 FROM errors e WHERE e.stage = 'analyse:speech'
+                                       AND e.subject = p.hash AND e.attempts >= ?)"""
+        args = () if redo else (version, UNPARSED_RETRIES)
+        rows = self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id", args)
         return [(r[0], r[1]) for r in rows]
 
     def keyframes(self, video_hashes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
