@@ -38,7 +38,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("web-video")
     settings = make_settings(base)
     src = base / "photos"
-    photos = write_photos(src, ["sunset_beach"], painted=True)
+    photos = write_photos(src, ["sunset_beach", "cat"], painted=True)
+    make_video(src / "cat.MOV", [Scene(2, (180, 140, 90))])  # cat.jpg is a live photo: its video beside it
     scenes = [Scene(4, (200, 30, 30)), Scene(4, (30, 160, 40), "WELCOME"), Scene(4, (20, 40, 200))]
     make_video(src / "beach.mp4", scenes, tone=True)  # H.264 + AAC, 12 s, keyframes at 0, 4 and 8 s
     with Catalog(settings.catalog_path) as cat:
@@ -46,7 +47,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         index_library(cat, settings, vlm=False, ocr=True, faces=False, speech=False)
         video = cat.photo(str((src / "beach.mp4").resolve()))
         photo = cat.photo(str(photos["sunset_beach"].resolve()))
-        describe(cat, settings, {"sunset_beach": photo["hash"]})
+        live = cat.photo(str(photos["cat"].resolve()))
+        describe(cat, settings, {"sunset_beach": photo["hash"], "cat": live["hash"]})
         transcript = {
             "text": SAID,
             "language": "en",
@@ -56,7 +58,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         cat.record_analyses(SPEECH_PRODUCER, "test", [AnalysisResult(video["hash"], "ok", data=transcript)])
     library = Library(settings, index_options=INDEX_OPTIONS)
     library.search("warm up")  # load the embedding model and index what was recorded, before the page waits
-    yield {"library": library, "video": video["id"], "photo": photo["id"]}
+    yield {"library": library, "video": video["id"], "photo": photo["id"], "live": live["id"]}
     library.close()
 
 
@@ -166,3 +168,16 @@ def test_a_photo_is_still_a_picture(page: Any, built: dict[str, Any]) -> None:
     )
     expect(page.locator("#detail-fields")).to_contain_text("A sunset at the beach")
     assert page.locator("#detail-video-box").count() == 0 or page.locator("#detail-video-box").is_hidden()
+
+
+def test_a_live_photo_plays_its_motion_on_request(page: Any, built: dict[str, Any]) -> None:
+    run_search(page, "cat")
+    card = page.locator(f'.card[data-photo-id="{built["live"]}"]')
+    expect(card.locator(".video-badge")).to_have_count(0)  # a photo, not a video
+    card.click()
+    expect(page.locator("#detail-img")).to_be_visible()
+    page.locator(".motion-play").click()
+    clip = page.locator("video.motion")
+    expect(clip).to_have_attribute("src", f"/api/photos/{built['live']}/motion")
+    page.wait_for_function("() => document.querySelector('video.motion').readyState >= 2")
+    page.screenshot(path=SHOTS / "live-photo.png")

@@ -534,8 +534,21 @@
       field(fields, t("detail.camera"), [cam, photo.camera.lens].filter(Boolean).join(" · "));
     }
     if (photo.media === "video") renderVideoDetail(photo, hit, fields);
+    if (photo.urls.motion) field(fields, t("detail.motion"), motionButton(photo));
     const file = photo.files.find((f) => f.status === "ok") || photo.files[0];
     if (file) field(fields, t("detail.file"), el("code", {}, file.path));
+  }
+
+  // a live photo's video beside the still, or a motion photo's inside it: played on request, in place
+  function motionButton(photo) {
+    const button = el("button", { type: "button", className: "motion-play" }, t("detail.motion.play"));
+    button.addEventListener("click", () => {
+      const clip = el("video", { className: "motion", controls: true, muted: true, loop: true, playsInline: true });
+      clip.src = photo.urls.motion;
+      button.replaceWith(clip);
+      clip.play().catch(() => {});
+    });
+    return button;
   }
 
   function closeDetail() {
