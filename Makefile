@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,queue]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -27,11 +27,13 @@ run: $(STAMP)
 	$(BIN)/smartalbum $(LIB_FLAG) serve
 
 # What the tests need from Debian: a CJK font (OCR tests render Chinese text), Chromium (browser tests;
-# Playwright drives Debian's /usr/bin/chromium because its own browser download cannot work offline) and
-# espeak-ng (speech tests synthesise the questions they transcribe).
+# Playwright drives Debian's /usr/bin/chromium because its own browser download cannot work offline),
+# espeak-ng (speech tests synthesise the questions they transcribe) and redis-server (the queue tests start
+# real brokers).
 APT_NEEDS := $(if $(shell fc-list :lang=zh 2>/dev/null),,fonts-noto-cjk fontconfig) \
 	$(if $(wildcard /usr/bin/chromium),,chromium) \
-	$(if $(wildcard /usr/bin/espeak-ng),,espeak-ng)
+	$(if $(wildcard /usr/bin/espeak-ng),,espeak-ng) \
+	$(if $(wildcard /usr/bin/redis-server),,redis-server)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 		echo "installing with apt: $(strip $(APT_NEEDS))"; \

@@ -133,12 +133,13 @@ class _Bars:
             self.bars.start()  # not before: a run refused at once (no folders) prints only its error
         task = self.tasks.get(p.stage)
         if task is None:
-            task = self.tasks[p.stage] = self.bars.add_task(p.stage, total=p.total or None)
+            task = self.tasks[p.stage] = self.bars.add_task(p.stage, total=p.total or None, detail="")
         self.bars.update(
             task,
             completed=p.done,
             total=p.total or None,
             description=f"{p.stage} ({p.errors} errors)" if p.errors else p.stage,
+            detail=p.detail,
         )
 
 
@@ -158,10 +159,17 @@ def index(
     ] = None,
     backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            help="send the vision stage to `smartalbum worker`s through this Redis (redis://host:6379/0)",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Scan every registered folder, read new photos, describe them; resumes where a stopped run left off."""
-    settings = _settings(workers=workers, vlm_backend=backend, vlm_model=model)
+    settings = _settings(workers=workers, vlm_backend=backend, vlm_model=model, queue_url=queue)
     with Library(settings) as lib:
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -169,6 +177,7 @@ def index(
             MofNCompleteColumn(),
             _RateColumn(),
             TimeRemainingColumn(elapsed_when_finished=True),
+            TextColumn("[dim]{task.fields[detail]}"),
         )
         bars = _Bars(Progress(*columns, console=err_console, disable=json_out, transient=False))
         try:
@@ -220,6 +229,11 @@ def index(
                 f"{a.errors} failed "
                 f"of {a.todo} ({a.photos_per_s:.2f} photos/s)"
             )
+        queued = getattr(a, "queue", None)
+        if queued and a.todo:
+            console.print(
+                f"  through {queued['broker']}: {_queue_workers(queued['workers'])}", highlight=False
+            )
     if stats.errors or stats.unreadable_dirs or any(a.errors for a in report.analyses) or (f and f.errors):
         console.print("see [bold]smartalbum status --errors[/] for what failed")
 
@@ -227,15 +241,19 @@ def index(
 @app.command()
 def status(
     errors: Annotated[bool, typer.Option("--errors", help="list each failed file with its reason")] = False,
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="the analysis queue's Redis [default: setting queue_url]")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show counts: photos, files, errors by kind, last run."""
-    with Library(_settings()) as lib:
+    """Show counts: photos, files, errors by kind, last run; with a queue, its workers and progress."""
+    with Library(_settings(queue_url=queue)) as lib:
         counts = lib.stats()
         failed = lib.errors() if errors else []
+        queued = None if errors else lib.queue_status()
     last = counts["last_run"]
     if json_out:
-        _print_json({**counts, **({"errors": failed} if errors else {})})
+        _print_json({**counts, **({"errors": failed} if errors else {"queue": queued})})
         return
     if errors:
         if not failed:
@@ -261,7 +279,77 @@ def status(
         table.add_row(f"  error {kind}", str(n))
     if last:
         table.add_row("last run", f"{last['kind']} {last['status']} at {last['started_at']}")
+    if queued:
+        for key, value in _queue_rows(queued):
+            table.add_row(key, escape(value))
     console.print(table)
+
+
+def _queue_workers(workers: dict[str, dict[str, Any]]) -> str:
+    if not workers:
+        return "no results from any worker"
+    return ", ".join(
+        f"{name} {w['photos']} photos, {w['photos_per_hour']:.0f}/h" for name, w in workers.items()
+    )
+
+
+def _queue_rows(q: dict[str, Any]) -> list[tuple[str, str]]:
+    if not q.get("reachable"):
+        return [("queue", f"{q['broker']} unreachable: {q.get('error')}")]
+    alive = q["workers"]
+    rows = [
+        ("queue", f"{q['broker']} {q['queue']} ({q['producer']}): {q['waiting']} waiting"),
+        ("workers alive", f"{len(alive)}" + (f": {', '.join(alive)}" if alive else "")),
+    ]
+    if q["other_workers"]:
+        rows.append(("workers of other models", ", ".join(q["other_workers"])))
+    run = q.get("running_index")
+    if run:
+        rows.append(
+            (
+                "index running",
+                f"{run['queued'] + run['to_send']} queued, {run['running']} running, {run['done']} done, "
+                f"{run['failed']} failed of {run['total']}",
+            )
+        )
+        rows.append(("  per worker", _queue_workers(run["workers"])))
+    last = q.get("last_run")
+    if last:
+        rows.append(("last queued run", f"{last['status']} at {last['started_at']}"))
+        rows.append(("  per worker", _queue_workers(last["workers"])))
+    return rows
+
+
+@app.command()
+def worker(
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="Redis URL, e.g. redis://host:6379/0 [default: queue_url]")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, help="tasks at once [default: 1]")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
+    model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="node name [default: smartalbum-PID@host]")
+    ] = None,
+) -> None:
+    """Take analysis tasks from the queue and describe photos with the vision model; never opens a catalog.
+
+    Runs until stopped (Ctrl-C or SIGTERM finish the running photos; the rest goes back to the queue)."""
+    from smartalbum.queue.worker import run_worker
+
+    settings = _settings(
+        vlm_backend=backend, vlm_model=model, queue_url=broker, queue_concurrency=concurrency
+    )
+    level = "INFO" if logging.getLogger().isEnabledFor(logging.INFO) else "WARNING"
+
+    def echo(line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
+        sys.stdout.flush()
+
+    code = run_worker(settings, broker, concurrency=concurrency, nodename=name, loglevel=level, echo=echo)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -57,6 +57,17 @@ class Settings(BaseModel):
     openai_timeout_s: float = Field(default=120.0, gt=0)
     openai_max_retries: int = Field(default=4, ge=0, le=20)
     ocr_enabled: bool = True
+    # distributed analysis (queue/): with a Redis URL, `index` sends the vision stage to `smartalbum worker`s
+    # and stays the catalog's one writer; workers read queue_concurrency and queue_visibility_timeout_s
+    queue_url: str | None = Field(default=None, description="e.g. redis://host:6379/0; None = in-process")
+    queue_concurrency: int = Field(default=1, ge=1, le=256, description="tasks one worker runs at once")
+    queue_max_attempts: int = Field(default=3, ge=1, le=20, description="tries per photo before an error")
+    queue_retry_delay_s: float = Field(default=2.0, ge=0, le=3600)
+    queue_visibility_timeout_s: float = Field(
+        default=1800.0, ge=2, le=7 * 86400, description="a task not done this long goes to another worker"
+    )
+    queue_inflight: int = Field(default=256, ge=1, le=100_000, description="tasks in the broker at once")
+    queue_broker_wait_s: float = Field(default=600.0, ge=1, description="how long `index` waits for Redis")
     # faces (local only: nothing leaves the machine); turning this off deletes stored faces and people
     face_recognition: bool = True
     face_model: str = "dlib"

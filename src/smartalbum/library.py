@@ -396,6 +396,24 @@ class Library:
     def stats(self) -> dict[str, Any]:
         return {**self.catalog.counts(), "last_run": self.catalog.last_run()}
 
+    def queue_status(self) -> dict[str, Any] | None:
+        """The analysis queue at settings.queue_url (None without one): workers alive, tasks waiting, the
+        progress a running `index --queue` publishes, and the last queued run's numbers per worker."""
+        if not self.settings.queue_url:
+            return None
+        from smartalbum.queue.monitor import queue_status
+        from smartalbum.vision.backends import vlm_analyser
+
+        analyser = vlm_analyser(self.settings)
+        out = queue_status(self.settings, analyser.name, analyser.version)
+        last = self.catalog.last_run(f"analyse:{analyser.name}")
+        out["last_run"] = (
+            {"status": last["status"], "started_at": last["started_at"], **last["stats"]["queue"]}
+            if last and "queue" in last["stats"]
+            else None
+        )
+        return out
+
     # -- search -----------------------------------------------------------------------------------
 
     def _engine(self) -> Any:

@@ -18,11 +18,18 @@ class Progress:
     errors: int = 0
     started: float = field(default_factory=time.monotonic)
     on_update: Callable[[Progress], None] | None = None
+    detail: str = ""  # one line on how the stage is going, e.g. a queue's workers (queue/coordinator.py)
 
     def begin(self, stage: str, total: int) -> None:
         self.stage, self.total, self.done, self.errors = stage, total, 0, 0
+        self.detail = ""
         self.started = time.monotonic()
         self._emit()
+
+    def describe(self, detail: str) -> None:
+        if detail != self.detail:
+            self.detail = detail
+            self._emit()
 
     def advance(self, n: int = 1, errors: int = 0) -> None:
         self.done += n

@@ -76,11 +76,22 @@ def index_library(
     stages = []
     if vlm:
         stages.append((vlm_analyser(settings), settings.vlm_batch_size))
+    # with a queue the vision stage runs on `smartalbum worker`s; this process stays the one catalog writer
+    queued = stages[0][0] if stages and settings.queue_url else None
     if settings.ocr_enabled if ocr is None else ocr:
         stages.append((ocr_analyser(settings), 8))
     for analyser, batch_size in stages:
         if cancel.cancelled:
             break
+        if analyser is queued:
+            from smartalbum.queue.coordinator import analyse_via_queue
+
+            report.analyses.append(
+                analyse_via_queue(
+                    catalog, settings, analyser, redo=reanalyze, progress=progress, cancel=cancel
+                )
+            )
+            continue
         report.analyses.append(
             analyse_library(
                 catalog,
