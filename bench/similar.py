@@ -15,7 +15,7 @@
    them in planted clusters) grouped at once, then 1 % more added incrementally. Timing only: random bits say
    nothing about precision.
 
-Usage: python bench/similar.py [--worlds 6] [--chats 6] [--seeds 3] [--no-real] [--scale 100000] [--keep DIR]
+Usage: python bench/similar.py [--worlds 6] [--chats 16] [--seeds 3] [--no-real] [--scale 100000] [--keep DIR]
 Smoke run: python bench/similar.py --worlds 2 --chats 2 --seeds 1 --no-real --scale 2000
 """
 
@@ -208,7 +208,7 @@ def scale_run(n: int, prints: Prints, rng: np.random.Generator) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", type=int, default=6, help="worlds per scene type per seed")
-    ap.add_argument("--chats", type=int, default=6, help="chats per seed")
+    ap.add_argument("--chats", type=int, default=16, help="chats per seed (half captured twice, half traps)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--size", default="640x480", help="photo size, WxH")
     ap.add_argument("--no-real", action="store_true", help="skip the real photos of ../shared/eval")
