@@ -107,12 +107,12 @@ def index_library(
         if callable(unload):  # free the model's memory before the next one loads
             unload()
     if (settings.transcribe_videos if speech is None else speech) and not cancel.cancelled:
-        # the model loads on the first video with a sound track, not before
-        report.analyses.append(
-            transcribe_videos(
-                catalog, settings, transcriber(settings), redo=reanalyze, progress=progress, cancel=cancel
-            )
+        # the model loads on the first video with a sound track, not before; reported when there was one
+        heard = transcribe_videos(
+            catalog, settings, transcriber(settings), redo=reanalyze, progress=progress, cancel=cancel
         )
+        if heard.todo:
+            report.analyses.append(heard)
     if not cancel.cancelled:
         report.search_index = sync_search_indexes(catalog, settings, progress, embedder=embedder)
     return report

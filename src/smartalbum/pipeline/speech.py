@@ -38,9 +38,9 @@ def transcribe_videos(
     stats = AnalyseStats(SPEECH_PRODUCER, transcriber.version)
     todo = catalog.videos_to_transcribe(transcriber.version, redo=redo)
     stats.todo = len(todo)
-    progress.begin(SPEECH_PRODUCER, len(todo))
-    if not todo:
+    if not todo:  # no bar for a library without videos
         return stats
+    progress.begin(SPEECH_PRODUCER, len(todo))
     run_id = catalog.start_run(f"analyse:{SPEECH_PRODUCER}")
     started = time.monotonic()
     status = "failed"
