@@ -604,6 +604,7 @@ def test_docs_work_offline(client: TestClient) -> None:
         "/api/faces/{face_id}/crop",
         "/api/transcribe",
         *("/api/trips", "/api/trips/{trip_id}", "/api/events", "/api/events/{event_id}", f"{photo}/event"),
+        *("/api/duplicates", "/api/duplicates/{group_id}"),
     }
     assert set(spec["paths"]) == expected
     assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
