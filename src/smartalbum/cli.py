@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
@@ -22,6 +23,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -921,6 +923,94 @@ def people_forget(
         _print_json({"person": person, "faces_deleted": n})
     else:
         console.print(f"person {person} forgotten: {n} faces deleted")
+
+
+models_app = typer.Typer(
+    help="Models: what is configured, where it is, and fetching it ahead of time.",
+    invoke_without_command=True,
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """List the models in use: which stage uses each, whether it is downloaded or bundled, where, how big."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from smartalbum.models import configured_models, human_size, model_dir, source_for
+
+    settings = _settings()
+    rows = [m.as_dict() for m in configured_models(settings)]
+    source = source_for(settings.model_source)
+    if json_out:
+        _print_json(
+            {
+                "source": source.name,
+                "endpoint": source.endpoint,
+                "model_dir": str(model_dir(settings)),
+                "models": rows,
+            }
+        )
+        return
+    table = Table("name", "model (where)", "state", "size", "used by")
+    for m in rows:
+        size = human_size(m["size"]) if m["size"] is not None else ""
+        where = f"\n[dim]{escape(m['location'])}[/]" if m["location"] else ""
+        table.add_row(m["name"], escape(m["model"]) + where, m["state"], size, m["used_by"])
+    console.print(table)
+    console.print(f"downloads come from {source.name} ({source.endpoint}) into {model_dir(settings)}")
+
+
+class _PullBar:
+    """models.PullProgress drawn as one Rich bar per model: bytes, rate and time left."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, repo_id: str, files: int, total: int) -> None:
+        self.task = self.progress.add_task(f"{repo_id} ({files} files)", total=total or None)
+
+    def file(self, path: str, size: int | None, done: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description=path)
+
+    def advance(self, n: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(escape(text), highlight=False)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[
+        str, typer.Argument(help="vision, speech, embedding, all, or a model id (Qwen/Qwen3-VL-2B-Instruct)")
+    ] = "all",
+    json_out: JsonOpt = False,
+) -> None:
+    """Fetch models ahead of time from model_source (resumable, checksummed)."""
+    from smartalbum.models import human_size, pull_models
+
+    settings = _settings()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=json_out) as bars:
+        results = pull_models(settings, name, _PullBar(bars))
+    if json_out:
+        _print_json([r.as_dict() for r in results])
+        return
+    if not results:
+        console.print("nothing to download: every configured model is bundled, local or already downloaded")
+    for r in results:
+        fetched = human_size(r.downloaded_bytes)
+        console.print(f"{r.repo_id}: {human_size(r.size)} in {r.path} ({fetched} fetched from {r.source})")
 
 
 def run() -> None:

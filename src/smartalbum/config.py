@@ -42,6 +42,11 @@ class Settings(BaseModel):
     video_keyframe_max_gap_s: float = Field(default=30.0, ge=1, le=3600)
     video_keyframes_max: int = Field(default=120, ge=1, le=10_000)
     transcribe_videos: bool = True
+    # where models given by id come from (models.py): the Hugging Face hub, a mirror of it ("hf-mirror":
+    # HF_ENDPOINT, default https://hf-mirror.com) or ModelScope (same ids; reachable from mainland China);
+    # downloads go to model_dir (None = $XDG_CACHE_HOME/smartalbum/models)
+    model_source: Literal["huggingface", "hf-mirror", "modelscope"] = "huggingface"
+    model_dir: Path | None = None
     # vision
     vlm_backend: str = "transformers"
     vlm_model: str = "Qwen/Qwen3-VL-2B-Instruct"

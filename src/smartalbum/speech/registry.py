@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from smartalbum.config import Settings
 from smartalbum.errors import ConfigError
+from smartalbum.models import default_model_dir
+from smartalbum.models import model_dir as pulled_models_dir
 from smartalbum.speech.base import Transcriber
 
 
@@ -22,6 +25,7 @@ class SpeechOptions:
     model: str
     device: str = "auto"  # auto, cpu, cuda
     compute_type: str = "auto"  # auto (int8 on CPU, float16 on a GPU), int8, float16, float32, ...
+    model_dir: Path | None = None  # where `smartalbum models pull` puts models (models.py): used first
 
 
 TranscriberFactory = Callable[[SpeechOptions], Transcriber]
@@ -30,7 +34,9 @@ TranscriberFactory = Callable[[SpeechOptions], Transcriber]
 def _faster_whisper(opts: SpeechOptions) -> Transcriber:
     from smartalbum.speech.whisper_backend import WhisperTranscriber
 
-    return WhisperTranscriber(opts.model, device=opts.device, compute_type=opts.compute_type)
+    return WhisperTranscriber(
+        opts.model, device=opts.device, compute_type=opts.compute_type, model_dir=opts.model_dir
+    )
 
 
 # name (lower case) -> factory
@@ -39,7 +45,7 @@ TRANSCRIBERS: dict[str, TranscriberFactory] = {
 }
 ALIASES: dict[str, str] = {"whisper": "faster-whisper", "faster_whisper": "faster-whisper"}
 
-_cache: dict[tuple[str, str, str, str], Transcriber] = {}
+_cache: dict[tuple[str, str, str, str, Path | None], Transcriber] = {}
 _cache_lock = threading.Lock()
 
 
@@ -48,7 +54,12 @@ def backend_names() -> list[str]:
 
 
 def load_transcriber(
-    backend: str, model: str, *, device: str = "auto", compute_type: str = "auto"
+    backend: str,
+    model: str,
+    *,
+    device: str = "auto",
+    compute_type: str = "auto",
+    model_dir: Path | None = None,
 ) -> Transcriber:
     """The transcriber for a backend and model; the same object for the same arguments in this process, so
     a model is loaded once however many libraries, requests or videos use it."""
@@ -59,11 +70,12 @@ def load_transcriber(
         raise ConfigError(
             f"unknown speech_backend {backend!r}", f"choose one of: {', '.join(backend_names())}"
         )
-    cache_key = (key, model.strip(), device, compute_type)
+    model_dir = model_dir or default_model_dir()
+    cache_key = (key, model.strip(), device, compute_type, model_dir)
     with _cache_lock:
         found = _cache.get(cache_key)
         if found is None:
-            found = _cache[cache_key] = factory(SpeechOptions(model.strip(), device, compute_type))
+            found = _cache[cache_key] = factory(SpeechOptions(model.strip(), device, compute_type, model_dir))
         return found
 
 
@@ -74,4 +86,5 @@ def transcriber(settings: Settings) -> Transcriber:
         settings.speech_model,
         device=settings.speech_device,
         compute_type=settings.speech_compute_type,
+        model_dir=pulled_models_dir(settings),
     )

@@ -19,6 +19,7 @@ import numpy as np
 
 from smartalbum.errors import InputError, ModelError
 from smartalbum.hub import check_fetchable
+from smartalbum.models import local_copy
 from smartalbum.speech.audio import as_samples
 from smartalbum.speech.base import SAMPLE_RATE, AudioInput, Segment, Transcript
 from smartalbum.speech.bundled import bundled_model_dir, is_bundled
@@ -68,9 +69,16 @@ class WhisperTranscriber:
     name = "faster-whisper"
 
     def __init__(
-        self, model: str, *, device: str = "auto", compute_type: str = "auto", threads: int | None = None
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int | None = None,
+        model_dir: Path | None = None,
     ) -> None:
         self.model = model.strip()
+        self.model_dir = model_dir  # a `smartalbum models pull` copy there is used first (models.py)
         if not self.model:
             raise ModelError("no speech model given", load_hint("Systran/faster-whisper-base"))
         self.device, self.compute_type = resolve_device(device, compute_type)
@@ -95,6 +103,9 @@ class WhisperTranscriber:
                     "give a folder converted for faster-whisper (e.g. a Systran/faster-whisper-* download)",
                 )
             return str(local)
+        pulled = local_copy(_hub_id(self.model), self.model_dir) if self.model_dir else None
+        if pulled is not None:
+            return str(pulled)
         check_fetchable(_hub_id(self.model), load_hint(self.model))
         return self.model
 

@@ -20,6 +20,7 @@ from PIL import Image
 from smartalbum.config import Settings
 from smartalbum.errors import ModelError
 from smartalbum.hub import hub_reachable
+from smartalbum.models import ensure_local, hf_cache_copy, local_copy, model_dir, source_for
 from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.parse import result_from_raw
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
@@ -45,7 +46,8 @@ _DTYPE_NAMES = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 _FETCH_HINT = (
-    "set HF_ENDPOINT to a mirror (e.g. HF_ENDPOINT=https://hf-mirror.com), or download the model to a local "
+    "set model_source = 'modelscope' or HF_ENDPOINT to a mirror (e.g. HF_ENDPOINT=https://hf-mirror.com), "
+    "fetch it ahead with `smartalbum models pull vision`, or download the model to a local "
     "directory and set vlm_model to its path, or use the openai backend "
     "(vlm_backend = 'openai' with `vllm serve Qwen/Qwen3-VL-2B-Instruct`)"
 )
@@ -182,6 +184,8 @@ class QwenVLAnalyser:
         self.max_pixels = settings.vlm_max_pixels
         self.max_new_tokens = settings.vlm_max_new_tokens
         self.load_in_4bit = settings.vlm_load_in_4bit
+        self.model_source = settings.model_source
+        self.model_root = model_dir(settings)
         self.device: str | None = None
         self.dtype: Any = None
         self._model: Any = None
@@ -253,7 +257,24 @@ class QwenVLAnalyser:
                 "check the path, or set vlm_model to a hub id such as Qwen/Qwen3-VL-2B-Instruct; "
                 + _FETCH_HINT,
             )
-        return model
+        return self._fetch(model)
+
+    def _fetch(self, model: str) -> str:
+        """A hub id as a folder: pulled before (models.py), or pulled now from model_source with resume and
+        checksums. A model in the Hugging Face cache, or HF_HUB_OFFLINE, stays with transformers' loading."""
+        pulled = local_copy(model, self.model_root)
+        if pulled is not None:
+            return str(pulled)
+        if _hub_offline() or hf_cache_copy(model) is not None:
+            return model
+        source = source_for(self.model_source)
+        if source.name == "huggingface" and not hub_reachable():
+            raise ModelError(
+                f"cannot download {model!r}: {source.endpoint} is unreachable and the model is not cached "
+                "locally",
+                _FETCH_HINT,
+            )
+        return str(ensure_local(model, source, self.model_root))
 
     @staticmethod
     def _four_bit_config(device: str, dtype: Any) -> Any:
