@@ -203,6 +203,13 @@ def test_a_described_frame_is_found_in_chinese(lib: Library, built: dict[str, An
     assert hit.caption["zh"]  # the card has a caption
 
 
+def test_a_video_has_similar_photos_by_its_frames(lib: Library, built: dict[str, Any]) -> None:
+    results = lib.similar(built["ids"]["beach.mp4"], limit=5)
+    # cut_early.mp4 is its first half: the same frames, so the most similar; never the video itself
+    assert results.hits and results.hits[0].photo_id == built["ids"]["cut_early.mp4"]
+    assert built["ids"]["beach.mp4"] not in [h.photo_id for h in results.hits]
+
+
 def test_time_place_and_exclusions_apply_to_videos(lib: Library, built: dict[str, Any]) -> None:
     beach = built["ids"]["beach.mp4"]
     assert beach in [h.photo_id for h in lib.search("2024年7月在青岛的风筝 kite").hits]

@@ -775,6 +775,11 @@ class SearchEngine:
         vectors = self.indexes.vectors
         results = SearchResults(str(ref), "", "en", [f"photos like #{photo['id']}"], 0, 0, limit)
         vec = vectors.get(photo["id"]) if vectors is not None else None
+        if vec is None and vectors is not None:  # a video: like its first moment with a description
+            for doc_id in sorted(self.indexes.with_moments({photo["id"]}) or ()):
+                vec = vectors.get(doc_id)
+                if vec is not None:
+                    break
         if vectors is None or vec is None:
             results.notes.append("this photo has no description yet, or semantic search is unavailable")
             return results
