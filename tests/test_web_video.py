@@ -181,3 +181,16 @@ def test_a_live_photo_plays_its_motion_on_request(page: Any, built: dict[str, An
     expect(clip).to_have_attribute("src", f"/api/photos/{built['live']}/motion")
     page.wait_for_function("() => document.querySelector('video.motion').readyState >= 2")
     page.screenshot(path=SHOTS / "live-photo.png")
+
+
+def test_an_events_page_shows_the_video_as_a_video(page: Any, built: dict[str, Any]) -> None:
+    run_search(page, "WELCOME")
+    page.locator(f'.card[data-photo-id="{built["video"]}"]').click()
+    link = page.locator("#detail-event")
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.locator("#detail")).to_be_hidden()
+    card = page.locator(f'#grid .card[data-photo-id="{built["video"]}"]')
+    expect(card.locator(".video-badge")).to_contain_text("0:12")  # the event's list says it is a video
+    card.click()
+    expect(page.locator("#detail-video")).to_be_visible()

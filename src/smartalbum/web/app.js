@@ -1382,6 +1382,8 @@
       why: [],
       people: [],
       urls: p.urls,
+      media: p.media,
+      duration_s: p.duration_s,
     }));
     return { total: data.photos, language: state.lang, understood: [], notes: [], hits };
   }
