@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -20,11 +22,13 @@ from PIL import Image
 from smartalbum.api.app import create_app
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings, load_settings
-from smartalbum.ingest.decode import thumb_path
+from smartalbum.ingest.decode import register_decoders, thumb_path
 from smartalbum.library import Library
+from smartalbum.media.video import parse_creation
 from smartalbum.pipeline.run import index_library
 from smartalbum.search.results import SearchFilters
 from smartalbum.vision.base import AnalysisResult
+from tests.face_photos import compose, identities
 from tests.helpers import make_photo
 from tests.video_fixtures import Scene, make_video, speech_wav, truncate, wav_samples
 
@@ -273,6 +277,9 @@ def test_original_answers_byte_ranges(client: TestClient, built: dict[str, Any])
     assert tail.status_code == 206 and tail.content == data[-50:]
     rest = client.get(url, headers={"Range": f"bytes={len(data) - 10}-"})
     assert rest.status_code == 206 and rest.content == data[-10:]
+    for malformed in ("bytes=abc-5", "bytes=5-x", "bytes=-", "items=0-5"):  # ignored: the whole file
+        whole = client.get(url, headers={"Range": malformed})
+        assert whole.status_code == 200 and whole.content == data, malformed
     outside = client.get(url, headers={"Range": f"bytes={len(data)}-"})
     assert outside.status_code == 416 and outside.headers["content-range"] == f"bytes */{len(data)}"
     # a range for another version of the file is ignored: the whole current file comes back
@@ -308,14 +315,21 @@ def test_live_and_motion_photos_are_one_item_with_playable_motion(tmp_path: Path
     Image.new("RGB", (64, 48), GREEN).save(still, "JPEG", xmp=MOTION_XMP)
     (src / "PXL_motion.jpg").write_bytes(still.read_bytes() + clip)  # how Pixel phones write them
     Image.new("RGB", (64, 48), GREY).save(src / "xmp_only.jpg", "JPEG", xmp=MOTION_XMP)  # says so, has none
+    register_decoders()
+    Image.new("RGB", (64, 48), GREY).save(src / "xmp_only.heic", "HEIF", xmp=MOTION_XMP)  # its own ftyp box
+    make_photo(src / "trip.jpg", seed=2)
+    make_video(src / "trip.mp4", [Scene(8, BLUE)])  # a video of its own that shares a name: not a live photo
     settings = load_settings(tmp_path / "library", workers=1)
     with Catalog(settings.catalog_path) as cat:
         cat.add_root(src.resolve())
         report = index_library(cat, settings, vlm=False, ocr=False, faces=False, speech=False)
-        assert report.ingest.live_photos == 1 and cat.counts()["photos"] == 3  # no video item
-        names = ("IMG_0001.JPG", "PXL_motion.jpg", "xmp_only.jpg")
+        assert report.ingest.live_photos == 1
+        assert (cat.counts()["photos"], cat.counts()["videos"]) == (6, 1)  # trip.mp4; IMG_0001.MOV is no item
+        names = ("IMG_0001.JPG", "PXL_motion.jpg", "xmp_only.jpg", "xmp_only.heic")
         photos = {n: cat.photo(str((src / n).resolve())) for n in names}
         assert {p["media"] for p in photos.values()} == {"photo"}
+        assert cat.photo(str((src / "trip.mp4").resolve()))["media"] == "video"
+        assert photos["xmp_only.heic"]["motion_offset"] is None
     with Library(settings) as library, TestClient(create_app(library, token=None), base_url=LOCAL) as client:
         live_detail = client.get(f"/api/photos/{photos['IMG_0001.JPG']['id']}").json()
         assert live_detail["urls"]["motion"] and live_detail["width"] == 96  # the still is the photo
@@ -338,3 +352,54 @@ def test_live_and_motion_photos_are_one_item_with_playable_motion(tmp_path: Path
         index_library(cat, settings, vlm=False, ocr=False, faces=False, speech=False)
         still_row = cat.photo(str((src / "IMG_0001.JPG").resolve()))
         assert [f["motion_path"] for f in still_row["files"]] == [None]
+
+
+def test_faces_in_a_videos_keyframes_make_it_a_video_of_that_person(tmp_path: Path) -> None:
+    mum = identities()[0]
+    picture, _ = compose([mum], np.random.default_rng(3), size=(640, 480), vary=False)
+    src = tmp_path / "videos"
+    make_video(src / "party.mp4", [Scene(4, GREY), Scene(4, GREY, picture=picture)], size=(640, 480))
+    settings = load_settings(tmp_path / "library", workers=1)
+    with Catalog(settings.catalog_path) as cat:
+        cat.add_root(src.resolve())
+        report = index_library(cat, settings, vlm=False, ocr=False, faces=True, speech=False)
+        video = cat.photo(str((src / "party.mp4").resolve()))
+        frames = cat.keyframes([video["hash"]])[video["hash"]]
+    assert report.faces is not None and report.faces.scanned == 2  # the two keyframes, not the poster again
+    with Library(settings) as lib:
+        people = lib.people()
+        assert len(people) == 1 and (people[0]["faces"], people[0]["photos"]) == (1, 1)
+        face = lib.catalog.people.person_faces(people[0]["id"])[0]
+        assert face["hash"] == frames[1]["frame_hash"] and face["photo_id"] == video["id"]  # seen at 0:04
+        lib.name_person(people[0]["id"], ["Mum", "妈妈"])
+        hits = lib.search("妈妈").hits
+        assert [h.photo_id for h in hits] == [video["id"]] and hits[0].people[0]["name"] == "Mum"
+
+
+def test_creation_times_keep_their_own_clock_or_take_this_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        # an iPhone in London writes +0000 with its own clock: kept as it is
+        assert parse_creation("2024-07-15T10:00:00+0000", own_clock=True) == ("2024-07-15T10:00:00", "+00:00")
+        # an encoder's UTC time: shown in this machine's zone
+        assert parse_creation("2024-07-15T10:00:00.000000Z") == ("2024-07-15T18:00:00", "+08:00")
+        assert parse_creation("2024-07-15T18:20:30+0800") == ("2024-07-15T18:20:30", "+08:00")
+        assert parse_creation("1904-01-01T00:00:00Z") is None  # an unset clock
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_long_sound_tracks_are_not_transcribed(tmp_path: Path, built: dict[str, Any]) -> None:
+    src = tmp_path / "v"
+    src.mkdir()
+    shutil.copy(built["src"] / "beach.mp4", src / "beach.mp4")
+    settings = load_settings(
+        tmp_path / "lib", workers=1, speech_model="bundled:whisper-base", transcribe_max_s=5
+    )
+    with Catalog(settings.catalog_path) as cat:
+        cat.add_root(src.resolve())
+        report = index_library(cat, settings, vlm=False, ocr=False, faces=False)
+        beach = cat.photo(str((src / "beach.mp4").resolve()))
+        assert report.analyses == [] and cat.analyses(beach["hash"]) == []  # 12 s > 5 s: not decoded

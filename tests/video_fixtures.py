@@ -23,10 +23,11 @@ class Scene:
     seconds: float
     color: tuple[int, int, int]
     text: str = ""  # drawn large in the middle (read by OCR)
+    picture: Image.Image | None = None  # shown instead of the plain colour (e.g. a photo with a face)
 
 
 def _frame(scene: Scene, size: tuple[int, int], i: int) -> np.ndarray:
-    img = Image.new("RGB", size, scene.color)
+    img = scene.picture.convert("RGB").resize(size) if scene.picture else Image.new("RGB", size, scene.color)
     draw = ImageDraw.Draw(img)
     # a little movement inside a scene, as a hand-held camera has: not a cut
     x = 10 + (i * 3) % 40

@@ -42,6 +42,9 @@ class Settings(BaseModel):
     video_keyframe_max_gap_s: float = Field(default=30.0, ge=1, le=3600)
     video_keyframes_max: int = Field(default=120, ge=1, le=10_000)
     transcribe_videos: bool = True
+    # a sound track is decoded whole into memory (16 kHz float32: 230 MB an hour): longer videos are not
+    # transcribed (their keyframes still are analysed)
+    transcribe_max_s: float = Field(default=3600.0, ge=1, le=6 * 3600)
     # where models given by id come from (models.py): the Hugging Face hub, a mirror of it ("hf-mirror":
     # HF_ENDPOINT, default https://hf-mirror.com) or ModelScope (same ids; reachable from mainland China);
     # downloads go to model_dir (None = $XDG_CACHE_HOME/smartalbum/models)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +102,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     unit, _, spec = header.strip().partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    if not dash or not (first_s.isdigit() or last_s.isdigit()):
-        return None  # malformed: ignored, as RFC 9110 allows
+    m = re.fullmatch(r"([0-9]*)-([0-9]*)", spec.strip())
+    if m is None or not (m.group(1) or m.group(2)):
+        return None  # malformed: ignored, as RFC 9110 says
+    first_s, last_s = m.groups()
     if not first_s:  # the last N bytes
         n = int(last_s)
         if n == 0 or size == 0:

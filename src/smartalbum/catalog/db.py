@@ -387,11 +387,14 @@ class Catalog:
             args = (producer, version, f"analyse:{producer}", UNPARSED_RETRIES)
         return [r[0] for r in self.db.execute(sql + " ORDER BY s.taken_at DESC, s.id, s.t", args)]
 
-    def videos_to_transcribe(self, version: str, *, redo: bool = False) -> list[tuple[str, str]]:
-        """(hash, one existing path) of visible videos with a sound track and no transcript of `version`."""
+    def videos_to_transcribe(
+        self, version: str, *, redo: bool = False, max_s: float = 1e9
+    ) -> list[tuple[str, str]]:
+        """(hash, one existing path) of visible videos of up to `max_s` seconds with a sound track and no
+        transcript of `version`."""
         sql = f"""SELECT p.hash, (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')
                   FROM photos p WHERE p.media = 'video' AND json_extract(p.video, '$.audio_codec') IS NOT NULL
-                    AND {self._VISIBLE}"""
+                    AND coalesce(p.duration_s, 0) <= {float(max_s)} AND {self._VISIBLE}"""
         if not redo:  # a sound track that failed UNPARSED_RETRIES times waits for --reanalyze
             sql += """ AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.hash = p.hash
                                        AND a.producer = 'speech' AND a.producer_version = ?)

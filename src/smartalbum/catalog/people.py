@@ -78,9 +78,14 @@ class PeopleStore:
     def hashes_to_scan(self, version: str) -> list[str]:
         """Visible photos this face model version has not looked at yet, oldest first."""
         rows = self.db.execute(
-            f"""SELECT p.hash FROM photos p WHERE {self.catalog._VISIBLE}
-                AND NOT EXISTS (SELECT 1 FROM face_scans s WHERE s.hash = p.hash AND s.producer_version = ?)
-                ORDER BY p.id""",
+            f"""WITH pictures(hash, id, t) AS (
+                    SELECT p.hash, p.id, 0 FROM photos p WHERE p.media = 'photo' AND {self.catalog._VISIBLE}
+                    UNION ALL
+                    SELECT k.frame_hash, p.id, k.t FROM keyframes k JOIN photos p ON p.hash = k.video_hash
+                    WHERE p.media = 'video' AND {self.catalog._VISIBLE})
+                SELECT hash FROM pictures x
+                WHERE NOT EXISTS (SELECT 1 FROM face_scans s WHERE s.hash = x.hash AND s.producer_version = ?)
+                ORDER BY x.id, x.t""",
             (version,),
         )
         return [r[0] for r in rows]
@@ -112,8 +117,9 @@ class PeopleStore:
                     inherit = heir is not None and heir["person_id"] and _iou(box, tuple(heir)[:4]) >= 0.5
                     self.db.execute(
                         """INSERT OR IGNORE INTO faces(hash, producer_version, x, y, w, h, score, vector,
-                                                      person_id, assigned_by, created_at)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                                      person_id, assigned_by, created_at, owner)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                                   coalesce((SELECT video_hash FROM keyframes WHERE frame_hash = ?), ?))""",
                         (
                             photo_hash,
                             version,
@@ -123,6 +129,8 @@ class PeopleStore:
                             heir["person_id"] if inherit and heir else None,
                             heir["assigned_by"] if inherit and heir else None,
                             now,
+                            photo_hash,
+                            photo_hash,
                         ),
                     )
                 self.db.execute(
@@ -138,7 +146,7 @@ class PeopleStore:
         rows = self.db.execute(
             f"""SELECT f.id, f.vector, coalesce(f.person_id, -1) FROM faces f
                 WHERE f.producer_version = ? AND {cond}
-                AND EXISTS (SELECT 1 FROM photos p WHERE p.hash = f.hash AND {self.catalog._VISIBLE})
+                AND EXISTS (SELECT 1 FROM photos p WHERE p.hash = f.owner AND {self.catalog._VISIBLE})
                 ORDER BY f.id""",
             (version,),
         ).fetchall()
@@ -202,10 +210,10 @@ class PeopleStore:
         SELECT pe.id, pe.is_me, pe.hidden, pe.birthday, pe.created_at, pe.updated_at,
                (SELECT json_group_array(name) FROM
                    (SELECT name FROM person_names n WHERE n.person_id = pe.id ORDER BY position)) AS names,
-               count(f.id) AS faces, count(DISTINCT f.hash) AS photos
+               count(f.id) AS faces, count(DISTINCT f.owner) AS photos
         FROM people pe
         LEFT JOIN faces f ON f.person_id = pe.id
-             AND EXISTS (SELECT 1 FROM photos p WHERE p.hash = f.hash AND {"{visible}"})
+             AND EXISTS (SELECT 1 FROM photos p WHERE p.hash = f.owner AND {"{visible}"})
     """
 
     def _person_rows(self, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
@@ -234,7 +242,7 @@ class PeopleStore:
                 FROM (SELECT f.person_id, f.id AS face_id, p.id AS photo_id,
                              row_number() OVER (PARTITION BY f.person_id
                                                 ORDER BY f.w * f.h * (1 + f.score) DESC, f.id) AS n
-                      FROM faces f JOIN photos p ON p.hash = f.hash
+                      FROM faces f JOIN photos p ON p.hash = f.owner
                       WHERE f.person_id IN (SELECT value FROM json_each(?)) AND {self.catalog._VISIBLE}) best
                 WHERE n = 1""",
             (json.dumps([int(i) for i in person_ids]),),
@@ -276,7 +284,7 @@ class PeopleStore:
                        CASE WHEN pe.hidden THEN NULL ELSE
                            (SELECT n.name FROM person_names n WHERE n.person_id = f.person_id
                             ORDER BY n.position LIMIT 1) END AS name
-                FROM faces f JOIN photos p ON p.hash = f.hash
+                FROM faces f JOIN photos p ON p.hash = f.owner
                 LEFT JOIN people pe ON pe.id = f.person_id
                 WHERE {where} ORDER BY f.x, f.id LIMIT ?""",
             (*args, limit),
@@ -342,19 +350,19 @@ class PeopleStore:
         sql = f"SELECT p.id FROM photos p WHERE {self.catalog._VISIBLE}"
         args: list[Any] = []
         for pid in all_of:
-            sql += " AND EXISTS (SELECT 1 FROM faces f WHERE f.hash = p.hash AND f.person_id = ?)"
+            sql += " AND EXISTS (SELECT 1 FROM faces f WHERE f.owner = p.hash AND f.person_id = ?)"
             args.append(int(pid))
         if only and all_of:
             marks = ",".join("?" * len(all_of))
             sql += (
-                " AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.hash = p.hash"
+                " AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.owner = p.hash"
                 f" AND (f.person_id IS NULL OR f.person_id NOT IN ({marks})))"
             )
             args.extend(int(p) for p in all_of)
         if none_of:
             marks = ",".join("?" * len(none_of))
             sql += (
-                f" AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.hash = p.hash AND f.person_id IN ({marks}))"
+                f" AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.owner = p.hash AND f.person_id IN ({marks}))"
             )
             args.extend(int(p) for p in none_of)
         return [r[0] for r in self.db.execute(sql + " ORDER BY p.id", args)]
@@ -365,7 +373,7 @@ class PeopleStore:
             """SELECT DISTINCT p.id AS photo_id, pe.id AS person_id,
                    (SELECT n.name FROM person_names n WHERE n.person_id = pe.id ORDER BY n.position LIMIT 1)
                        AS name, pe.is_me
-               FROM photos p JOIN faces f ON f.hash = p.hash JOIN people pe ON pe.id = f.person_id
+               FROM photos p JOIN faces f ON f.owner = p.hash JOIN people pe ON pe.id = f.person_id
                WHERE pe.hidden = 0 AND p.id IN (SELECT value FROM json_each(?))
                  AND (pe.is_me OR EXISTS (SELECT 1 FROM person_names n WHERE n.person_id = pe.id))
                ORDER BY p.id, pe.is_me DESC, pe.id""",

@@ -290,6 +290,19 @@ def _v9_videos(db: sqlite3.Connection) -> None:
     )
 
 
+def _v10_face_owners(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- the photo or video a face was seen in: a video's faces are found in its keyframes (faces.hash is
+        -- the keyframe's, where the box lies), and belong to the video
+        ALTER TABLE faces ADD COLUMN owner TEXT;
+        UPDATE faces SET owner = hash;
+        CREATE INDEX faces_owner ON faces(owner);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -300,4 +313,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v7_birthdays,
     _v8_similar,
     _v9_videos,
+    _v10_face_owners,
 ]

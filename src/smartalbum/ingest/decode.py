@@ -137,7 +137,7 @@ def embedded_video_offset(data: bytes, xmp: bytes | str | None) -> int | None:
     marks = xmp.encode() if isinstance(xmp, str) else (xmp or b"")
     if not any(m in marks for m in _MOTION_XMP):
         return None
-    at = data.find(b"ftyp", 4)
+    at = data.find(b"ftyp", 12)  # past a HEIF/AVIF still's own ftyp box, which sits at 4
     while at >= 4:
         start, box, brand = at - 4, int.from_bytes(data[at - 4 : at], "big"), data[at + 4 : at + 8]
         # an MP4 begins with a small ftyp box and a brand of letters and digits (isom, mp42, MSNV, qt  )

@@ -112,9 +112,10 @@ def parse_iso6709(value: str) -> tuple[float, float] | None:
     return lat, lon
 
 
-def parse_creation(value: str) -> tuple[str, str] | None:
-    """A container's creation time as (local ISO time, offset). A time with an offset keeps its own clock;
-    a UTC time is shown in this machine's time zone, as a phone's gallery would."""
+def parse_creation(value: str, *, own_clock: bool = False) -> tuple[str, str] | None:
+    """A container's creation time as (local ISO time, offset). A UTC time ('Z', as most encoders write
+    it) is shown in this machine's time zone, as a phone's gallery would; with `own_clock` (Apple's tag,
+    written with the camera's own offset) +00:00 is a real offset, kept."""
     text = (value or "").strip().replace("Z", "+00:00")
     if not text:
         return None
@@ -127,7 +128,7 @@ def parse_creation(value: str) -> tuple[str, str] | None:
         return None
     if dt.tzinfo is None:
         return dt.replace(microsecond=0).isoformat(), ""
-    if dt.utcoffset() == UTC.utcoffset(None) and "com.apple" not in value:
+    if dt.utcoffset() == UTC.utcoffset(None) and not own_clock:
         dt = dt.astimezone()  # UTC: this machine's time zone
     return dt.replace(tzinfo=None, microsecond=0).isoformat(), format_offset(dt.utcoffset())
 
@@ -165,7 +166,7 @@ def probe(container: Any) -> VideoInfo:
         model=tags.get("com.apple.quicktime.model") or tags.get("model"),
     )
     for key in _CREATION_KEYS:
-        found = parse_creation(tags.get(key, ""))
+        found = parse_creation(tags.get(key, ""), own_clock=key.startswith("com.apple"))
         if found:
             info.taken_at, info.tz_offset = found[0], found[1] or None
             break
@@ -175,6 +176,19 @@ def probe(container: Any) -> VideoInfo:
             info.lat, info.lon = point
             break
     return info
+
+
+LIVE_MAX_S = 6.0  # a live photo's video lasts about 3 s; a longer one of the same name is a video of its own
+
+
+def short_clip(path: str, max_s: float = LIVE_MAX_S) -> bool:
+    """True for a readable video of at most `max_s` seconds (read from the header only)."""
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            info = probe(container)
+    except (av.FFmpegError, VideoError, OSError, ValueError):
+        return False
+    return 0 < info.duration_s <= max_s
 
 
 # -- keyframes --------------------------------------------------------------------------------------
@@ -245,6 +259,8 @@ def read_video(
                 prev_small = small
                 first = not out.keyframes
                 is_cut = cut >= policy.threshold and t - last_kf >= min_gap
+                if len(out.keyframes) >= policy.max_frames:  # a header without a duration: no gaps to widen
+                    continue  # read on for the length, take no more
                 if first or is_cut or t - last_kf >= max_gap:
                     out.keyframes.append(Keyframe(round(t, 3), _frame_image(frame, size, rotation), cut))
                     last_kf = t

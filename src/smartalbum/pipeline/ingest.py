@@ -20,7 +20,7 @@ from smartalbum.catalog.records import IngestOutcome
 from smartalbum.config import Settings
 from smartalbum.ingest.decode import IngestTask, ingest_file, register_decoders
 from smartalbum.ingest.scan import VIDEO_EXTENSIONS, ScanEntry, ScanReport, scan_root
-from smartalbum.media.video import KeyframePolicy
+from smartalbum.media.video import KeyframePolicy, short_clip
 from smartalbum.pipeline.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -188,15 +188,16 @@ def _scan(
 
 
 def _live_pairs(entries: list[ScanEntry]) -> dict[str, str]:
-    """Live photos: a still and a video of the same name in the same folder (IMG_1234.HEIC + IMG_1234.MOV,
-    as phones export them) -> {still path: video path}."""
+    """Live photos: a still and a short video (up to 6 s) of the same name in the same folder
+    (IMG_1234.HEIC + IMG_1234.MOV, as phones export them) -> {still path: video path}. A longer video of
+    the same name (trip.jpg, trip.mp4) is a video of its own."""
     stills: dict[tuple[str, str], str] = {}
     videos: dict[tuple[str, str], str] = {}
     for e in entries:
         folder, name = os.path.split(e.path)
         stem, ext = os.path.splitext(name)
         (videos if ext.lower() in VIDEO_EXTENSIONS else stills)[(folder, stem.lower())] = e.path
-    return {stills[key]: path for key, path in videos.items() if key in stills}
+    return {stills[key]: path for key, path in videos.items() if key in stills and short_clip(path)}
 
 
 def _settled(state: tuple[int, int, str, str | None], retry_errors: bool) -> bool:

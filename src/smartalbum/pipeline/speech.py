@@ -36,7 +36,7 @@ def transcribe_videos(
     progress = progress or Progress()
     cancel = cancel or CancelToken()
     stats = AnalyseStats(SPEECH_PRODUCER, transcriber.version)
-    todo = catalog.videos_to_transcribe(transcriber.version, redo=redo)
+    todo = catalog.videos_to_transcribe(transcriber.version, redo=redo, max_s=settings.transcribe_max_s)
     stats.todo = len(todo)
     if not todo:  # no bar for a library without videos
         return stats
@@ -50,7 +50,7 @@ def transcribe_videos(
                 stats.cancelled = True
                 break
             try:
-                samples = decode_audio(path)
+                samples = decode_audio(path, max_seconds=settings.transcribe_max_s)
                 transcript = transcriber.transcribe(samples, settings.speech_language)
                 result = AnalysisResult(video_hash, "ok", data=transcript.as_dict())
                 stats.ok += 1
