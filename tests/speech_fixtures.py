@@ -18,8 +18,8 @@ import pytest
 from smartalbum.catalog import Catalog
 from smartalbum.library import Library
 from smartalbum.pipeline.ingest import ingest_library
-from smartalbum.speech.audio import as_samples, decode_audio
-from smartalbum.speech.base import SAMPLE_RATE, AudioInput, Segment, Transcriber, Transcript
+from smartalbum.speech.audio import decode_audio
+from smartalbum.speech.base import SAMPLE_RATE, Transcriber
 from smartalbum.speech.registry import load_transcriber
 from smartalbum.vision.base import AnalysisResult
 from smartalbum.vision.prompt import PROMPT_VERSION
@@ -122,21 +122,3 @@ def build_kite_library(base: Path) -> BuiltLibrary:
         catalog.record_analyses("qwen_vl", version, [AnalysisResult(hashes["kite"], "ok", data=data, raw="")])
     library = Library(settings, index_options=INDEX_OPTIONS)
     return BuiltLibrary(settings, library, folder, {n: r["id"] for n, r in rows.items()}, hashes)
-
-
-class ScriptedTranscriber:
-    """A speech backend that 'hears' fixed text in a fixed language (after really decoding the audio): the
-    Chinese path end to end, since espeak-ng's Mandarin is too robotic for Whisper base to transcribe. It
-    records the language each call asked for."""
-
-    name = "scripted"
-    version = "scripted-1"
-
-    def __init__(self, text: str, language: str) -> None:
-        self.text, self.language = text, language
-        self.asked: list[str | None] = []
-
-    def transcribe(self, audio: AudioInput, language: str | None = None) -> Transcript:
-        seconds = as_samples(audio).size / SAMPLE_RATE
-        self.asked.append(language)
-        return Transcript(language or self.language, [Segment(0.0, round(seconds, 3), self.text)], seconds)
