@@ -75,7 +75,9 @@ def test_the_chinese_path_runs(whisper: Transcriber, speech_dir: Path) -> None:
     clip = say(speech_dir / "zh.wav", "红色的风筝", voice="cmn", speed=110, pad_s=0.3)
     heard = whisper.transcribe(clip, "zh")
     assert heard.language == "zh" and heard.duration > 1.0
-    assert all(isinstance(s, Segment) for s in heard.segments)
+    # something was heard, inside the clip's time, in some words (what they are is not measured here)
+    assert heard.segments and heard.text.strip(), heard
+    assert all(0 <= s.start < s.end <= heard.duration + 0.5 for s in heard.segments), heard.segments
     # Chinese transcripts join without spaces
     joined = Transcript("zh", [Segment(0, 1, "红色的"), Segment(1, 2, "风筝")])
     assert joined.text == "红色的风筝"
