@@ -44,6 +44,12 @@ class AnalyseStats:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def clock(self, started: float, now: float | None = None) -> None:
+        """Time taken since `started` (time.monotonic()) and photos a second, for the run's record."""
+        self.elapsed_s = round((time.monotonic() if now is None else now) - started, 3)
+        done = self.ok + self.partial + self.unparsed + self.errors
+        self.photos_per_s = round(done / self.elapsed_s, 3) if self.elapsed_s else 0.0
+
 
 def _load_inputs(settings: Settings, hashes: list[str]) -> tuple[list[AnalysisInput], list[AnalysisResult]]:
     inputs, failed = [], []
@@ -115,8 +121,6 @@ def analyse_library(
             status = "cancelled"
             raise
         finally:
-            stats.elapsed_s = round(time.monotonic() - started, 3)
-            done = stats.ok + stats.partial + stats.unparsed + stats.errors
-            stats.photos_per_s = round(done / stats.elapsed_s, 3) if stats.elapsed_s else 0.0
+            stats.clock(started)
             catalog.finish_run(run_id, status, stats.as_dict())
     return stats

@@ -71,8 +71,6 @@ def transcribe_videos(
         status = "cancelled"
         raise
     finally:
-        stats.elapsed_s = round(time.monotonic() - started, 3)
-        done = stats.ok + stats.errors
-        stats.photos_per_s = round(done / stats.elapsed_s, 3) if stats.elapsed_s else 0.0
+        stats.clock(started)
         catalog.finish_run(run_id, status, stats.as_dict())
     return stats

@@ -482,9 +482,7 @@ def analyse_via_queue(
         raise
     finally:
         now = time.monotonic()
-        stats.elapsed_s = round(now - coordinator.started, 3)
-        done = stats.ok + stats.partial + stats.unparsed + stats.errors
-        stats.photos_per_s = round(done / stats.elapsed_s, 3) if stats.elapsed_s else 0.0
+        stats.clock(coordinator.started, now)
         snap = coordinator.snapshot(now)
         stats.queue = {
             k: snap[k] for k in ("queue", "broker", "workers", "workers_alive", *coordinator.counters)
