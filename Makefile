@@ -8,15 +8,28 @@ PHOTOS ?= $(firstword $(wildcard $(HOME)/Pictures) $(wildcard ../shared/eval/pho
 LIBRARY ?=
 LIB_FLAG := $(if $(LIBRARY),--library $(LIBRARY),)
 
-.PHONY: run test lint types pytest system-deps clean bench
+.PHONY: run test lint types pytest system-deps clean bench export-env
 
 # torch/torchvision are pinned to the releases this machine's pip serves from disk (newer ones download GBs).
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[dev,queue]'
+	$(BIN)/pip install --quiet -e '.[dev,queue,openvino]'
 	touch $(STAMP)
+
+# OpenVINO export tooling for the tests and bench/vlm.py (bench/ov_export.py): optimum-intel 2.2.0 exports
+# Qwen3-VL only with transformers <= 5.0, so these live in their own folder, put in front of the app's
+# packages (torch, openvino) for the export process only. --no-deps: a plain install pulls CUDA torch.
+EXPORT_ENV := .venv-export
+EXPORT_STAMP := $(EXPORT_ENV)/.installed
+$(EXPORT_STAMP): Makefile | $(STAMP)
+	rm -rf $(EXPORT_ENV)
+	$(BIN)/pip install --quiet --no-deps --target $(EXPORT_ENV) transformers==5.0.0 huggingface-hub==1.21.0 \
+		tokenizers==0.22.2 optimum==2.3.0 optimum-intel==2.2.0 nncf==3.4.0 tabulate==0.10.0
+	touch $(EXPORT_STAMP)
+
+export-env: $(EXPORT_STAMP)
 
 run: $(STAMP)
 	@if [ -z "$(PHOTOS)" ] || [ ! -d "$(PHOTOS)" ]; then \
@@ -46,7 +59,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) $(EXPORT_STAMP) system-deps
 	$(BIN)/pytest -q
 
 test: lint types pytest
@@ -55,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .test-artifacts
+	rm -rf $(VENV) $(EXPORT_ENV) .mypy_cache .ruff_cache .pytest_cache .test-artifacts
