@@ -570,18 +570,46 @@ def speech_repo_id(model: str) -> str:
         return model
 
 
+def _vision_models(settings: Settings, root: Path) -> list[ConfiguredModel]:
+    """The vision model(s) of a local engine: transformers' vlm_model, the openvino engine's export, or for
+    vlm_backend "auto" the one it picks here (and, on a CPU where it picks transformers only because the
+    OpenVINO model is not downloaded yet, that one too, as `vision-openvino`)."""
+    if settings.vlm_backend == "openai":
+        return []
+    from smartalbum.vision.backends import resolve_vlm_backend
+    from smartalbum.vision.openvino_backend import openvino_importable, openvino_model_id
+
+    engine = resolve_vlm_backend(settings)
+    use = "vision stage: descriptions, tags, objects"
+    ov_model = openvino_model_id(settings)
+    ov_setting = "vlm_model" if ov_model == settings.vlm_model else "vlm_openvino_model"
+    if engine == "openvino":
+        auto = ", chosen by vlm_backend auto" if settings.vlm_backend == "auto" else ""
+        ov_use = f"{use} (openvino engine{auto})"
+        return [_hub_model("vision", ov_setting, ov_model, ov_use, ov_model, root)]
+    if engine != "transformers":
+        return []
+    auto = ", chosen by vlm_backend auto" if settings.vlm_backend == "auto" else ""
+    out = [_hub_model("vision", "vlm_model", settings.vlm_model, f"{use} (transformers engine{auto})",
+                      settings.vlm_model, root)]  # fmt: skip
+    if settings.vlm_backend == "auto" and openvino_importable():
+        from smartalbum.vision.backends import cuda_available
+
+        if not cuda_available():
+            ov_use = f"{use} on this CPU (openvino engine, INT4): vlm_backend auto uses it once downloaded"
+            out.append(_hub_model("vision-openvino", ov_setting, ov_model, ov_use, ov_model, root))
+    return out
+
+
 def configured_models(settings: Settings) -> list[ConfiguredModel]:
     """Every model the settings use, where it is and how big, and which stage uses it."""
     root = model_dir(settings)
     out: list[ConfiguredModel] = []
 
-    vision_use = f"vision stage: descriptions, tags, objects ({settings.vlm_backend} engine)"
-    if settings.vlm_backend == "transformers":
-        out.append(
-            _hub_model("vision", "vlm_model", settings.vlm_model, vision_use, settings.vlm_model, root)
-        )
-    else:
+    out.extend(_vision_models(settings, root))
+    if settings.vlm_backend == "openai":
         where = ", ".join(settings.openai_base_urls)
+        vision_use = "vision stage: descriptions, tags, objects (openai engine)"
         out.append(
             ConfiguredModel(
                 "vision", "vlm_model", settings.vlm_model, vision_use, "server", "on the server", where

@@ -1,0 +1,96 @@
+"""Export a Qwen3-VL checkpoint folder to OpenVINO (for the tests and bench/vlm.py), with optimum-intel.
+
+optimum-intel 2.2.0 exports Qwen3-VL only with transformers <= 5.0, while the app runs a newer transformers;
+so the export tooling lives in its own folder, `.venv-export` (`make export-env`: transformers 5.0.0,
+optimum-intel, optimum, nncf, installed with --no-deps next to the app's venv), which is put in front of the
+app's packages (torch, openvino, openvino-tokenizers) on PYTHONPATH for the export process only.
+
+    python bench/ov_export.py SRC OUT [--weight-format int4|int8|fp16|fp32] [--group-size N]
+
+is `optimum-cli export openvino --task image-text-to-text` plus one fix: a folder saved by transformers 5.x
+has its image-processor settings only in processor_config.json, and the exporter wants
+preprocessor_config.json, which is written next to it when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT_ENV = ROOT / ".venv-export"
+DONE = ".export-complete"
+
+
+def export_env() -> Path:
+    """The export tooling folder; a clear error when `make export-env` has not made it."""
+    if not (EXPORT_ENV / "optimum" / "intel").is_dir():
+        raise RuntimeError(
+            f"no OpenVINO export tooling in {EXPORT_ENV}: run `make export-env` "
+            "(transformers 5.0.0 + optimum-intel 2.2.0 beside the app's venv)"
+        )
+    return EXPORT_ENV
+
+
+def ensure_preprocessor_config(src: Path) -> None:
+    """Write preprocessor_config.json (and the video one) from processor_config.json when missing."""
+    combined = src / "processor_config.json"
+    if not combined.is_file():
+        return
+    data = json.loads(combined.read_text(encoding="utf-8"))
+    for key, name in (("image_processor", "preprocessor_config.json"),
+                      ("video_processor", "video_preprocessor_config.json")):  # fmt: skip
+        target = src / name
+        if key in data and not target.is_file():
+            target.write_text(json.dumps({**data[key], "processor_class": data.get("processor_class")},
+                                         indent=2), encoding="utf-8")  # fmt: skip
+
+
+def export_openvino(
+    src: Path, out: Path, weight_format: str = "int4", group_size: int | None = None, timeout: float = 1800
+) -> float:
+    """Export `src` into `out` in a subprocess with the export tooling; returns the seconds it took.
+    Does nothing (returns 0.0) when `out` already holds a finished export."""
+    if (out / DONE).is_file():
+        return 0.0
+    env_dir = export_env()
+    ensure_preprocessor_config(src)
+    args = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model", str(src),
+            "--task", "image-text-to-text", "--weight-format", weight_format]  # fmt: skip
+    if group_size is not None and weight_format == "int4":
+        args += ["--group-size", str(group_size)]
+    tmp = out.with_name(out.name + ".part")
+    args.append(str(tmp))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_dir), os.environ.get("PYTHONPATH", "")])}
+    started = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the OpenVINO export failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.rename(out)
+    (out / DONE).write_text(weight_format, encoding="utf-8")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--weight-format", default="int4", choices=["int4", "int8", "fp16", "fp32"])
+    p.add_argument("--group-size", type=int, default=None)
+    args = p.parse_args(argv)
+    seconds = export_openvino(args.src, args.out, args.weight_format, args.group_size)
+    print(f"exported {args.src} to {args.out} ({args.weight_format}) in {seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Qwen3-VL on OpenVINO GenAI: the CPU engine (INT4 weights by default), several photos decoded together.
+
+The model is an OpenVINO export of Qwen3-VL, the folder that
+`optimum-cli export openvino --task image-text-to-text` writes (openvino_*_model.xml/.bin, the tokenizer,
+detokenizer, chat template and preprocessor config). By default it is the already-exported
+INT4 model `vlm_openvino_model`, pulled through models.py like every other model; `vlm_model` may instead name
+a local export folder.
+
+Photos of a batch go to OpenVINO GenAI's ContinuousBatchingPipeline as one request each (it schedules their
+prefill and decodes them together, paged KV cache, no padding). When this OpenVINO GenAI cannot build that
+pipeline for the model, the VLMPipeline (one photo at a time) is used instead.
+
+The prompt is vision/prompt.py's `build_messages` (its image part becomes OpenVINO GenAI's image tag, at the
+same place in the chat), and every answer goes through vision/parse.py's `result_from_raw`: the same prompt
+and parser as the transformers backend, so the catalog path is the same.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from smartalbum.config import Settings
+from smartalbum.errors import ModelError
+from smartalbum.hub import hub_reachable
+from smartalbum.models import ensure_local, hf_cache_copy, local_copy, model_dir, source_for
+from smartalbum.vision.base import AnalysisInput, AnalysisResult
+from smartalbum.vision.parse import result_from_raw
+from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
+from smartalbum.vision.qwen_vl import _looks_like_path, fit_pixels, model_display_name
+
+log = logging.getLogger(__name__)
+
+# What an OpenVINO export of a Qwen-VL model holds (optimum-intel's names); the first is the decisive one.
+MODEL_FILES = (
+    "openvino_language_model.xml",
+    "openvino_text_embeddings_model.xml",
+    "openvino_vision_embeddings_model.xml",
+)
+TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
+PIPELINES = ("continuous", "single")
+
+EXPORT_COMMAND = (
+    "optimum-cli export openvino --model Qwen/Qwen3-VL-2B-Instruct --task image-text-to-text "
+    "--weight-format int4 DIR"
+)
+_EXPORT_HINT = (
+    f"set vlm_model to an OpenVINO export folder (made with `{EXPORT_COMMAND}`, see README 'Models and "
+    "mirrors'), or leave vlm_model as a hub id so that vlm_openvino_model is downloaded, or set "
+    "vlm_backend = 'transformers'"
+)
+_FETCH_HINT = (
+    "set model_source = 'modelscope' or HF_ENDPOINT to a mirror (e.g. HF_ENDPOINT=https://hf-mirror.com), "
+    "fetch it ahead with `smartalbum models pull vision`, or export the model yourself "
+    f"(`{EXPORT_COMMAND}`) and set vlm_model to DIR, or set vlm_backend = 'transformers'"
+)
+_INSTALL_HINT = "pip install 'smartalbum[openvino]' (openvino-genai), or set vlm_backend = 'transformers'"
+
+
+def openvino_importable() -> bool:
+    """True when openvino-genai is installed (nothing is imported)."""
+    try:
+        return importlib.util.find_spec("openvino_genai") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def is_openvino_export(path: Path) -> bool:
+    """A folder holding an OpenVINO export of a vision-language model (its language model IR)."""
+    return path.is_dir() and (path / MODEL_FILES[0]).is_file()
+
+
+def openvino_model_id(settings: Settings) -> str:
+    """The model the OpenVINO engine runs: vlm_model when it is an export folder, else vlm_openvino_model."""
+    path = Path(settings.vlm_model).expanduser()
+    if is_openvino_export(path):
+        return settings.vlm_model
+    return settings.vlm_openvino_model
+
+
+def local_openvino_model(settings: Settings) -> Path | None:
+    """The OpenVINO model's folder when it is on this machine (a local export, a pull, the hub cache)."""
+    model = openvino_model_id(settings)
+    path = Path(model).expanduser()
+    if path.exists() or _looks_like_path(model):
+        return path if is_openvino_export(path) else None
+    for found in (local_copy(model, model_dir(settings)), hf_cache_copy(model)):
+        if found is not None and is_openvino_export(found):
+            return found
+    return None
+
+
+def check_export(path: Path, model: str) -> None:
+    """Raise one ModelError saying what is wrong when `path` is not a usable OpenVINO export."""
+    if not path.is_dir():
+        raise ModelError(f"{model!r} is a file, not an OpenVINO model folder", _EXPORT_HINT)
+    if not (path / MODEL_FILES[0]).is_file():
+        if any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin")):
+            what = "a transformers checkpoint, not an OpenVINO export"
+        else:
+            what = "not an OpenVINO export"
+        raise ModelError(f"{model!r} is {what} (no {MODEL_FILES[0]})", _EXPORT_HINT)
+    missing = [f for f in (*MODEL_FILES, *TOKENIZER_FILES) if not (path / f).is_file()]
+    if missing:
+        raise ModelError(
+            f"the OpenVINO export {model!r} is incomplete: {', '.join(missing)} missing",
+            "export it again with optimum-cli (with openvino-tokenizers installed, which writes the "
+            f"tokenizer files), e.g. `{EXPORT_COMMAND}`",
+        )
+
+
+def kv_cache_gb(path: Path, requests: int, tokens_per_request: int) -> int:
+    """KV-cache size (GB, at least 1) for `requests` photos of `tokens_per_request` tokens at 16 bits."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        text = config.get("text_config") or config
+        layers = int(text["num_hidden_layers"])
+        kv_heads = int(text.get("num_key_value_heads") or text["num_attention_heads"])
+        head_dim = int(text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"])
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return 2
+    per_token = 2 * layers * kv_heads * head_dim * 2  # keys and values, 2 bytes each
+    return max(1, math.ceil(per_token * requests * tokens_per_request * 1.25 / 1e9))
+
+
+def to_history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """build_messages' chat as plain-text messages: an image part becomes OpenVINO GenAI's image tag, in its
+    place (the first image of a request is image 0)."""
+    out: list[dict[str, str]] = []
+    images = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append({"role": str(message["role"]), "content": content})
+            continue
+        parts: list[str] = []
+        for part in content or []:
+            kind = part.get("type")
+            if kind == "text":
+                parts.append(str(part.get("text", "")))
+            elif kind in ("image", "image_url"):
+                parts.append(f"<ov_genai_image_{images}>")
+                images += 1
+            else:
+                raise ValueError(f"the prompt has a {kind!r} part, which the openvino engine cannot send")
+        out.append({"role": str(message["role"]), "content": "".join(parts)})
+    return out
+
+
+def _ov_device(requested: str) -> str:
+    req = requested.strip().lower()
+    if req in ("auto", "cpu", ""):
+        return "CPU"
+    if req.startswith(("cuda", "mps")):
+        raise ModelError(
+            f"vlm_device {requested!r} is not an OpenVINO device",
+            "use vlm_device = 'auto' (CPU) or 'gpu' (an Intel GPU), or vlm_backend = 'transformers' for CUDA",
+        )
+    return requested.strip().upper()
+
+
+class OpenVINOAnalyser:
+    """Describes photos with an OpenVINO export of Qwen3-VL through OpenVINO GenAI (see the module doc)."""
+
+    name = "openvino"
+
+    def __init__(self, settings: Settings, *, pipeline: str = "continuous") -> None:
+        if pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {PIPELINES}")
+        self.model_id = openvino_model_id(settings)
+        self.version = f"{model_display_name(self.model_id)}|{PROMPT_VERSION}"
+        self.requested_device = settings.vlm_device
+        self.batch_size = settings.vlm_batch_size
+        self.max_pixels = settings.vlm_max_pixels
+        self.max_new_tokens = settings.vlm_max_new_tokens
+        self.model_source = settings.model_source
+        self.model_root = model_dir(settings)
+        self.pipeline_kind = pipeline  # what was asked; `engine` says what runs
+        self.engine: str | None = None
+        self.path: Path | None = None
+        self._pipe: Any = None
+        self._config: Any = None
+        self._lock = threading.Lock()
+
+    # -- loading -------------------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def load(self) -> None:
+        """Build the pipeline now; raises one ModelError that says what went wrong and what to do."""
+        if self._pipe is not None:
+            return
+        if not openvino_importable():
+            raise ModelError(
+                "the openvino engine needs openvino-genai, which is not installed", _INSTALL_HINT
+            )
+        device = _ov_device(self.requested_device)
+        path = self._resolve()
+        check_export(path, self.model_id)
+        started = time.monotonic()
+        try:
+            pipe, engine = self._build(path, device)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise _load_error(self.model_id, exc) from exc
+        config = pipe.get_config() if engine == "continuous" else pipe.get_generation_config()
+        config.max_new_tokens = self.max_new_tokens
+        config.do_sample = False  # greedy, as the transformers backend: reproducible descriptions
+        config.num_beams = 1
+        self._pipe, self._config, self.engine, self.path = pipe, config, engine, path
+        log.info("loaded %s with OpenVINO GenAI (%s, %s) in %.1f s", path, engine, device,
+                 time.monotonic() - started)  # fmt: skip
+
+    def _resolve(self) -> Path:
+        model = self.model_id
+        path = Path(model).expanduser()
+        if path.exists():
+            return path
+        if _looks_like_path(model):
+            raise ModelError(f"model directory {model!r} does not exist", _EXPORT_HINT)
+        for found in (local_copy(model, self.model_root), hf_cache_copy(model)):
+            if found is not None:
+                return found
+        source = source_for(self.model_source)
+        if source.name == "huggingface" and not hub_reachable():
+            raise ModelError(
+                f"cannot download {model!r}: {source.endpoint} is unreachable and the model is not on "
+                "this machine",
+                _FETCH_HINT,
+            )
+        return ensure_local(model, source, self.model_root)
+
+    def _build(self, path: Path, device: str) -> tuple[Any, str]:
+        import openvino_genai as ov_genai
+
+        if self.pipeline_kind == "continuous":
+            scheduler = ov_genai.SchedulerConfig()
+            # the prompt (~600 tokens), the image (<= max_pixels / 32^2 tokens) and the answer, per photo
+            tokens = 1024 + self.max_pixels // (32 * 32) + self.max_new_tokens
+            scheduler.cache_size = kv_cache_gb(path, self.batch_size, tokens)
+            scheduler.max_num_seqs = max(self.batch_size, 1)
+            # identical prompts share their prefix in the cache; the image differs, so little is shared,
+            # and the cache would keep old photos' blocks: off
+            scheduler.enable_prefix_caching = False
+            try:
+                return ov_genai.ContinuousBatchingPipeline(str(path), scheduler, device), "continuous"
+            except Exception as exc:  # e.g. an OpenVINO GenAI without images in continuous batching
+                log.warning(
+                    "continuous batching is not available for %s (%s); one photo at a time", path, exc
+                )
+        return ov_genai.VLMPipeline(str(path), device), "single"
+
+    def unload(self) -> None:
+        """Free the pipeline; the next `analyse` builds it again."""
+        self._pipe = None
+        self._config = None
+        gc.collect()
+
+    # -- inference -----------------------------------------------------------------------------------------
+
+    def analyse(self, batch: list[AnalysisInput]) -> list[AnalysisResult]:
+        """One result per input, in order; a photo that cannot be processed gets status 'error'."""
+        if not batch:
+            return []
+        self.load()
+        results: list[AnalysisResult] = []
+        for start in range(0, len(batch), self.batch_size):
+            results.extend(self._analyse_chunk(batch[start : start + self.batch_size]))
+        return results
+
+    def generate_raw(self, images: list[Image.Image]) -> list[str]:
+        """The model's answers for `images` (decoded together), before parsing; raises on any failure."""
+        self.load()
+        return self._generate([fit_pixels(img, self.max_pixels) for img in images])
+
+    def _analyse_chunk(self, chunk: list[AnalysisInput]) -> list[AnalysisResult]:
+        try:
+            raws = self._generate([fit_pixels(item.image, self.max_pixels) for item in chunk])
+            return [result_from_raw(item.hash, raw) for item, raw in zip(chunk, raws, strict=True)]
+        except Exception as exc:
+            if len(chunk) == 1:
+                return [_error_result(chunk[0], exc)]
+            log.warning("batch of %d failed (%s); retrying one photo at a time", len(chunk), exc)
+        return [self._analyse_one(item) for item in chunk]
+
+    def _analyse_one(self, item: AnalysisInput) -> AnalysisResult:
+        try:
+            (raw,) = self._generate([fit_pixels(item.image, self.max_pixels)])
+        except Exception as exc:
+            return _error_result(item, exc)
+        return result_from_raw(item.hash, raw)
+
+    def _generate(self, images: list[Image.Image]) -> list[str]:
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as ov_genai
+
+        pipe, config = self._pipe, self._config
+        if pipe is None:
+            raise ModelError(f"{self.model_id!r} is not loaded", "call load() first")
+        tensors = [ov.Tensor(np.ascontiguousarray(np.asarray(img, dtype=np.uint8))[None]) for img in images]
+        histories = [ov_genai.ChatHistory(to_history(build_messages(None))) for _ in images]
+        with self._lock:  # one generate at a time on one pipeline
+            if self.engine == "continuous":
+                out = pipe.generate(
+                    histories, images=[[t] for t in tensors], generation_config=[config] * len(images)
+                )
+                return [str(r.texts[0]) if r.texts else "" for r in out]
+            answers = []
+            for history, tensor in zip(histories, tensors, strict=True):
+                res = pipe.generate(history, images=[tensor], generation_config=config)
+                answers.append(str(res.texts[0]) if res.texts else "")
+            return answers
+
+
+def _error_result(item: AnalysisInput, exc: BaseException) -> AnalysisResult:
+    log.warning("photo %s could not be analysed: %s: %s", item.hash[:12], type(exc).__name__, exc)
+    return AnalysisResult(hash=item.hash, status="error", error=f"{type(exc).__name__}: {exc}"[:1000])
+
+
+def _load_error(model: str, exc: BaseException) -> ModelError:
+    text = str(exc)
+    first = text.splitlines()[0][:300] if text else type(exc).__name__
+    low = text.lower()
+    if isinstance(exc, MemoryError) or ("memory" in low and ("allocate" in low or "out of" in low)):
+        return ModelError(
+            f"not enough memory to load {model!r} ({first})",
+            "use the INT4 export (vlm_openvino_model), a smaller vlm_batch_size or vlm_max_pixels",
+        )
+    if ("unsupported" in low and "model" in low) or "model_type" in low:
+        return ModelError(
+            f"this OpenVINO GenAI cannot run {model!r} ({first})",
+            "pip install -U openvino-genai, or set vlm_backend = 'transformers'",
+        )
+    return ModelError(
+        f"cannot load {model!r} with OpenVINO GenAI: {type(exc).__name__}: {first}", _EXPORT_HINT
+    )

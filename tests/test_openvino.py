@@ -1,0 +1,243 @@
+"""The openvino engine: the tiny random Qwen3-VL (real transformers classes) exported to OpenVINO with
+optimum-intel in this session (`make export-env`; cached under .test-artifacts/openvino), run by OpenVINO
+GenAI's continuous-batching pipeline.
+
+Exported at full precision, it must answer exactly what the transformers backend answers for the same
+photos: same prompt (vision/prompt.py), same image preprocessing, greedy decoding; and `index` must store
+those answers through the same parser and catalog path. Also: the engine that vlm_backend = "auto" picks,
+what `models` lists, the errors for folders that are not OpenVINO exports, the bench's OpenVINO rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.ov_export import export_openvino
+from PIL import Image
+
+from smartalbum.catalog import Catalog
+from smartalbum.config import Settings, load_settings
+from smartalbum.errors import ModelError
+from smartalbum.models import configured_models, pull_targets
+from smartalbum.pipeline.run import index_library
+from smartalbum.vision.backends import resolve_vlm_backend, vlm_analyser
+from smartalbum.vision.openvino_backend import OpenVINOAnalyser, to_history
+from smartalbum.vision.parse import result_from_raw
+from smartalbum.vision.prompt import USER_PROMPT, build_messages
+from smartalbum.vision.qwen_vl import QwenVLAnalyser
+from tests.helpers import make_photo
+from tiny_qwen import tiny_qwen_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".test-artifacts" / "openvino"
+
+
+def _source_key() -> str:
+    """The export is cached under a name that changes when the tiny model or the export script does."""
+    h = hashlib.sha256()
+    for f in (ROOT / "tests" / "tiny_qwen.py", ROOT / "bench" / "ov_export.py"):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_qwen_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tiny_ov(tiny: Path) -> Path:
+    out = CACHE / f"tiny-qwen3-vl-fp32-{_source_key()}"
+    export_openvino(tiny, out, "fp32")
+    return out
+
+
+def _settings(tmp: Path, **kw: Any) -> Settings:
+    base: dict[str, Any] = {
+        "vlm_device": "cpu",
+        "vlm_dtype": "fp32",
+        "vlm_max_new_tokens": 24,
+        "embed_model": "offline",
+        "workers": 1,
+        "ocr_enabled": False,
+        "face_recognition": False,
+        "model_dir": tmp / "models",
+    }
+    return load_settings(tmp / "library", **{**base, **kw})
+
+
+def _images() -> list[Image.Image]:
+    noise = Image.effect_noise((300, 300), 60).convert("RGB")
+    return [
+        Image.new("RGB", (320, 240), (200, 30, 30)),
+        Image.new("RGB", (240, 320), (20, 200, 30)),
+        noise,
+        # sides in multiples of 32 px: no resampling, whose pixels differ a little between the two libraries
+        Image.linear_gradient("L").convert("RGB").resize((384, 192)),
+    ]
+
+
+def test_prompt_reaches_openvino_as_the_prompt_builder_wrote_it() -> None:
+    history = to_history(build_messages(None))
+    assert [m["role"] for m in history] == ["system", "user"]
+    # the image sits where build_messages put it (before the request), as OpenVINO GenAI's tag
+    assert history[1]["content"] == "<ov_genai_image_0>" + USER_PROMPT
+    with pytest.raises(ValueError, match="video"):
+        to_history([{"role": "user", "content": [{"type": "video"}]}])
+
+
+def test_openvino_answers_what_transformers_answers(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
+    images = _images()
+    ov = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_batch_size=4))
+    answers = ov.generate_raw(images)
+    assert ov.engine == "continuous"  # the four photos went to the continuous-batching pipeline together
+    pt = QwenVLAnalyser(_settings(tmp_path, vlm_model=str(tiny), vlm_batch_size=1))
+    expected = [pt.generate_raw([img])[0] for img in images]
+    assert answers == expected
+    assert len(set(answers)) > 1  # different photos, different answers: the images reach the model
+    assert all(a.strip() for a in answers)
+    # the single-request pipeline (the fallback) answers the same
+    single = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov)), pipeline="single")
+    assert single.generate_raw(images[:2]) == expected[:2]
+    assert single.engine == "single"
+
+
+def test_index_with_openvino_stores_what_the_parser_makes_of_each_answer(
+    tmp_path: Path, tiny: Path, tiny_ov: Path
+) -> None:
+    src = tmp_path / "photos"
+    colors = [(200, 30, 30), (20, 200, 30), (30, 30, 200), (220, 220, 40), (10, 10, 10)]
+    for i, color in enumerate(colors):
+        make_photo(src / f"p{i}.jpg", size=(160 + 48 * i, 120 + 16 * i), color=color, seed=i)
+    ov_settings = _settings(tmp_path, vlm_backend="openvino", vlm_model=str(tiny_ov), vlm_batch_size=4)
+    pt_settings = _settings(tmp_path, vlm_backend="transformers", vlm_model=str(tiny), vlm_batch_size=1)
+    with Catalog(ov_settings.catalog_path) as cat:
+        cat.add_root(src.resolve())
+        report = index_library(cat, ov_settings)
+        (vlm,) = report.analyses
+        assert (vlm.producer, vlm.todo, vlm.model_error) == ("openvino", 5, None)
+        assert vlm.ok + vlm.partial + vlm.unparsed + vlm.errors == 5
+        # the transformers backend over the same photos, into the same catalog, for comparison
+        (pt,) = index_library(cat, pt_settings).analyses
+        assert (pt.producer, pt.todo) == ("qwen_vl", 5)
+        hashes = [p["hash"] for p in (cat.photo(str((src / f"p{i}.jpg").resolve())) for i in range(5))]
+        for h in hashes:
+            rows = {a["producer"]: a for a in cat.analyses(h)}
+            assert set(rows) == {"openvino", "qwen_vl"}
+            ov_row, pt_row = rows["openvino"], rows["qwen_vl"]
+            assert ov_row["producer_version"].startswith(tiny_ov.name + "|")
+            assert ov_row["raw"] == pt_row["raw"]
+            # what is stored is exactly the shared parser's verdict on the answer
+            parsed = result_from_raw(h, ov_row["raw"])
+            assert ov_row["status"] == parsed.status == pt_row["status"]
+            assert ov_row["data"] == pt_row["data"]
+            assert ov_row["status"] in {"ok", "partial", "unparsed"}
+        statuses = [{a["producer"]: a for a in cat.analyses(h)}["openvino"]["status"] for h in hashes]
+        assert vlm.unparsed == statuses.count("unparsed")
+        # a second run with the same model and prompt asks again only what could not be parsed
+        assert [a.todo for a in index_library(cat, ov_settings).analyses] == [vlm.unparsed]
+
+
+def test_not_an_openvino_export_says_so(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
+    # a transformers checkpoint given to the openvino engine
+    with pytest.raises(ModelError) as err:
+        OpenVINOAnalyser(_settings(tmp_path, vlm_openvino_model=str(tiny))).load()
+    assert "transformers checkpoint, not an OpenVINO export" in err.value.message
+    assert "optimum-cli export openvino" in err.value.hint
+    # an export without its tokenizer
+    broken = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_ov, broken)
+    (broken / "openvino_detokenizer.xml").unlink()
+    with pytest.raises(ModelError, match=r"incomplete: openvino_detokenizer\.xml missing"):
+        OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(broken))).load()
+    # a folder that does not exist
+    with pytest.raises(ModelError, match="does not exist"):
+        OpenVINOAnalyser(_settings(tmp_path, vlm_openvino_model=str(tmp_path / "nowhere"))).load()
+    # a CUDA device is not an OpenVINO device
+    with pytest.raises(ModelError, match="not an OpenVINO device"):
+        OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_device="cuda")).load()
+
+
+def test_auto_picks_the_engine_for_this_machine(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
+    import torch
+
+    assert not torch.cuda.is_available()  # this test describes a CPU machine with openvino-genai installed
+    # an OpenVINO model on the machine: openvino
+    auto = _settings(tmp_path, vlm_backend="auto", vlm_openvino_model=str(tiny_ov))
+    assert resolve_vlm_backend(auto) == "openvino"
+    assert isinstance(vlm_analyser(auto), OpenVINOAnalyser)
+    # vlm_model itself an OpenVINO export: openvino, on that folder
+    folder = _settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny_ov))
+    assert resolve_vlm_backend(folder) == "openvino"
+    assert vlm_analyser(folder).version.startswith(tiny_ov.name + "|")
+    # only the transformers model is here: transformers (no second download behind the user's back)
+    only_pt = _settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny), vlm_openvino_model="Org/not-here")
+    assert resolve_vlm_backend(only_pt) == "transformers"
+    assert isinstance(vlm_analyser(only_pt), QwenVLAnalyser)
+    # nothing downloaded yet: the OpenVINO model (smaller, faster here) is the one to fetch
+    fresh = _settings(tmp_path, vlm_backend="auto", vlm_model="Org/pt-not-here", vlm_openvino_model="Org/ov")
+    assert resolve_vlm_backend(fresh) == "openvino"
+    # an explicit choice is kept
+    assert resolve_vlm_backend(_settings(tmp_path, vlm_backend="transformers")) == "transformers"
+    assert resolve_vlm_backend(_settings(tmp_path, vlm_backend="openvino", vlm_model=str(tiny))) == "openvino"
+
+
+def test_models_lists_the_openvino_model_and_its_engine(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
+    ov = {m.name: m for m in configured_models(_settings(tmp_path, vlm_backend="openvino"))}
+    assert ov["vision"].model == "OpenVINO/Qwen3-VL-2B-Instruct-int4-ov"
+    assert ov["vision"].setting == "vlm_openvino_model"
+    assert "openvino engine" in ov["vision"].used_by
+    assert (ov["vision"].state, ov["vision"].repo_ids) == ("not downloaded", [ov["vision"].model])
+    assert pull_targets(_settings(tmp_path, vlm_backend="openvino"), "vision") == [ov["vision"].model]
+    # a local export folder as vlm_model is listed as such
+    local = {m.name: m for m in configured_models(_settings(tmp_path, vlm_backend="openvino",
+                                                            vlm_model=str(tiny_ov)))}  # fmt: skip
+    assert (local["vision"].state, local["vision"].location) == ("local folder", str(tiny_ov))
+    # auto on this CPU with only the transformers model here: both are listed, each with its engine
+    auto = {
+        m.name: m for m in configured_models(_settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny)))
+    }
+    assert "transformers engine" in auto["vision"].used_by
+    assert "openvino engine" in auto["vision-openvino"].used_by
+    assert auto["vision-openvino"].repo_ids == ["OpenVINO/Qwen3-VL-2B-Instruct-int4-ov"]
+    # the transformers engine alone lists no OpenVINO model
+    names = [m.name for m in configured_models(_settings(tmp_path, vlm_backend="transformers"))]
+    assert "vision-openvino" not in names
+
+
+def test_models_cli_json_names_the_engine(tmp_path: Path, tiny_ov: Path) -> None:
+    env_lib = tmp_path / "lib"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from smartalbum.cli import run; run()", "--library", str(env_lib), "models",
+         "--json"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+        env={**__import__("os").environ, "SMARTALBUM_VLM_BACKEND": "openvino",
+             "SMARTALBUM_VLM_MODEL": str(tiny_ov)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
+    assert rows["vision"]["state"] == "local folder"
+    assert "openvino engine" in rows["vision"]["used_by"]
+
+
+@pytest.mark.slow
+def test_vlm_bench_smoke_run_openvino() -> None:
+    out = subprocess.run(
+        [sys.executable, "bench/vlm.py", "--arch", "tiny", "--engines", "torch,ov-int4,ov-int8",
+         "--batch-sizes", "1,2", "--new-tokens", "4", "--runs", "1", "--device", "cpu"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    num = r"[\d.]+ \| "
+    rows = re.findall(r"^\| (torch \S+|openvino int[48]) \| ([12]) \| " + num * 6, out.stdout, re.MULTILINE)
+    engines = [(e.split()[0], b) for e, b in rows]
+    assert engines == [("torch", "1"), ("torch", "2"), ("openvino", "1"), ("openvino", "2"),
+                       ("openvino", "1"), ("openvino", "2")], out.stdout  # fmt: skip
