@@ -303,6 +303,52 @@ def _v10_face_owners(db: sqlite3.Connection) -> None:
     )
 
 
+def _v11_change_counter(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- moves on every change search depends on (files, photos, analyses), so the search indexes see in
+        -- O(1) whether the catalog changed, instead of counting every table after each commit; `instance`
+        -- tells a catalog made afresh from the one the indexes last saw. A file's last_seen, size and mtime
+        -- (written for every file on every run) do not move it.
+        CREATE TABLE change_counter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            instance TEXT NOT NULL,
+            n INTEGER NOT NULL
+        );
+        INSERT INTO change_counter VALUES (1, lower(hex(randomblob(8))), 0);
+        CREATE TRIGGER files_insert_counts AFTER INSERT ON files BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER files_update_counts AFTER UPDATE OF path, root_id, photo_id, status, motion_path ON files
+        BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER files_delete_counts AFTER DELETE ON files BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER photos_insert_counts AFTER INSERT ON photos BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER photos_update_counts AFTER UPDATE ON photos BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER photos_delete_counts AFTER DELETE ON photos BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER analyses_insert_counts AFTER INSERT ON analyses BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER analyses_update_counts AFTER UPDATE ON analyses BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER analyses_delete_counts AFTER DELETE ON analyses BEGIN
+            UPDATE change_counter SET n = n + 1;
+        END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -314,4 +360,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v8_similar,
     _v9_videos,
     _v10_face_owners,
+    _v11_change_counter,
 ]
