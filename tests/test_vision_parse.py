@@ -18,17 +18,23 @@ from smartalbum.vision.parse import (
 )
 from smartalbum.vision.prompt import (
     EXAMPLE_ANALYSIS,
+    EXAMPLE_ANSWER,
     PROMPT_VERSION,
     SYSTEM_PROMPT,
     USER_PROMPT,
     build_messages,
 )
 from smartalbum.vision.schema import (
+    COMPACT_KEYS,
+    CUE_FIELDS,
     MAX_CAPTION_CHARS,
     MAX_COUNT,
     MAX_ITEMS,
     MAX_TEXT_ITEMS,
     SCHEMA_VERSION,
+    SEASON_VALUES,
+    TIME_OF_DAY_VALUES,
+    WEATHER_VALUES,
     PhotoAnalysis,
     parse_count,
     validate_analysis,
@@ -476,18 +482,26 @@ def test_analysis_text_people_and_tolerance() -> None:
 
 
 def test_prompt_example_parses_as_ok() -> None:
-    start = USER_PROMPT.index("{", USER_PROMPT.index("describe THIS photo"))
-    example = USER_PROMPT[start:]
-    assert json.loads(example) == EXAMPLE_ANALYSIS
-    assert parse_analysis(example).status == "ok"
+    example = USER_PROMPT.splitlines()[-1]  # the prompt ends with its example, in the compact form
+    assert example == EXAMPLE_ANSWER
+    assert json.dumps(json.loads(example), ensure_ascii=False, separators=(",", ":")) == example  # no spaces
+    parsed = parse_analysis(example)
+    assert parsed.status == "ok", parsed.problems
+    assert parsed.data == PhotoAnalysis.model_validate(EXAMPLE_ANALYSIS).model_dump()
     assert set(EXAMPLE_ANALYSIS) == set(PhotoAnalysis.model_fields)
 
 
 def test_prompt_names_every_field_and_allowed_value() -> None:
-    for name in PhotoAnalysis.model_fields:
-        assert f'"{name}"' in USER_PROMPT
-    for value in ("sunset", "night", "winter", "autumn", "rain", "snow", "indoor"):
-        assert value in USER_PROMPT
+    # every schema field has a compact key, and the prompt explains that key on a line of its own
+    fields = {f: k for k, f in COMPACT_KEYS.items() if f != "cues"} | dict.fromkeys(CUE_FIELDS, "cue")
+    assert set(fields) == set(PhotoAnalysis.model_fields)
+    lines = USER_PROMPT.splitlines()
+    for key in set(fields.values()):
+        assert any(line.startswith(f"{key}: ") for line in lines), key
+        assert f'"{key}":' in EXAMPLE_ANSWER, key
+    cue_line = next(line for line in lines if line.startswith("cue: "))
+    for value in (*TIME_OF_DAY_VALUES, *SEASON_VALUES, *WEATHER_VALUES):
+        assert f" {value}" in cue_line, value
     assert "JSON" in USER_PROMPT and "Simplified Chinese" in USER_PROMPT and "exactly as" in USER_PROMPT
     assert PROMPT_VERSION.endswith(f"s{SCHEMA_VERSION}")
 
@@ -508,7 +522,7 @@ def test_build_messages_shape() -> None:
 def _mutations(seed: int, count: int) -> list[str]:
     """Seeded random damage to a good answer: cuts, deletions, insertions of JSON syntax and junk."""
     rng = random.Random(seed)
-    junk = [*'{}[]":,\'\\`“”：，\n #/*', "null", "True", "```", "<think>", "&quot;", "猫", "\ufeff"]
+    junk = [*"{}[]\":,'\\`“”：，\n #/*", "null", "True", "```", "<think>", "&quot;", "猫", "\ufeff"]
     out = []
     for _ in range(count):
         text = GOOD_JSON

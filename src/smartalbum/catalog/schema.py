@@ -320,8 +320,8 @@ def _v11_change_counter(db: sqlite3.Connection) -> None:
         CREATE TRIGGER files_insert_counts AFTER INSERT ON files BEGIN
             UPDATE change_counter SET n = n + 1;
         END;
-        CREATE TRIGGER files_update_counts AFTER UPDATE OF path, root_id, photo_id, status, motion_path ON files
-        BEGIN
+        CREATE TRIGGER files_update_counts
+        AFTER UPDATE OF path, root_id, photo_id, status, motion_path ON files BEGIN
             UPDATE change_counter SET n = n + 1;
         END;
         CREATE TRIGGER files_delete_counts AFTER DELETE ON files BEGIN

@@ -212,8 +212,7 @@ class _LenientReader:
                 if self.i == start:
                     self.i += 1
                 continue
-            if not isinstance(value, _Partial):  # a list item cut in half is noise, not content
-                out.append(value)
+            out.append(value)  # a cut string stays a _Partial: _settle decides whether it is content
 
     def _comma(self) -> None:
         self.i += 1
@@ -299,6 +298,27 @@ class _LenientReader:
             return int(number) if number.is_integer() and re.fullmatch(r"[-+]?\d+", word) else number
         self.repairs.add("unquoted values")
         return word
+
+
+# Compact keys (vision/schema.py COMPACT_KEYS) whose lists are [zh, en] pairs, or hold such pairs: a text cut
+# off by the end of the output is kept there, as the long form keeps a cut {"zh": ..., "en": ...} value.
+_CUT_KEPT_IN = frozenset({"cap", "sc", "who"})
+_CUT_KEPT_IN_ITEMS = frozenset({"obj", "ani"})
+
+
+def _settle(value: Any, keep_cut: bool = False, keep_cut_in_items: bool = False) -> Any:
+    """Plain values from the lenient reader: a list item cut in half is noise (a tag "宠" of "宠物") and is
+    dropped, except in a compact pair, where it is half a caption or a name."""
+    if isinstance(value, dict):
+        return {
+            k: _settle(
+                v, str(k).strip().lower() in _CUT_KEPT_IN, str(k).strip().lower() in _CUT_KEPT_IN_ITEMS
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_settle(v, keep_cut_in_items) for v in value if keep_cut or not isinstance(v, _Partial)]
+    return str(value) if isinstance(value, _Partial) else value
 
 
 def _join_utf16(text: str) -> str:
@@ -437,6 +457,7 @@ def _lenient_at(text: str, start: int, notes: list[str], depth: int) -> tuple[_F
         return None, start + 1
     if value is _MISSING:
         return None, reader.i
+    value = _settle(value)
     inner_notes: list[str] = []
     analysis = _unwrap(value, inner_notes, depth)
     if analysis is None:

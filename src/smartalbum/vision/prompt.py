@@ -1,20 +1,28 @@
-"""The one prompt every VLM backend sends. Changing it changes PROMPT_VERSION, which re-runs the analysis."""
+"""The one prompt every VLM backend sends. Changing it changes PROMPT_VERSION, which re-runs the analysis.
+
+It asks for the compact answer (vision/schema.py, COMPACT_KEYS): the same fields as the long JSON form at
+about half its tokens, with a prompt about half as long (counts in real Qwen tokens: bench/tokens.py).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from smartalbum.vision.schema import SCHEMA_VERSION, SEASON_VALUES, TIME_OF_DAY_VALUES, WEATHER_VALUES
-
-PROMPT_VERSION = f"p1-s{SCHEMA_VERSION}"
-
-SYSTEM_PROMPT = (
-    "You catalogue photos for a private, searchable photo library. You describe only what is visible, "
-    "factually, in Simplified Chinese and in English, and you answer with a single JSON object."
+from smartalbum.vision.schema import (
+    SCHEMA_VERSION,
+    SEASON_VALUES,
+    TIME_OF_DAY_VALUES,
+    WEATHER_VALUES,
+    to_compact,
 )
 
-# An illustration of the shape; built with json.dumps so the prompt can never show invalid JSON.
+# p1: long JSON keys and a long example (606 prompt tokens, 214 for the example); p2: the compact answer.
+PROMPT_VERSION = f"p2-s{SCHEMA_VERSION}"
+
+SYSTEM_PROMPT = "You catalogue photos for a searchable library: only what is visible, factually."
+
+# An illustration of the content; shown in its compact form, built with json.dumps so it is always valid JSON.
 EXAMPLE_ANALYSIS: dict[str, Any] = {
     "caption": {
         "zh": "傍晚海边，两个人牵着一只狗在沙滩上散步，远处是落日。",
@@ -30,30 +38,23 @@ EXAMPLE_ANALYSIS: dict[str, Any] = {
     "weather": "clear",
     "text": ["禁止游泳", "NO SWIMMING"],
 }
-
-_BILINGUAL = '{"zh": "...", "en": "..."}'
-_THING = '[{"name": {"zh": "...", "en": "..."}, "count": <integer>}]'
+EXAMPLE_ANSWER = json.dumps(to_compact(EXAMPLE_ANALYSIS), ensure_ascii=False, separators=(",", ":"))
 
 USER_PROMPT = "\n".join(
     [
-        "Describe this photo for search. Reply with ONLY one JSON object: no code fence, no text before or "
-        "after it. Use exactly these keys:",
-        f'- "caption": one or two factual sentences about the whole photo, {_BILINGUAL}',
-        f'- "scene": the kind of place in a few words, {_BILINGUAL}',
-        '- "tags": up to 10 short search keywords per language, {"zh": [...], "en": [...]}',
-        f'- "objects": up to 10 main things, {_THING}',
-        '- "people": {"count": <number of people visible, 0 if none>, "description": '
-        f'{_BILINGUAL}}} (what they look like and do; "" if none)',
-        '- "animals": like "objects"; [] if none',
-        f'- "time_of_day": one of {", ".join(TIME_OF_DAY_VALUES)}; null if you cannot tell',
-        f'- "season": one of {", ".join(SEASON_VALUES)}; null if you cannot tell',
-        f'- "weather": one of {", ".join(WEATHER_VALUES)}; null if you cannot tell',
-        '- "text": every piece of readable text in the photo (signs, labels, screens), copied exactly as '
-        "written in its original language; [] if none",
-        'Do not guess: use null, 0, "" or [] for what is not visible. Every "zh" value is in Simplified '
-        'Chinese, every "en" value in English.',
-        "This example only shows the format; describe THIS photo:",
-        json.dumps(EXAMPLE_ANALYSIS, ensure_ascii=False),
+        "Describe this photo for search as one JSON object, no spaces, no code fence. A pair is "
+        "[Simplified Chinese, English]. Keys:",
+        "cap: pair, one or two sentences on the whole photo",
+        "sc: pair, the kind of place",
+        "kw: [[Chinese],[English]] search keywords, up to 10 each",
+        "obj: [[Chinese,English,count],...] up to 10 main things; count only if more than 1",
+        "who: [count,Chinese,English] the people: how many, how they look, what they do",
+        "ani: animals, like obj",
+        f"cue: the words that fit, from time of day: {' '.join(TIME_OF_DAY_VALUES)}; season: "
+        f"{' '.join(SEASON_VALUES)}; weather: {' '.join(WEATHER_VALUES)}",
+        "txt: every readable text (signs, labels, screens) exactly as written",
+        "Leave out a key when nothing is visible for it; never guess. Format example:",
+        EXAMPLE_ANSWER,
     ]
 )
 

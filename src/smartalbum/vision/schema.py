@@ -380,14 +380,13 @@ class BilingualText(BaseModel):
             if text and not cls.plain_string_ok:
                 _note(info, "plain string instead of {zh, en}")
             zh, en = (text, "") if has_cjk(text) else ("", text)
+        # "n/a" is no text, before languages are sorted: a dump then validates to itself
+        zh, en = ("" if _is_no_value(zh) else zh), ("" if _is_no_value(en) else en)
         zh, en = _fix_languages(zh, en, info)
         limit = cls.max_chars
         if len(zh) > limit or len(en) > limit:
             _note(info, f"text cut to {limit} characters")
-        return {
-            "zh": "" if _is_no_value(zh) else zh[:limit].rstrip(),
-            "en": "" if _is_no_value(en) else en[:limit].rstrip(),
-        }
+        return {"zh": zh[:limit].rstrip(), "en": en[:limit].rstrip()}
 
 
 def _split_by_script(parts: list[str]) -> tuple[str, str]:
@@ -747,6 +746,11 @@ def normalise_analysis_keys(value: dict[str, Any]) -> tuple[dict[str, Any], list
     out: dict[str, Any] = {}
     split: dict[str, dict[str, Any]] = {}
     for key, val in items:
+        compact = COMPACT_KEYS.get(str(key).strip().lower())
+        if compact is not None:
+            for cfield, cval in _expand_compact(compact, val, notes).items():
+                out.setdefault(cfield, cval)  # an exact long key, earlier or later, wins
+            continue
         field = canonical_field(key)
         if field is None and (m := _LANG_SUFFIX.match(re.sub(r"[\s\-]+", "_", str(key).strip().lower()))):
             base = canonical_field(m.group(1).rstrip("_"))
@@ -763,6 +767,136 @@ def normalise_analysis_keys(value: dict[str, Any]) -> tuple[dict[str, Any], list
             notes.append(f"{field}: per-language keys merged")
             out[field] = _merge_field(field, langs.get("zh"), langs.get("en"))
     return out, notes
+
+
+# ------------------------------------------------------------------------------------ the compact answer
+#
+# The prompt asks for a compact form that costs about half the tokens of the long one (bench/tokens.py):
+# every bilingual value is a [zh, en] pair, tags are [[zh...], [en...]], a thing is [zh, en] or
+# [zh, en, count], people are [count, zh, en], the three cues share one list, keys with nothing to say are
+# left out. Its keys cost as many Qwen tokens as the long names; they are distinct so that they say "read me
+# by position". The long form (stored raw answers, other models, a model that drifts back to it) is read as
+# before.
+
+COMPACT_KEYS: dict[str, str] = {
+    "cap": "caption", "sc": "scene", "kw": "tags", "obj": "objects", "who": "people", "ani": "animals",
+    "cue": "cues", "txt": "text",
+}  # fmt: skip
+CUE_FIELDS = ("time_of_day", "season", "weather")
+_CUE_SYNONYMS = (_TIME_SYNONYMS, _SEASON_SYNONYMS, _WEATHER_SYNONYMS)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _pair(value: Any) -> Any:
+    """[zh, en] -> {"zh": zh, "en": en}; anything else as it is, for the long form's coercions."""
+    if isinstance(value, list) and len(value) == 2 and all(_scalar(v) for v in value):
+        return {"zh": value[0], "en": value[1]}
+    if isinstance(value, list) and len(value) == 1 and _scalar(value[0]):
+        return value[0]  # one text: its script says which language
+    return value
+
+
+def _compact_tags(value: Any) -> Any:
+    if not isinstance(value, list) or not value or not all(isinstance(v, list) for v in value):
+        return value  # a flat list or an object: read like the long form
+    if len(value) == 2:
+        return {"zh": value[0], "en": value[1]}
+    # [[zh, en], [zh, en], ...]: tag by tag
+    return {"zh": [v[0] for v in value if v], "en": [v[1] for v in value if len(v) > 1]}
+
+
+def _compact_thing(item: Any) -> Any:
+    """[zh, en] / [zh, en, count] (a count anywhere, a number or a third string) -> the long form's object."""
+    if not isinstance(item, list):
+        return item
+    texts = [v for v in item if isinstance(v, str)]
+    numbers = [v for v in item if isinstance(v, int | float) and not isinstance(v, bool)]
+    thing: dict[str, Any] = {"name": _pair(texts[:2]) if texts else ""}
+    if numbers:
+        thing["count"] = numbers[0]
+    elif len(texts) > 2:
+        thing["count"] = texts[2]
+    return thing
+
+
+def _compact_people(value: Any) -> Any:
+    """[count, zh, en] -> {"count", "description"}; a count alone or an object as they are."""
+    if not isinstance(value, list):
+        return value
+    numbers: list[Any] = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    texts = [v for v in value if isinstance(v, str)]
+    if not numbers and texts and _DIGITS.fullmatch(texts[0].strip()):
+        numbers, texts = [texts[0]], texts[1:]
+    out: dict[str, Any] = {"description": _pair(texts) if texts else ""}
+    if numbers:
+        out["count"] = numbers[0]
+    return out
+
+
+def _compact_cues(value: Any, notes: list[str]) -> dict[str, Any]:
+    """Each word of "cue" goes to the cue whose vocabulary knows it (the three share none), in any order."""
+    if isinstance(value, dict):
+        return {f: v for k, v in value.items() if (f := canonical_field(k)) in CUE_FIELDS}
+    words = (
+        _LIST_SPLIT.split(value[:_MAX_INPUT_CHARS]) if isinstance(value, str) else _string_leaves(value, 8)
+    )
+    out: dict[str, Any] = {}
+    for word in words:
+        for field, synonyms in zip(CUE_FIELDS, _CUE_SYNONYMS, strict=True):
+            canonical, _ = _canonical(word, synonyms)
+            if canonical is not None:
+                if field in out:
+                    notes.append(f"cue: a second {field} {_shown(word)} dropped")
+                out.setdefault(field, canonical)
+                break
+        else:
+            if not _is_no_value(clean_text(word, 80)):
+                notes.append(f"cue: unknown value {_shown(word)} dropped")
+    return out
+
+
+def _expand_compact(field: str, value: Any, notes: list[str]) -> dict[str, Any]:
+    """The long-form fields one compact key stands for."""
+    if field == "cues":
+        return _compact_cues(value, notes)
+    if field in ("caption", "scene"):
+        return {field: _pair(value)}
+    if field == "tags":
+        return {field: _compact_tags(value)}
+    if field in _LIST_FIELDS:
+        return {
+            field: [_compact_thing(v) for v in value[: MAX_ITEMS * 2]] if isinstance(value, list) else value
+        }
+    if field == "people":
+        return {field: _compact_people(value)}
+    return {field: value}
+
+
+def to_compact(data: dict[str, Any]) -> dict[str, Any]:
+    """The compact form of a (validated) analysis, keys with nothing to say left out; parses back to it."""
+    a = data if isinstance(data, PhotoAnalysis) else PhotoAnalysis.model_validate(data)
+    out: dict[str, Any] = {"cap": [a.caption.zh, a.caption.en]}
+    if a.scene.zh or a.scene.en:
+        out["sc"] = [a.scene.zh, a.scene.en]
+    if a.tags.zh or a.tags.en:
+        out["kw"] = [a.tags.zh, a.tags.en]
+    for key, things in (("obj", a.objects), ("ani", a.animals)):
+        if things:
+            out[key] = [[t.name.zh, t.name.en] + ([t.count] if t.count != 1 else []) for t in things]
+    desc = a.people.description
+    if desc.zh or desc.en:
+        out["who"] = [a.people.count, desc.zh, desc.en]
+    elif a.people.count:
+        out["who"] = a.people.count
+    cues = [c for c in (a.time_of_day, a.season, a.weather) if c]
+    if cues:
+        out["cue"] = cues
+    if a.text:
+        out["txt"] = list(a.text)
+    return {k: out[k] for k in COMPACT_KEYS if k in out}  # in the prompt's order
 
 
 def _merge_field(field: str, zh: Any, en: Any) -> Any:
