@@ -1,7 +1,9 @@
 """The analysis stages: each analyser (the VLM, OCR) reads every visible photo; results are stored per hash.
 
-Input images are the large thumbnails made at ingestion (upright, at most 1024 px): analysis never decodes
-a 50-megapixel original again. A model that cannot load stops only its own stage.
+Photos are read newest first (catalog.photos_to_analyse orders by the time taken), so that in a long first run
+search is useful early for the photos people look for most; the progress line says photos an hour and the time
+left. Input images are the large thumbnails made at ingestion (upright, at most 1024 px): analysis never
+decodes a 50-megapixel original again. A model that cannot load stops only its own stage.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ class AnalyseStats:
         self.elapsed_s = round((time.monotonic() if now is None else now) - started, 3)
         done = self.ok + self.partial + self.unparsed + self.errors
         self.photos_per_s = round(done / self.elapsed_s, 3) if self.elapsed_s else 0.0
+
+
+def throughput_line(done: int, total: int, elapsed_s: float) -> str:
+    """'412 photos/h, 2h 05m left': how a long analysis run is going, for the progress line."""
+    if done <= 0 or elapsed_s <= 0:
+        return ""
+    per_hour = done / elapsed_s * 3600
+    left_s = max(0, total - done) / (done / elapsed_s)
+    if left_s >= 3600:
+        left = f"{int(left_s // 3600)}h {int(left_s % 3600 // 60):02d}m"
+    elif left_s >= 60:
+        left = f"{int(left_s // 60)}m"
+    else:
+        left = f"{int(left_s)}s"
+    return f"{per_hour:,.0f} photos/h, {left} left" if done < total else f"{per_hour:,.0f} photos/h"
 
 
 def _load_inputs(settings: Settings, hashes: list[str]) -> tuple[list[AnalysisInput], list[AnalysisResult]]:
@@ -109,6 +126,7 @@ def analyse_library(
                     else:
                         setattr(stats, r.status, getattr(stats, r.status) + 1)
                 progress.advance(len(results), errors=sum(r.status == "error" for r in results))
+                progress.describe(throughput_line(progress.done, len(todo), time.monotonic() - started))
                 if cancel.cancelled:
                     stats.cancelled = True
                     break
