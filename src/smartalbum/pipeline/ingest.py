@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -231,10 +232,16 @@ def _process(
     workers = min(worker_count(settings), len(todo))
     batch: list[IngestOutcome] = []
     last_flush = time.monotonic()
+    places_loading: threading.Thread | None = None
 
     def collect(outcome: IngestOutcome) -> None:
-        nonlocal last_flush
+        nonlocal last_flush, places_loading
         batch.append(outcome)
+        if places_loading is None and outcome.photo and outcome.photo.lat is not None:
+            # the place index takes seconds to build: start now, not in the first flush, where the workers
+            # would run out of queued files while this thread waits
+            places_loading = threading.Thread(target=_preload_places, name="place-index", daemon=True)
+            places_loading.start()
         if outcome.ok:
             stats.ok += 1
         else:
@@ -242,7 +249,10 @@ def _process(
             kind = outcome.error_kind or "error"
             stats.error_kinds[kind] = stats.error_kinds.get(kind, 0) + 1
         progress.advance(1, errors=0 if outcome.ok else 1)
-        if len(batch) >= settings.batch_size or time.monotonic() - last_flush > 2.0:
+        due = len(batch) >= settings.batch_size or time.monotonic() - last_flush > 2.0
+        # hold a few batches rather than wait for the place index with nothing decoding meanwhile
+        loading = places_loading is not None and places_loading.is_alive()
+        if due and not (loading and len(batch) < 4 * settings.batch_size):
             _flush(catalog, batch)
             last_flush = time.monotonic()
 
@@ -300,6 +310,12 @@ def _isolate(tasks: Iterable[IngestTask]) -> list[IngestOutcome]:
                     )
                 )
     return outcomes
+
+
+def _preload_places() -> None:
+    from smartalbum.ingest.places import preload  # imported when needed: pycountry and scipy take ~1 s
+
+    preload()
 
 
 def _flush(catalog: Catalog, batch: list[IngestOutcome]) -> None:
