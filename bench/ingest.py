@@ -1,6 +1,7 @@
 """Ingestion speed: generate N 12-megapixel JPEGs with EXIF, index them, then index them again unchanged.
 
-Prints photos/second for the first run and the no-change re-run (median of --runs re-runs), and peak memory
+Prints photos/second for the first run and the no-change re-run (median of --runs re-runs), the CPU time a
+photo took in the first run (steadier than photos/s on a machine shared with other work), and peak memory
 (this process plus its decode workers, sampled every 0.1 s).
 Usage: python bench/ingest.py [--n 2000] [--workers 0] [--keep DIR]
 """
@@ -67,21 +68,32 @@ def generate(folder: Path, n: int, width: int, height: int, workers: int) -> int
 
 
 class MemorySampler(threading.Thread):
-    """Peak resident memory of this process and all its children, sampled while indexing runs."""
+    """Peak resident memory of this process and all its children, sampled while indexing runs, and the CPU
+    time they used (a worker's last 0.1 s before it exits is missed)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak_mb = 0.0
+        self.cpu_by_pid: dict[int, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         me = psutil.Process()
         while not self.stop.wait(0.1):
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+            self.sample(me)
+
+    def sample(self, me: psutil.Process) -> None:
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+                times = proc.cpu_times()
+                self.cpu_by_pid[proc.pid] = times.user + times.system
+        self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def cpu_s(self) -> float:
+        self.sample(psutil.Process())
+        return sum(self.cpu_by_pid.values())
 
 
 def main() -> None:
@@ -107,10 +119,12 @@ def main() -> None:
         with Catalog(settings.catalog_path) as cat:
             cat.add_root(photos.resolve())
             sampler = MemorySampler()
+            cpu0 = sampler.cpu_s()
             sampler.start()
             t0 = time.perf_counter()
             first = ingest_library(cat, settings)
             first_s = time.perf_counter() - t0
+            first_cpu_s = sampler.cpu_s() - cpu0
             assert first.ok == args.n, first
             reruns = []
             for _ in range(args.runs):
@@ -122,6 +136,11 @@ def main() -> None:
         rerun_s = statistics.median(reruns)
         workers = settings.workers or "auto"
         print(f"first run : {args.n / first_s:8.1f} photos/s ({first_s:.1f}s, {workers} workers)")
+        cpu_ms = first_cpu_s / args.n * 1000
+        print(
+            f"cpu       : {cpu_ms:8.1f} ms a photo in the first run (main process + decode workers; "
+            f"{2000 / cpu_ms:.1f} photos/s if 2 cores did nothing else)"
+        )
         print(
             f"re-run    : {args.n / rerun_s:8.1f} photos/s ({rerun_s:.2f}s, median of {args.runs}, unchanged)"
         )
