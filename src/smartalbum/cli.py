@@ -159,7 +159,7 @@ def index(
     faces: Annotated[
         bool | None, typer.Option("--faces/--no-faces", help="find and group faces (people)")
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
+    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     queue: Annotated[
         str | None,
@@ -330,7 +330,7 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", min=1, help="tasks at once [default: 1]")
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openai")] = None,
+    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="node name [default: smartalbum-PID@host]")
