@@ -353,3 +353,64 @@ def test_compact_tolerances() -> None:
     both = parse_analysis('{"cap":["甲","first"],"caption":{"zh":"乙","en":"second"}}')
     assert both.data["caption"] == {"zh": "乙", "en": "second"}
     assert parse_analysis('{"cap":"hat","size":3}').data["caption"]["en"] == "hat"
+
+
+_CAP = '"cap":["一只猫","A cat"]'
+_PAIRS_OF_TAGS = '[["猫","沙发","宠物"],["cat","sofa","pet"],["室内"]]'
+# (answer, fields expected): compact answers off the prompt's exact shape that a model may write
+OFF_SHAPE: list[tuple[str, str, dict[str, Any]]] = [
+    ("tags in one list", f'{{{_CAP},"kw":[["猫","沙发","宠物","客厅"]]}}',
+     {"tags": {"zh": ["猫", "沙发", "宠物", "客厅"], "en": []}}),
+    ("tags in three lists", f'{{{_CAP},"kw":{_PAIRS_OF_TAGS}}}',
+     {"tags": {"zh": ["猫", "沙发", "宠物", "室内"], "en": ["cat", "sofa", "pet"]}}),
+    ("tags cut in the Chinese list", f'{{{_CAP},"kw":[["猫","沙发","宠物","客厅"',
+     {"tags": {"zh": ["猫", "沙发", "宠物", "客厅"], "en": []}}),
+    ("tags tag by tag", f'{{{_CAP},"kw":[["猫","cat"],["沙发","sofa"],["宠物","pet"]]}}',
+     {"tags": {"zh": ["猫", "沙发", "宠物"], "en": ["cat", "sofa", "pet"]}}),
+    ("one thing without its list", f'{{{_CAP},"obj":["灯","lamp",2]}}',
+     {"objects": [{"name": {"zh": "灯", "en": "lamp"}, "count": 2}]}),
+    ("a bare number is no thing", f'{{{_CAP},"obj":[["灯","lamp"],2]}}',
+     {"objects": [{"name": {"zh": "灯", "en": "lamp"}, "count": 1}]}),
+    ("count first, as a string", f'{{{_CAP},"obj":[["2","灯","lamp"]]}}',
+     {"objects": [{"name": {"zh": "灯", "en": "lamp"}, "count": 2}]}),
+    ("name as a pair inside", f'{{{_CAP},"obj":[[["灯","lamp"],2]]}}',
+     {"objects": [{"name": {"zh": "灯", "en": "lamp"}, "count": 2}]}),
+    ("people count as a word", f'{{{_CAP},"who":["two","两个孩子","two children"]}}',
+     {"people": {"count": 2, "description": {"zh": "两个孩子", "en": "two children"}}}),
+    ("people count in Chinese", f'{{{_CAP},"who":["两","两个孩子","two children"]}}',
+     {"people": {"count": 2, "description": {"zh": "两个孩子", "en": "two children"}}}),
+    ("people count with a classifier", f'{{{_CAP},"who":["2人","两个孩子","two children"]}}',
+     {"people": {"count": 2, "description": {"zh": "两个孩子", "en": "two children"}}}),
+    ("people one pair each", f'{{{_CAP},"who":[["男人","man"],["女人","woman"]]}}',
+     {"people": {"count": 2, "description": {"zh": "男人; man; 女人; woman", "en": ""}}}),
+    ("people description as a pair", f'{{{_CAP},"who":[2,["两个孩子","two children"]]}}',
+     {"people": {"count": 2, "description": {"zh": "两个孩子", "en": "two children"}}}),
+    ("cues in one string", f'{{{_CAP},"cue":"evening winter indoor"}}',
+     {"time_of_day": "evening", "season": "winter", "weather": "indoor"}),
+    ("two cues in one word list item", f'{{{_CAP},"cue":["sunny afternoon"]}}',
+     {"time_of_day": "afternoon", "weather": "sunny", "season": None}),
+    ("long keys, positional values",
+     '{"caption":["一只猫","A cat"],"objects":[["灯","lamp",2]],"people":[2,"两个孩子","two children"],'
+     '"animals":[["猫","cat"]]}',
+     {"caption": {"zh": "一只猫", "en": "A cat"},
+      "objects": [{"name": {"zh": "灯", "en": "lamp"}, "count": 2}],
+      "people": {"count": 2, "description": {"zh": "两个孩子", "en": "two children"}},
+      "animals": [{"name": {"zh": "猫", "en": "cat"}, "count": 1}]}),
+    ("compact key beats an earlier alias", '{"description":"alias text","cap":["一只猫","A cat"]}',
+     {"caption": {"zh": "一只猫", "en": "A cat"}}),
+    ("compact and long things kept together",
+     f'{{{_CAP},"obj":[["灯","lamp"]],"objects":[{{"name":{{"zh":"椅子","en":"chair"}},"count":1}}]}}',
+     {"objects": [{"name": {"zh": "椅子", "en": "chair"}, "count": 1},
+                  {"name": {"zh": "灯", "en": "lamp"}, "count": 1}]}),
+    ("compact key with a language suffix", '{"cap_zh":"一只猫","cap_en":"A cat"}',
+     {"caption": {"zh": "一只猫", "en": "A cat"}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected"), [c[1:] for c in OFF_SHAPE], ids=[c[0] for c in OFF_SHAPE])
+def test_compact_answers_off_the_exact_shape_keep_their_content(raw: str, expected: dict[str, Any]) -> None:
+    parsed = parse_analysis(raw)
+    assert parsed.status in ("ok", "partial"), parsed.problems
+    for field, value in expected.items():
+        assert parsed.data[field] == value, field
+    assert not any("unknown value" in p for p in parsed.problems)  # every cue word found its field

@@ -744,24 +744,38 @@ def normalise_analysis_keys(value: dict[str, Any]) -> tuple[dict[str, Any], list
         notes.append("one object per language merged")
         return _merge_languages(dict((_LANG_OF[str(k).strip().lower()], v) for k, v in items)), notes
     out: dict[str, Any] = {}
+    rank: dict[
+        str, int
+    ] = {}  # who set a field: an exact long key (3) beats a compact key (2) beats an alias (1)
     split: dict[str, dict[str, Any]] = {}
+
+    def put(field: str, val: Any, level: int) -> None:
+        if field in _LIST_FIELDS and field in out and {level, rank[field]} == {2, 3}:
+            # "obj" beside "objects": both lists are things seen, kept together (repeats are dropped later)
+            first, second = (out[field], val) if rank[field] == 3 else (val, out[field])
+            if isinstance(first, list) and isinstance(second, list):
+                out[field], rank[field] = first + second, 3
+                return
+        if level > rank.get(field, 0):
+            out[field], rank[field] = val, level
+
     for key, val in items:
-        compact = COMPACT_KEYS.get(str(key).strip().lower())
+        low = str(key).strip().lower()
+        compact = COMPACT_KEYS.get(low)
         if compact is not None:
             for cfield, cval in _expand_compact(compact, val, notes).items():
-                out.setdefault(cfield, cval)  # an exact long key, earlier or later, wins
+                put(cfield, cval, 2)
             continue
         field = canonical_field(key)
-        if field is None and (m := _LANG_SUFFIX.match(re.sub(r"[\s\-]+", "_", str(key).strip().lower()))):
-            base = canonical_field(m.group(1).rstrip("_"))
-            if base is not None:
+        if field is None and (m := _LANG_SUFFIX.match(re.sub(r"[\s\-]+", "_", low))):
+            stem = m.group(1).rstrip("_")
+            base = canonical_field(stem) or COMPACT_KEYS.get(stem)
+            if base is not None and base != "cues":
                 split.setdefault(base, {})[_LANG_OF[m.group(2)]] = val
                 continue
         if field is None:
             continue
-        if field in out and str(key).strip().lower() != field:
-            continue  # the exact key wins over an alias that came earlier or later
-        out[field] = val
+        put(field, _expand_positional(field, val, notes), 3 if low == field else 1)
     for field, langs in split.items():
         if field not in out:
             notes.append(f"{field}: per-language keys merged")
@@ -799,62 +813,134 @@ def _pair(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_DIGITS_ONLY = re.compile(r"\s*\d{1,6}\s*")
+
+
 def _compact_tags(value: Any) -> Any:
+    """[[zh...], [en...]] -> {"zh", "en"}; [[zh, en], [zh, en], ...] tag by tag; any other list of lists
+    (one list, three lists, a pair list cut short) is flattened and sorted by script like a flat list."""
     if not isinstance(value, list) or not value or not all(isinstance(v, list) for v in value):
         return value  # a flat list or an object: read like the long form
     if len(value) == 2:
         return {"zh": value[0], "en": value[1]}
-    # [[zh, en], [zh, en], ...]: tag by tag
-    return {"zh": [v[0] for v in value if v], "en": [v[1] for v in value if len(v) > 1]}
+    if all(len(v) <= 2 and all(_scalar(x) for x in v) for v in value):  # tag by tag
+        return {"zh": [v[0] for v in value if v], "en": [v[1] for v in value if len(v) > 1]}
+    return _string_leaves(value, MAX_ITEMS * 4)
+
+
+def _is_compact_thing(value: Any) -> bool:
+    """[zh, en] / [zh, en, count]: one thing written without the list around it."""
+    if not isinstance(value, list) or not 2 <= len(value) <= 3 or not all(_scalar(v) for v in value):
+        return False
+    zh, en, *rest = value
+    return (
+        isinstance(zh, str)
+        and has_cjk(zh)
+        and isinstance(en, str)
+        and not has_cjk(en)
+        and bool(_LATIN.search(en))
+        and all(_number(c) or (isinstance(c, str) and _DIGITS_ONLY.fullmatch(c)) for c in rest)
+    )
+
+
+def _compact_things(value: Any, notes: list[str], field: str) -> Any:
+    """A list of things; one thing without its outer list is wrapped, a bare number is no thing."""
+    if not isinstance(value, list):
+        return value
+    if _is_compact_thing(value):
+        notes.append(f"{field}: a single item instead of a list of items")
+        value = [value]
+    items = value[: MAX_ITEMS * 2]
+    kept = [_compact_thing(v) for v in items if not _bare_number(v)]
+    if len(kept) < len(items):
+        notes.append(f"{field}: {len(items) - len(kept)} bare numbers dropped")
+    return kept
+
+
+def _bare_number(value: Any) -> bool:
+    return _number(value) or (isinstance(value, str) and bool(_DIGITS_ONLY.fullmatch(value)))
 
 
 def _compact_thing(item: Any) -> Any:
-    """[zh, en] / [zh, en, count] (a count anywhere, a number or a third string) -> the long form's object."""
+    """[zh, en] / [zh, en, count] -> the long form's object. The count is a number, or a digit string,
+    anywhere in the item (else a third string such as "two"); a [zh, en] list inside is the name."""
     if not isinstance(item, list):
         return item
-    texts = [v for v in item if isinstance(v, str)]
-    numbers = [v for v in item if isinstance(v, int | float) and not isinstance(v, bool)]
-    thing: dict[str, Any] = {"name": _pair(texts[:2]) if texts else ""}
-    if numbers:
-        thing["count"] = numbers[0]
-    elif len(texts) > 2:
-        thing["count"] = texts[2]
+    name: Any = None
+    texts: list[Any] = []
+    numbers: list[Any] = []
+    for v in item:
+        if _number(v):
+            numbers.append(v)
+        elif isinstance(v, str):
+            texts.append(v)
+        elif name is None and isinstance(v, list) and 1 <= len(v) <= 2 and all(_scalar(x) for x in v):
+            name = v
+    count: Any = numbers[0] if numbers else None
+    if count is None and (len(texts) > 2 or (name is not None and texts)):
+        digits = [t for t in texts if _DIGITS_ONLY.fullmatch(t)]
+        if digits:
+            count = digits[-1]
+            texts.remove(count)
+        elif len(texts) > 2:
+            count = texts.pop(2)
+    if name is None:
+        name = texts[:2]
+    thing: dict[str, Any] = {"name": _pair(name) if name else ""}
+    if count is not None:
+        thing["count"] = count
     return thing
 
 
 def _compact_people(value: Any) -> Any:
-    """[count, zh, en] -> {"count", "description"}; a count alone or an object as they are."""
-    if not isinstance(value, list):
+    """[count, zh, en] -> {"count", "description"}; the count a number, a digit string or a count word
+    ("two", "两", "2人") first of three texts; a [zh, en] item is the description. A list without scalars
+    (one pair per person) and anything not a list are left to the long form."""
+    if isinstance(value, list) and not value:
+        return None  # nothing left of a cut-off answer
+    if not isinstance(value, list) or not any(_scalar(v) for v in value):
         return value
-    numbers: list[Any] = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    numbers: list[Any] = [v for v in value if _number(v)]
     texts = [v for v in value if isinstance(v, str)]
-    if not numbers and texts and _DIGITS.fullmatch(texts[0].strip()):
-        numbers, texts = [texts[0]], texts[1:]
-    out: dict[str, Any] = {"description": _pair(texts) if texts else ""}
+    pairs = [v for v in value if isinstance(v, list) and 1 <= len(v) <= 2 and all(_scalar(x) for x in v)]
+    if not numbers and texts:
+        digits = [t for t in texts if _DIGITS_ONLY.fullmatch(t)]
+        if digits:
+            numbers = [digits[0]]
+            texts.remove(digits[0])
+        elif len(texts) > 2 and parse_count(texts[0]) is not None:
+            numbers = [texts.pop(0)]
+    description: Any = texts or (pairs[0] if pairs else "")
+    out: dict[str, Any] = {"description": _pair(description) if description else ""}
     if numbers:
         out["count"] = numbers[0]
     return out
 
 
 def _compact_cues(value: Any, notes: list[str]) -> dict[str, Any]:
-    """Each word of "cue" goes to the cue whose vocabulary knows it (the three share none), in any order."""
+    """Each word of "cue" goes to the cue whose vocabulary knows it (the three share none), in any order; one
+    text may hold all three ("evening winter indoor")."""
     if isinstance(value, dict):
         return {f: v for k, v in value.items() if (f := canonical_field(k)) in CUE_FIELDS}
-    words = (
+    phrases = (
         _LIST_SPLIT.split(value[:_MAX_INPUT_CHARS]) if isinstance(value, str) else _string_leaves(value, 8)
     )
     out: dict[str, Any] = {}
-    for word in words:
+    for phrase in phrases:
+        matched = False
         for field, synonyms in zip(CUE_FIELDS, _CUE_SYNONYMS, strict=True):
-            canonical, _ = _canonical(word, synonyms)
+            canonical, _ = _canonical(phrase, synonyms)
             if canonical is not None:
+                matched = True
                 if field in out:
-                    notes.append(f"cue: a second {field} {_shown(word)} dropped")
+                    notes.append(f"cue: a second {field} {_shown(phrase)} dropped")
                 out.setdefault(field, canonical)
-                break
-        else:
-            if not _is_no_value(clean_text(word, 80)):
-                notes.append(f"cue: unknown value {_shown(word)} dropped")
+        if not matched and not _is_no_value(clean_text(phrase, 80)):
+            notes.append(f"cue: unknown value {_shown(phrase)} dropped")
     return out
 
 
@@ -867,12 +953,26 @@ def _expand_compact(field: str, value: Any, notes: list[str]) -> dict[str, Any]:
     if field == "tags":
         return {field: _compact_tags(value)}
     if field in _LIST_FIELDS:
-        return {
-            field: [_compact_thing(v) for v in value[: MAX_ITEMS * 2]] if isinstance(value, list) else value
-        }
+        return {field: _compact_things(value, notes, field)}
     if field == "people":
         return {field: _compact_people(value)}
     return {field: value}
+
+
+def _expand_positional(field: str, value: Any, notes: list[str]) -> Any:
+    """A long key holding a compact, positional value ("caption": [zh, en], "objects": [[zh, en, 2]],
+    "people": [2, zh, en]) is read as the compact key would be; any other value as it is."""
+    if not isinstance(value, list):
+        return value
+    if field in ("caption", "scene") and 1 <= len(value) <= 2 and all(_scalar(v) for v in value):
+        return _pair(value)
+    if field == "tags":
+        return _compact_tags(value)
+    if field in _LIST_FIELDS and (_is_compact_thing(value) or any(isinstance(v, list) for v in value)):
+        return _compact_things(value, notes, field)
+    if field == "people" and any(_bare_number(v) for v in value):
+        return _compact_people(value)
+    return value
 
 
 def to_compact(data: dict[str, Any]) -> dict[str, Any]:
