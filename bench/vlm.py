@@ -437,7 +437,16 @@ def ov_rows(
         total = statistics.median(run(bs, args.new_tokens) for _ in range(args.runs))
         label = f"openvino {path.name}" if weights == "model" else f"openvino {weights}"
         rows.append(_row(label, bs, seq, prefill, total, args.new_tokens))
+        log(f"{label} batch {bs}: prefill {prefill:.1f} s, {args.new_tokens} tokens {total:.1f} s")
     return rows
+
+
+def _table_row(r: dict[str, Any]) -> str:
+    return (
+        f"| {r['engine']} | {r['batch']} | {r['prefill_s']:.2f} | {r['decode_tok_s']:.2f} | "
+        f"{r['s_per_photo']:.2f} | {r['photos_per_hour']:.0f} | {r['peak_rss_gib']:.2f} | "
+        f"{r['s_per_photo_300']:.1f} | {r['seq']} |"
+    )
 
 
 def log(text: str) -> None:
@@ -500,20 +509,14 @@ def main(argv: list[str] | None = None) -> int:
     passed = [a for a in (argv if argv is not None else sys.argv[1:])]
     for engine in engines:
         cmd = [sys.executable, str(Path(__file__).resolve()), *passed, "--engines", engine, "--child", engine]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # each row as soon as its engine has it
+                if line.startswith("ROW "):
+                    print(_table_row(json.loads(line[4:])), flush=True)
         if proc.returncode != 0:
             print(f"{engine} failed (exit {proc.returncode})", file=sys.stderr)
             return proc.returncode
-        for line in proc.stdout.splitlines():
-            if not line.startswith("ROW "):
-                continue
-            r = json.loads(line[4:])
-            print(
-                f"| {r['engine']} | {r['batch']} | {r['prefill_s']:.2f} | {r['decode_tok_s']:.2f} | "
-                f"{r['s_per_photo']:.2f} | {r['photos_per_hour']:.0f} | {r['peak_rss_gib']:.2f} | "
-                f"{r['s_per_photo_300']:.1f} | {r['seq']} |",
-                flush=True,
-            )
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
