@@ -52,3 +52,42 @@ def test_a_write_from_another_connection_moves_it(tmp_path: Path, catalog: Catal
         )
     other.close()
     assert catalog.state_token() != before
+
+
+def _files_ok_agree(catalog: Catalog) -> list[int]:
+    """Visible photo ids; asserts the trigger-kept count equals the count of existing files for each photo."""
+    rows = catalog.db.execute(
+        """SELECT p.id, p.files_ok,
+                  (SELECT count(*) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok') FROM photos p"""
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(r[0], r[2]) for r in rows]
+    return sorted(r[0] for r in rows if r[1] > 0)
+
+
+def test_visible_photos_follow_their_files(tmp_path: Path, settings: Settings, catalog: Catalog) -> None:
+    src, other = tmp_path / "photos", tmp_path / "other"
+    a = make_photo(src / "a.jpg", seed=1, taken="2024:07:01 10:00:00")
+    copy = src / "sub" / "a-copy.jpg"
+    copy.parent.mkdir()
+    copy.write_bytes(a.read_bytes())  # the same photo twice
+    b = make_photo(src / "b.jpg", seed=2, taken="2023:07:01 10:00:00")
+    make_photo(other / "c.jpg", seed=3, taken="2022:07:01 10:00:00")
+    catalog.add_root(src)
+    catalog.add_root(other)
+    index(catalog, settings)
+    pa, pb, pc = (catalog.photo(str(p))["id"] for p in (a, b, other / "c.jpg"))
+    assert _files_ok_agree(catalog) == sorted([pa, pb, pc])
+    assert catalog.filter_photo_ids(months=[7]) == [pa, pb, pc]  # newest first
+
+    a.unlink()
+    index(catalog, settings)  # one of two copies gone: still visible
+    assert _files_ok_agree(catalog) == sorted([pa, pb, pc])
+    copy.unlink()
+    b.write_bytes(b"now a corrupt file")  # the path stays, as an error: b's photo has no file left
+    index(catalog, settings)
+    assert _files_ok_agree(catalog) == [pc]
+    assert catalog.filter_photo_ids(months=[7]) == [pc]
+
+    catalog.remove_root(other)  # removing a folder deletes its files (a cascade)
+    assert _files_ok_agree(catalog) == []
+    assert catalog.filter_photo_ids() == []

@@ -32,7 +32,7 @@ class Catalog:
     """Typed read/write functions over the catalog database. Not shared across threads."""
 
     # a photo is visible (in results, analysed, indexed) while at least one of its files exists
-    _VISIBLE = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
+    _VISIBLE = "p.files_ok > 0"  # the photo has an existing file (a count its files' triggers keep)
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)

@@ -349,6 +349,31 @@ def _v11_change_counter(db: sqlite3.Connection) -> None:
     )
 
 
+def _v12_visible_photos(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- how many existing files (status ok) each photo has, kept by triggers: "visible" is then a column
+        -- to read and index instead of a lookup in files for every photo (11 s -> 1.7 s to list a million)
+        ALTER TABLE photos ADD COLUMN files_ok INTEGER NOT NULL DEFAULT 0;
+        UPDATE photos SET files_ok =
+            (SELECT count(*) FROM files f WHERE f.photo_id = photos.id AND f.status = 'ok');
+        CREATE INDEX photos_visible_taken ON photos(taken_at) WHERE files_ok > 0;
+        CREATE TRIGGER files_ok_insert AFTER INSERT ON files WHEN new.status = 'ok' BEGIN
+            UPDATE photos SET files_ok = files_ok + 1 WHERE id = new.photo_id;
+        END;
+        CREATE TRIGGER files_ok_delete AFTER DELETE ON files WHEN old.status = 'ok' BEGIN
+            UPDATE photos SET files_ok = files_ok - 1 WHERE id = old.photo_id;
+        END;
+        CREATE TRIGGER files_ok_update AFTER UPDATE OF status, photo_id ON files
+        WHEN (old.status = 'ok') != (new.status = 'ok') OR old.photo_id IS NOT new.photo_id BEGIN
+            UPDATE photos SET files_ok = files_ok - 1 WHERE id = old.photo_id AND old.status = 'ok';
+            UPDATE photos SET files_ok = files_ok + 1 WHERE id = new.photo_id AND new.status = 'ok';
+        END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -361,4 +386,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v9_videos,
     _v10_face_owners,
     _v11_change_counter,
+    _v12_visible_photos,
 ]
