@@ -248,8 +248,8 @@ _JUNK = [*"{}[]\":,'\\`“”：，\n #/*", "null", "True", "```", "<think>", "&
 
 
 def damage(text: str, rng: random.Random, scale: float = 1.0) -> str:
-    """One to six random cuts, deletions and insertions of JSON syntax or junk (as tests/test_vision_parse),
-    the number of them times `scale` (at least one)."""
+    """One to six random cuts, deletions and insertions of JSON syntax or junk, the number of them times
+    `scale` (at least one); tests/test_vision_parse.py damages its answers with it too."""
     for _ in range(max(1, round(rng.randint(1, 6) * scale))):
         i = rng.randrange(len(text) + 1)
         op = rng.random()

@@ -30,7 +30,7 @@ EXAMPLE_ANALYSIS: dict[str, Any] = {
     },
     "scene": {"zh": "海滩", "en": "beach"},
     "tags": {"zh": ["海滩", "日落", "散步", "狗"], "en": ["beach", "sunset", "walk", "dog"]},
-    "objects": [{"name": {"zh": "警示牌", "en": "warning sign"}, "count": 1}],
+    "objects": [{"name": {"zh": "警示牌", "en": "warning sign"}, "count": 2}],  # a count > 1 is shown
     "people": {"count": 2, "description": {"zh": "两个穿短袖的成年人", "en": "two adults in T-shirts"}},
     "animals": [{"name": {"zh": "狗", "en": "dog"}, "count": 1}],
     "time_of_day": "sunset",
@@ -42,8 +42,8 @@ EXAMPLE_ANSWER = json.dumps(to_compact(EXAMPLE_ANALYSIS), ensure_ascii=False, se
 
 USER_PROMPT = "\n".join(
     [
-        "Describe this photo for search as one JSON object, no spaces, no code fence. A pair is "
-        "[Simplified Chinese, English]. Keys:",
+        "Describe this photo for search as one compact JSON object, no indentation or spaces between items, "
+        "no code fence. A pair is [Simplified Chinese, English]. Keys:",
         "cap: pair, one or two sentences on the whole photo",
         "sc: pair, the kind of place",
         "kw: [[Chinese],[English]] search keywords, up to 10 each",
