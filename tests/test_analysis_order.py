@@ -7,6 +7,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from smartalbum.catalog import Catalog
 from smartalbum.config import load_settings
 from smartalbum.pipeline.analyse import analyse_library, throughput_line
@@ -58,11 +60,10 @@ def test_newest_photos_are_analysed_first(tmp_path: Path) -> None:
             [by_name[newest_first[4]]],
         ]
         assert (stats.todo, stats.ok) == (5, 5)
-        # after each batch the progress line says photos an hour and, until the end, the time left
+        # from the second batch on the progress line says photos an hour (the first is timed by nothing)
         details = {done: d for done, d in updates if d}  # the line as it stood after each batch
-        assert list(details) == [2, 4, 5], updates
-        assert all(details[n].endswith(" left") and "photos/h" in details[n] for n in (2, 4)), details
-        assert "photos/h" in details[5] and "left" not in details[5]
+        assert list(details) == [4, 5], updates
+        assert all(details[n].endswith(" photos/h") for n in (4, 5)), details
         # the compact answer is stored parsed, as the long one would be
         stored = {a["producer"]: a for a in cat.analyses(by_name["b_2024.jpg"])}["qwen_vl"]
         assert stored["status"] == "ok" and stored["raw"] == EXAMPLE_ANSWER
@@ -70,10 +71,63 @@ def test_newest_photos_are_analysed_first(tmp_path: Path) -> None:
         assert stored["data"]["caption"]["en"].startswith("Two people walking a dog")
 
 
-def test_throughput_line() -> None:
-    assert throughput_line(0, 100, 5.0) == ""  # nothing done yet: no rate to tell
-    assert throughput_line(10, 100, 0.0) == ""
-    assert throughput_line(10, 40, 60.0) == "600 photos/h, 3m left"
-    assert throughput_line(6, 2006, 36.0) == "600 photos/h, 3h 20m left"
-    assert throughput_line(3, 4, 3.0) == "3,600 photos/h, 1s left"
-    assert throughput_line(40, 40, 60.0) == "2,400 photos/h"
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedAnalyser(RecordingAnalyser):
+    """6 s a photo; the model loads inside the first call, as the transformers and OpenVINO engines do."""
+
+    def __init__(self, clock: FakeClock, load_s: float) -> None:
+        super().__init__()
+        self.clock, self.load_s = clock, load_s
+
+    def analyse(self, batch: list[AnalysisInput]) -> list[AnalysisResult]:
+        self.clock.now += (0.0 if self.seen else self.load_s) + 6.0 * len(batch)
+        return super().analyse(batch)
+
+
+@pytest.mark.parametrize("load_s", [0.0, 600.0, 3600.0])
+def test_rate_and_time_left_are_timed_after_the_model_loads(tmp_path: Path, load_s: float) -> None:
+    # 6 s a photo is 600 photos an hour, however long the model took to load inside the first batch
+    src = tmp_path / "photos"
+    for i in range(7):
+        make_photo(src / f"p{i}.jpg", seed=i, taken=f"2024:08:{10 + i:02d} 10:00:00")
+    settings = load_settings(tmp_path / "library", embed_model="offline", workers=1)
+    with Catalog(settings.catalog_path) as cat:
+        cat.add_root(src.resolve())
+        ingest_library(cat, settings)
+        clock = FakeClock()
+        seen: list[tuple[int, float, float | None, str]] = []
+        progress = Progress(on_update=lambda p: seen.append((p.done, p.rate, p.eta_s, p.detail)), clock=clock)
+        analyse_library(cat, settings, TimedAnalyser(clock, load_s), batch_size=2, progress=progress)
+    after = {done: (rate, eta, detail) for done, rate, eta, detail in seen}  # the last update at each count
+    assert after[2] == (0.0, None, "")  # the first batch: no rate to tell, no time left guessed
+    for done in (4, 6):
+        rate, eta, detail = after[done]
+        assert rate * 3600 == pytest.approx(600) and detail == "600 photos/h", after
+        assert eta == pytest.approx((7 - done) * 6.0)
+    assert after[7][2] == "600 photos/h" and after[7][1] == 0
+
+
+def test_progress_clock() -> None:
+    clock = FakeClock()
+    p = Progress(clock=clock)
+    p.begin("vision", 100, timed=False)
+    clock.now += 500
+    p.advance(10)
+    assert (p.rate, p.eta_s, throughput_line(p)) == (0.0, None, "")  # not timed yet
+    p.start_clock()
+    assert p.rate == 0.0  # nothing counted since
+    clock.now += 36
+    p.advance(6)
+    assert p.per_hour == pytest.approx(600) and throughput_line(p) == "600 photos/h"
+    assert p.eta_s == pytest.approx(84 * 6)
+    p.begin("ocr", 10)  # a stage timed from its start
+    clock.now += 2
+    p.advance(4)
+    assert p.per_hour == pytest.approx(7200) and throughput_line(p) == "7,200 photos/h"

@@ -119,6 +119,21 @@ class _RateColumn(ProgressColumn):
         return Text(f"{task.speed:.1f}/s" if task.speed else "", style="cyan")
 
 
+class _TimeLeftColumn(TimeRemainingColumn):
+    """The stage's own time left (pipeline Progress.eta_s, the web's figure too: the vision stage times it
+    after the model has loaded) instead of rich's estimate; elapsed time once finished."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished or task.total is None or "eta" not in task.fields:
+            return super().render(task)
+        eta = task.fields["eta"]
+        if eta is None:
+            return Text("-:--:--", style="progress.remaining")
+        minutes, seconds = divmod(int(eta), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
 class _Bars:
     """Rich progress bars fed by the pipeline's Progress callbacks; shown from the first one on."""
 
@@ -135,13 +150,16 @@ class _Bars:
             self.bars.start()  # not before: a run refused at once (no folders) prints only its error
         task = self.tasks.get(p.stage)
         if task is None:
-            task = self.tasks[p.stage] = self.bars.add_task(p.stage, total=p.total or None, detail="")
+            task = self.tasks[p.stage] = self.bars.add_task(
+                p.stage, total=p.total or None, detail="", eta=None
+            )
         self.bars.update(
             task,
             completed=p.done,
             total=p.total or None,
             description=f"{p.stage} ({p.errors} errors)" if p.errors else p.stage,
             detail=p.detail,
+            eta=p.eta_s,
         )
 
 
@@ -159,7 +177,9 @@ def index(
     faces: Annotated[
         bool | None, typer.Option("--faces/--no-faces", help="find and group faces (people)")
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     queue: Annotated[
         str | None,
@@ -178,7 +198,7 @@ def index(
             BarColumn(),
             MofNCompleteColumn(),
             _RateColumn(),
-            TimeRemainingColumn(elapsed_when_finished=True),
+            _TimeLeftColumn(elapsed_when_finished=True),
             TextColumn("[dim]{task.fields[detail]}"),
         )
         bars = _Bars(Progress(*columns, console=err_console, disable=json_out, transient=False))
@@ -330,7 +350,9 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", min=1, help="tasks at once [default: 1]")
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="vision backend: transformers | openvino | auto | openai")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="vision model: Hugging Face id or local path")] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="node name [default: smartalbum-PID@host]")

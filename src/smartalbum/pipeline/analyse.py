@@ -1,9 +1,10 @@
 """The analysis stages: each analyser (the VLM, OCR) reads every visible photo; results are stored per hash.
 
 Photos are read newest first (catalog.photos_to_analyse orders by the time taken), so that in a long first run
-search is useful early for the photos people look for most; the progress line says photos an hour and the time
-left. Input images are the large thumbnails made at ingestion (upright, at most 1024 px): analysis never
-decodes a 50-megapixel original again. A model that cannot load stops only its own stage.
+search is useful early for the photos people look for most; the progress line says photos an hour, the bar the
+time left, both timed from the end of the first batch (after the model has loaded). Input images are the large
+thumbnails made at ingestion (upright, at most 1024 px): analysis never decodes a 50-megapixel original again.
+A model that cannot load stops only its own stage.
 """
 
 from __future__ import annotations
@@ -53,19 +54,11 @@ class AnalyseStats:
         self.photos_per_s = round(done / self.elapsed_s, 3) if self.elapsed_s else 0.0
 
 
-def throughput_line(done: int, total: int, elapsed_s: float) -> str:
-    """'412 photos/h, 2h 05m left': how a long analysis run is going, for the progress line."""
-    if done <= 0 or elapsed_s <= 0:
-        return ""
-    per_hour = done / elapsed_s * 3600
-    left_s = max(0, total - done) / (done / elapsed_s)
-    if left_s >= 3600:
-        left = f"{int(left_s // 3600)}h {int(left_s % 3600 // 60):02d}m"
-    elif left_s >= 60:
-        left = f"{int(left_s // 60)}m"
-    else:
-        left = f"{int(left_s)}s"
-    return f"{per_hour:,.0f} photos/h, {left} left" if done < total else f"{per_hour:,.0f} photos/h"
+def throughput_line(progress: Progress) -> str:
+    """'412 photos/h' from the stage's own rate, for the progress line ('' while there is none to tell);
+    the time left is the stage's eta_s, which the CLI and the web show."""
+    per_hour = progress.per_hour
+    return f"{per_hour:,.0f} photos/h" if per_hour > 0 else ""
 
 
 def _load_inputs(settings: Settings, hashes: list[str]) -> tuple[list[AnalysisInput], list[AnalysisResult]]:
@@ -100,7 +93,9 @@ def analyse_library(
     stats = AnalyseStats(analyser.name, analyser.version)
     todo = catalog.photos_to_analyse(analyser.name, analyser.version, redo=redo)
     stats.todo = len(todo)
-    progress.begin(analyser.name, len(todo))
+    # the clock starts after the first batch: it includes loading the model (a minute on a CPU), which would
+    # make the first rate and time left far off
+    progress.begin(analyser.name, len(todo), timed=False)
     if not todo:
         return stats
     run_id = catalog.start_run(f"analyse:{analyser.name}")
@@ -126,7 +121,9 @@ def analyse_library(
                     else:
                         setattr(stats, r.status, getattr(stats, r.status) + 1)
                 progress.advance(len(results), errors=sum(r.status == "error" for r in results))
-                progress.describe(throughput_line(progress.done, len(todo), time.monotonic() - started))
+                if not progress.timed:
+                    progress.start_clock()
+                progress.describe(throughput_line(progress))
                 if cancel.cancelled:
                     stats.cancelled = True
                     break

@@ -19,12 +19,21 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     on_update: Callable[[Progress], None] | None = None
     detail: str = ""  # one line on how the stage is going, e.g. a queue's workers (queue/coordinator.py)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    counted_from: int = 0  # `done` when the clock started: the rate counts only the work after it
+    timed: bool = True  # False until start_clock() when begin(timed=False): no rate to tell yet
 
-    def begin(self, stage: str, total: int) -> None:
+    def begin(self, stage: str, total: int, *, timed: bool = True) -> None:
+        """Start a stage; with timed=False the rate and ETA wait for start_clock() (a stage whose first
+        step loads a model would otherwise count the load as work time)."""
         self.stage, self.total, self.done, self.errors = stage, total, 0, 0
         self.detail = ""
-        self.started = time.monotonic()
+        self.started, self.counted_from, self.timed = self.clock(), 0, timed
         self._emit()
+
+    def start_clock(self) -> None:
+        """Time the rate from now on, counting only the work done after this."""
+        self.started, self.counted_from, self.timed = self.clock(), self.done, True
 
     def describe(self, detail: str) -> None:
         if detail != self.detail:
@@ -43,8 +52,14 @@ class Progress:
 
     @property
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
+        """Items a second since the clock started; 0.0 while there is nothing to tell."""
+        elapsed = self.clock() - self.started
+        counted = self.done - self.counted_from
+        return counted / elapsed if self.timed and elapsed > 0 and counted > 0 else 0.0
+
+    @property
+    def per_hour(self) -> float:
+        return self.rate * 3600
 
     @property
     def eta_s(self) -> float | None:
