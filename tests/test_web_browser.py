@@ -249,6 +249,25 @@ def test_index_a_folder_from_the_page(page: Any, lib: BuiltLibrary, tmp_path: Pa
     expect(panel).to_be_hidden()
 
 
+@pytest.mark.parametrize(
+    ("rate", "eta_s", "shown"),
+    [
+        (600 / 3600, 5400.0, "600 photos/h, about 1.5 h left"),
+        (50 / 3600, 120.0, "50 photos/h, about 2 min left"),
+    ],
+)
+def test_a_running_job_shows_photos_an_hour(page: Any, rate: float, eta_s: float, shown: str) -> None:
+    # a vision model on a CPU does a few hundred photos an hour: "/s" showed them as 0.2/s or 0.0/s
+    job = {"id": 7, "state": "running", "stage": "qwen_vl", "done": 40, "total": 1000, "errors": 0,
+           "rate": rate, "eta_s": eta_s, "started_at": 0.0, "finished_at": None, "message": None,
+           "result": None}  # fmt: skip
+    page.route("**/api/jobs", lambda route: route.fulfill(json=[job]))
+    page.click("#library-button")
+    expect(page.locator("#job-detail")).to_have_text(shown)
+    page.unroute("**/api/jobs")
+    page.keyboard.press("Escape")
+
+
 def test_the_page_asks_for_the_token_and_then_remembers_it(browser: Any, server: str) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()

@@ -1477,7 +1477,8 @@
         progress.removeAttribute("value"); // indeterminate while the total is unknown (scanning)
       }
       const parts = [];
-      if (current.rate) parts.push(t("library.index.rate", { rate: current.rate.toFixed(1), eta: duration(current.eta_s) }));
+      // photos an hour: a vision model on a CPU does a few hundred, which "/s" showed as 0.2 or 0.0
+      if (current.rate) parts.push(t("library.index.rate", { rate: Math.round(current.rate * 3600).toLocaleString(), eta: duration(current.eta_s) }));
       if (current.errors) parts.push(t("library.index.errors", { n: current.errors }));
       $("job-detail").textContent = parts.join(" · ");
       badge.textContent = current.total ? `${Math.round((100 * current.done) / current.total)}%` : "…";
