@@ -131,3 +131,16 @@ def test_progress_clock() -> None:
     clock.now += 2
     p.advance(4)
     assert p.per_hour == pytest.approx(7200) and throughput_line(p) == "7,200 photos/h"
+
+
+@pytest.mark.parametrize(("eta", "shown"), [(5400.0, "1:30:00"), (59.6, "0:00:59"), (None, "-:--:--")])
+def test_the_cli_shows_the_stages_own_time_left(eta: float | None, shown: str) -> None:
+    # one time left in `smartalbum index`: the stage's eta_s (timed after the model loads), not rich's own
+    from rich.progress import Progress as Bars
+
+    from smartalbum.cli import _TimeLeftColumn
+
+    column = _TimeLeftColumn(elapsed_when_finished=True)
+    with Bars(column, disable=True) as bars:
+        task_id = bars.add_task("qwen_vl", total=100, completed=10, eta=eta)
+        assert column.render(bars.tasks[task_id]).plain == shown
