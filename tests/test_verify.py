@@ -284,6 +284,8 @@ def test_no_model_is_none_with_a_reason(tmp_path: Path, servers_here: list[FakeS
     assert made is None and why and "does not exist" in why and "openai" in why
     made, why = verifier(qwen_settings(tmp_path, tmp_path / "library", vlm_backend="nope"))
     assert made is None and why and "unknown vlm_backend" in why
+    made, why = verifier(qwen_settings(tmp_path, tmp_path / "library", vlm_backend="openvino"))
+    assert made is None and why and "not available with the openvino engine" in why  # not "unknown"
     made, why = verifier(openai_settings(tmp_path, refused_url()))
     assert made is None and why and "cannot reach" in why
     server = FakeServer(models=["another-model"])

@@ -194,11 +194,14 @@ class SearchEngine:
             return mode == "on"
         if not has_filter:
             return False
-        if self.settings.vlm_backend == "openai":
+        from smartalbum.vision.backends import resolve_vlm_backend
+
+        backend = resolve_vlm_backend(self.settings)  # "auto": the engine this machine uses
+        if backend == "openai":
             return True
         import torch
 
-        return bool(torch.cuda.is_available())
+        return backend == "transformers" and bool(torch.cuda.is_available())
 
     def _verified(
         self,

@@ -396,7 +396,10 @@ def forget_verifiers() -> None:
 
 
 def _make(settings: Settings, analyser: QwenVLAnalyser | None) -> Verifier:
-    if settings.vlm_backend == "transformers":
+    from smartalbum.vision.backends import VLM_BACKENDS, resolve_vlm_backend
+
+    backend = resolve_vlm_backend(settings)  # "auto" names the engine this machine uses
+    if backend == "transformers":
         from smartalbum.vision.qwen_vl import shared_analyser
 
         made = QwenVLVerifier(analyser or shared_analyser(settings))
@@ -404,7 +407,7 @@ def _make(settings: Settings, analyser: QwenVLAnalyser | None) -> Verifier:
         made.load()
         log.debug("verifier ready in %.1f s", time.monotonic() - started)
         return made
-    if settings.vlm_backend == "openai":
+    if backend == "openai":
         from smartalbum.vision.openai_compat import OpenAICompatAnalyser
 
         client = OpenAICompatAnalyser(settings)
@@ -414,8 +417,11 @@ def _make(settings: Settings, analyser: QwenVLAnalyser | None) -> Verifier:
             client.close()
             raise
         return OpenAIVerifier(client)
-    from smartalbum.vision.backends import VLM_BACKENDS
-
+    if backend == "openvino":
+        raise ModelError(
+            "visual checks of search results are not available with the openvino engine yet",
+            'set vlm_backend to "transformers" or "openai" to check results with the vision model',
+        )
     raise ModelError(
         f"unknown vlm_backend {settings.vlm_backend!r}", f"choose one of: {', '.join(VLM_BACKENDS)}"
     )
