@@ -39,8 +39,11 @@ def test_offline_embedder_normalised_and_semantic(embedder: SentenceTransformerE
     assert isinstance(embedder, TextEmbedder)
     assert embedder.name == OFFLINE_MODEL_NAME
     assert embedder.dim == 384
-    texts = ["A dog runs along the beach at sunset.", "A puppy playing on the sand by the sea.",
-             "Quarterly tax forms on an office desk."]
+    texts = [
+        "A dog runs along the beach at sunset.",
+        "A puppy playing on the sand by the sea.",
+        "Quarterly tax forms on an office desk.",
+    ]
     v = embedder.embed(texts, query=False)
     assert v.shape == (3, 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
@@ -126,9 +129,9 @@ def test_approximate_index_recall() -> None:
     index.add(ids, vecs)
     assert index.kind == "hnsw"
     queries = _unit(rng, 50, 64)
-    recall = np.mean([
-        len({h[0] for h in index.search(q, 10)} & set(_brute(vecs, ids, q, 10))) / 10 for q in queries
-    ])
+    recall = np.mean(
+        [len({h[0] for h in index.search(q, 10)} & set(_brute(vecs, ids, q, 10))) / 10 for q in queries]
+    )
     assert recall >= 0.9
 
 
@@ -184,8 +187,9 @@ def test_save_load_roundtrip(tmp_path: Path, threshold: int) -> None:
     assert manifest["count"] == 298 and manifest["model"] == "model-a" and manifest["dim"] == 24
     index.save(tmp_path / "vec", state_token="s2")  # a second save leaves one set of files
     assert len(list((tmp_path / "vec").glob("vectors.*"))) == 1
-    result = VectorIndex.open(tmp_path / "vec", "model-a", 24, expected_state_token="s2",
-                              approx_threshold=threshold)
+    result = VectorIndex.open(
+        tmp_path / "vec", "model-a", 24, expected_state_token="s2", approx_threshold=threshold
+    )
     assert result.status is IndexStatus.OK and result.index is not None
     loaded = result.index
     assert len(loaded) == 298 and loaded.kind == index.kind
@@ -237,11 +241,14 @@ def fts(tmp_path: Path) -> Iterator[FullTextIndex]:
         ix.upsert(1, {"desc_zh": "一家咖啡店的门口", "text": "星巴克咖啡 STARBUCKS COFFEE"})
         ix.upsert(2, {"desc_zh": "海边的日落，一只猫咪坐在沙滩上", "desc_en": "A cat on the beach at sunset"})
         ix.upsert(3, {"desc_en": "The sun sets behind snowy mountains.", "tags": ["mountain", "sunset"]})
-        ix.upsert(4, {
-            "desc_en": "Two dogs run on a sandy beach.",
-            "files": "IMG_2023.jpg 2023/青岛旅行",
-            "places": "青岛 Qingdao",
-        })
+        ix.upsert(
+            4,
+            {
+                "desc_en": "Two dogs run on a sandy beach.",
+                "files": "IMG_2023.jpg 2023/青岛旅行",
+                "places": "青岛 Qingdao",
+            },
+        )
         yield ix
 
 
@@ -354,3 +361,45 @@ def test_highlight_marks_a_latin_word_that_runs_into_chinese() -> None:
         ix.upsert(1, {"text": "STARBUCKS拿铁 28元"})
         assert ix.highlight(1, "starbucks") == {"text": "[STARBUCKS]拿铁 28元"}
         assert ix.highlight(1, "拿铁") == {"text": "STARBUCKS[拿铁] 28元"}
+
+
+def test_highlights_of_a_page_mark_every_word_that_stems_to_a_query_term(tmp_path: Path) -> None:
+    """The page-at-once highlighter stems only words that can match; it must mark exactly the words that
+    stemming every word would mark (checked on 200 real long descriptions and inflected queries)."""
+    import re
+
+    from smartalbum.index.fulltext import _WORD, _snippet, fold, porter_stems
+    from tests.helpers import SHARED
+
+    lines = (SHARED / "eval" / "captions" / "iiw_cm3600_docs.jsonl").read_text().splitlines()[:200]
+    docs = {i + 1: json.loads(line)["doc"] for i, line in enumerate(lines)}
+    queries = [
+        "running dogs",
+        "flies happily",
+        "organizations",
+        "conditional relational agreed",
+        "sunny skies",
+        "the chickens feathers",
+        "reflections on the water",
+        "buildings standing",
+        "trees 树",
+    ]
+    with FullTextIndex(tmp_path / "fts.sqlite3") as ix:
+        ix.upsert_many((pid, {"desc_en": text}) for pid, text in docs.items())
+        marked = 0
+        for query in queries:
+            stems = set(porter_stems(query_terms(query)))
+            expected = {}
+            for pid, text in docs.items():
+                words = list(_WORD.finditer(fold(text)))
+                spans = [
+                    m.span()
+                    for m, st in zip(words, porter_stems([m.group() for m in words]), strict=True)
+                    if st in stems
+                ]
+                spans += [m.span() for m in re.finditer("树", text)] if "树" in query else []
+                if spans:
+                    expected[pid] = {"desc_en": _snippet(text, spans, "[", "]", 60)}
+            assert ix.highlights(list(docs), query) == expected, query
+            marked += len(expected)
+        assert marked > 100  # the queries do match many descriptions

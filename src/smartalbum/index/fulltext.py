@@ -50,19 +50,119 @@ _COLUMNS = (*FIELDS, _CHARS_COLUMN)
 
 # words jieba's stock dictionary splits or misses, common in photo descriptions and searches
 PHOTO_WORDS: tuple[str, ...] = (
-    "日落", "日出", "晚霞", "朝霞", "海边", "海滩", "沙滩", "星空", "银河", "夜景", "雪景", "彩虹", "烟花",
-    "樱花", "红叶", "星巴克", "自拍", "合影", "合照", "全家福", "截图", "截屏", "证件照", "毕业照", "婚纱照",
-    "生日蛋糕", "二维码", "登机牌", "火车票", "发票", "收据", "小票", "菜单", "猫咪", "狗狗", "宠物", "奶茶",
-    "火锅", "烧烤", "露营", "徒步", "滑雪", "潜水", "冲浪", "航拍", "全景", "逆光", "剪影",
+    "日落",
+    "日出",
+    "晚霞",
+    "朝霞",
+    "海边",
+    "海滩",
+    "沙滩",
+    "星空",
+    "银河",
+    "夜景",
+    "雪景",
+    "彩虹",
+    "烟花",
+    "樱花",
+    "红叶",
+    "星巴克",
+    "自拍",
+    "合影",
+    "合照",
+    "全家福",
+    "截图",
+    "截屏",
+    "证件照",
+    "毕业照",
+    "婚纱照",
+    "生日蛋糕",
+    "二维码",
+    "登机牌",
+    "火车票",
+    "发票",
+    "收据",
+    "小票",
+    "菜单",
+    "猫咪",
+    "狗狗",
+    "宠物",
+    "奶茶",
+    "火锅",
+    "烧烤",
+    "露营",
+    "徒步",
+    "滑雪",
+    "潜水",
+    "冲浪",
+    "航拍",
+    "全景",
+    "逆光",
+    "剪影",
 )
 # dropped from queries (kept in documents): they match nearly every photo and only add noise
-QUERY_STOPWORDS = frozenset((
-    "的", "了", "和", "与", "及", "或", "是", "在", "有", "一", "一个", "一张", "一只", "这", "那",
-    "这张", "那张", "照片", "图片", "相片", "我", "我的", "的照片", "里", "中", "上", "下",
-    "a", "an", "the", "of", "in", "on", "at", "to", "and", "or", "with", "for", "from", "by", "is", "are",
-    "was", "were", "be", "photo", "photos", "picture", "pictures", "image", "images", "pic", "pics",
-    "my", "me", "i", "show", "find",
-))
+QUERY_STOPWORDS = frozenset(
+    (
+        "的",
+        "了",
+        "和",
+        "与",
+        "及",
+        "或",
+        "是",
+        "在",
+        "有",
+        "一",
+        "一个",
+        "一张",
+        "一只",
+        "这",
+        "那",
+        "这张",
+        "那张",
+        "照片",
+        "图片",
+        "相片",
+        "我",
+        "我的",
+        "的照片",
+        "里",
+        "中",
+        "上",
+        "下",
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "and",
+        "or",
+        "with",
+        "for",
+        "from",
+        "by",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "photo",
+        "photos",
+        "picture",
+        "pictures",
+        "image",
+        "images",
+        "pic",
+        "pics",
+        "my",
+        "me",
+        "i",
+        "show",
+        "find",
+    )
+)
 SEGMENTER_VERSION = f"jieba-search-1:{len(PHOTO_WORDS)}:{TOKENIZER}"
 MAX_QUERY_TERMS = 32
 COORDINATION = 1.0
@@ -415,32 +515,50 @@ class FullTextIndex:
 
         The text is not escaped: a web page must escape it (and should use markers it can find again).
         """
-        with self._lock:
-            row = self._conn.execute("SELECT fields FROM docs WHERE photo_id = ?", (int(photo_id),))
-            row = row.fetchone()
-        if row is None:
-            return {}
+        return self.highlights([photo_id], query, start=start, end=end, width=width).get(int(photo_id), {})
+
+    def highlights(
+        self, photo_ids: Sequence[int], query: str, *, start: str = "[", end: str = "]", width: int = 60
+    ) -> dict[int, dict[str, str]]:
+        """`highlight` for a page of photos at once: the query is read once, the texts in one lookup, and
+        only words that can stem to a query term are stemmed (a search page marks 30 descriptions)."""
         terms = query_terms(query)
-        if not terms:
+        if not terms or not photo_ids:
             return {}
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT photo_id, fields FROM docs WHERE photo_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([int(i) for i in photo_ids]),),
+            ).fetchall()
         cjk_terms = [t for t in terms if any(_is_cjk(c) for c in t)]
         stems = set(porter_stems([t for t in terms if t not in cjk_terms]))
+        # the porter stemmer rewrites only a word's last letters, so a word whose stem is a query stem
+        # starts with that stem less its last two letters: other words need no stemming
+        prefixes = tuple({st[: max(1, len(st) - 2)] for st in stems})
         longest_first = sorted(cjk_terms, key=len, reverse=True)
         cjk_pattern = re.compile("|".join(map(re.escape, longest_first))) if cjk_terms else None
-        out: dict[str, str] = {}
-        for name, text in json.loads(row[0]).items():
-            if not text:
-                continue
-            folded = fold(text)
-            # offsets in the folded text only map back when folding kept the length
-            haystack = folded if len(folded) == len(text) else text.lower()
-            spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
-            if stems:
-                words = [m for m in _WORD.finditer(haystack) if not any(_is_cjk(c) for c in m.group())]
-                word_stems = porter_stems([m.group() for m in words])
-                spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]
-            if spans:
-                out[name] = _snippet(text, spans, start, end, width)
+        out: dict[int, dict[str, str]] = {}
+        for photo_id, fields in rows:
+            marked: dict[str, str] = {}
+            for name, text in json.loads(fields).items():
+                if not text:
+                    continue
+                folded = fold(text)
+                # offsets in the folded text only map back when folding kept the length
+                haystack = folded if len(folded) == len(text) else text.lower()
+                spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
+                if prefixes:
+                    words = [
+                        m
+                        for m in _WORD.finditer(haystack)
+                        if m.group().startswith(prefixes) and not any(_is_cjk(c) for c in m.group())
+                    ]
+                    word_stems = porter_stems([m.group() for m in words])
+                    spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]
+                if spans:
+                    marked[name] = _snippet(text, spans, start, end, width)
+            if marked:
+                out[int(photo_id)] = marked
         return out
 
 

@@ -520,8 +520,21 @@ class SearchEngine:
         summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
         people = catalog.people.people_in_photos([c.photo_id for c in page])
+        marks = (
+            self.indexes.fts.highlights([c.photo_id for c in page], parsed.semantic)
+            if parsed.semantic
+            else {}
+        )
         results.hits = [
-            self._hit(c, summaries[c.photo_id], info.get(c.photo_id, {}), parsed, lang, has_filter)
+            self._hit(
+                c,
+                summaries[c.photo_id],
+                info.get(c.photo_id, {}),
+                marks.get(c.photo_id, {}),
+                parsed,
+                lang,
+                has_filter,
+            )
             for c in page
         ]
         self._add_moments(catalog, page, results.hits, zh)
@@ -698,6 +711,7 @@ class SearchEngine:
         c: _Candidate,
         row: dict[str, Any],
         info: dict[str, Any],
+        highlights: dict[str, str],
         parsed: ParsedQuery,
         lang: str,
         has_filter: bool,
@@ -741,7 +755,6 @@ class SearchEngine:
         place = self._place_text(row, lang)
         if parsed.place and place:
             why.append(f"地点：{place}" if zh else f"place: {place}")
-        highlights = self.indexes.fts.highlight(c.photo_id, parsed.semantic) if parsed.semantic else {}
         return SearchHit(
             photo_id=c.photo_id,
             hash=row["hash"],
@@ -801,7 +814,7 @@ class SearchEngine:
             c.score = c.relevance = min(max((cos - lo) / (hi - lo), 0.0), 1.0)
             c.weak = c.relevance < STRONG_RELEVANCE
             hit = self._hit(
-                c, summaries[pid], info.get(pid, {}), parse_query("", today=self.today()), "en", False
+                c, summaries[pid], info.get(pid, {}), {}, parse_query("", today=self.today()), "en", False
             )
             results.hits.append(hit)
         results.total = len(results.hits)
