@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -28,11 +29,12 @@ from smartalbum.config import Settings, load_settings
 from smartalbum.errors import ModelError
 from smartalbum.models import configured_models, pull_targets
 from smartalbum.pipeline.run import index_library
+from smartalbum.vision import backends
 from smartalbum.vision.backends import resolve_vlm_backend, vlm_analyser
-from smartalbum.vision.openvino_backend import OpenVINOAnalyser, to_history
+from smartalbum.vision.openvino_backend import OpenVINOAnalyser, fit_model_grid, to_history
 from smartalbum.vision.parse import result_from_raw
 from smartalbum.vision.prompt import USER_PROMPT, build_messages
-from smartalbum.vision.qwen_vl import QwenVLAnalyser
+from smartalbum.vision.qwen_vl import QwenVLAnalyser, fit_pixels
 from tests.helpers import make_photo
 from tiny_qwen import tiny_qwen_dir
 
@@ -82,6 +84,10 @@ def _images() -> list[Image.Image]:
         noise,
         # sides in multiples of 32 px: no resampling, whose pixels differ a little between the two libraries
         Image.linear_gradient("L").convert("RGB").resize((384, 192)),
+        # larger than vlm_max_pixels, 2:1 and 16:9: scaled down to the grid transformers uses (a 2:1 thumbnail
+        # left to OpenVINO GenAI's own rounding got 200 image tokens, over the 196 that 448x448 allows)
+        Image.linear_gradient("L").convert("RGB").resize((1024, 512)),
+        Image.linear_gradient("L").rotate(90).convert("RGB").resize((1024, 576)),
     ]
 
 
@@ -98,7 +104,7 @@ def test_openvino_answers_what_transformers_answers(tmp_path: Path, tiny: Path, 
     images = _images()
     ov = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_batch_size=4))
     answers = ov.generate_raw(images)
-    assert ov.engine == "continuous"  # the four photos went to the continuous-batching pipeline together
+    assert ov.engine == "continuous"  # the photos went to the continuous-batching pipeline together
     pt = QwenVLAnalyser(_settings(tmp_path, vlm_model=str(tiny), vlm_batch_size=1))
     expected = [pt.generate_raw([img])[0] for img in images]
     assert answers == expected
@@ -151,7 +157,7 @@ def test_not_an_openvino_export_says_so(tmp_path: Path, tiny: Path, tiny_ov: Pat
     with pytest.raises(ModelError) as err:
         OpenVINOAnalyser(_settings(tmp_path, vlm_openvino_model=str(tiny))).load()
     assert "transformers checkpoint, not an OpenVINO export" in err.value.message
-    assert "optimum-cli export openvino" in err.value.hint
+    assert "optimum-cli export openvino" in (err.value.hint or "")
     # an export without its tokenizer
     broken = tmp_path / "no-tokenizer"
     shutil.copytree(tiny_ov, broken)
@@ -166,10 +172,29 @@ def test_not_an_openvino_export_says_so(tmp_path: Path, tiny: Path, tiny_ov: Pat
         OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_device="cuda")).load()
 
 
-def test_auto_picks_the_engine_for_this_machine(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
-    import torch
+def test_openvino_images_have_the_grid_transformers_uses(tmp_path: Path, tiny: Path) -> None:
+    settings = _settings(tmp_path, vlm_model=str(tiny))
+    pt = QwenVLAnalyser(settings)
+    pt.load()
+    for size in [(1024, 512), (1024, 576), (1024, 768), (768, 1024), (300, 300), (100, 50), (4000, 900)]:
+        image = Image.new("RGB", size, (90, 60, 30))
+        grid = fit_model_grid(image, settings.vlm_max_pixels)
+        # the processor's own grid (in 16-px patches) for the image the transformers engine gives it
+        inputs = pt.model_inputs([build_messages(image)], [fit_pixels(image, settings.vlm_max_pixels)])
+        (_, rows, cols), *_ = inputs["image_grid_thw"].tolist()
+        assert (grid.width, grid.height) == (cols * 16, rows * 16), size
+        assert grid.width * grid.height <= settings.vlm_max_pixels  # at most 196 image tokens at 448x448
 
-    assert not torch.cuda.is_available()  # this test describes a CPU machine with openvino-genai installed
+
+def _cpu(monkeypatch: pytest.MonkeyPatch, cuda: bool = False) -> None:
+    """This machine as the test describes it: a CUDA GPU or not (openvino-genai is installed either way)."""
+    monkeypatch.setattr(backends, "cuda_available", lambda: cuda)
+
+
+def test_auto_picks_the_engine_for_this_machine(
+    tmp_path: Path, tiny: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu(monkeypatch)  # a CPU machine with openvino-genai installed
     # an OpenVINO model on the machine: openvino
     auto = _settings(tmp_path, vlm_backend="auto", vlm_openvino_model=str(tiny_ov))
     assert resolve_vlm_backend(auto) == "openvino"
@@ -188,9 +213,92 @@ def test_auto_picks_the_engine_for_this_machine(tmp_path: Path, tiny: Path, tiny
     # an explicit choice is kept
     assert resolve_vlm_backend(_settings(tmp_path, vlm_backend="transformers")) == "transformers"
     assert resolve_vlm_backend(_settings(tmp_path, vlm_backend="openvino", vlm_model=str(tiny))) == "openvino"
+    # vlm_device an OpenVINO device (an Intel GPU): openvino there
+    gpu = _settings(tmp_path, vlm_backend="auto", vlm_device="GPU", vlm_model=str(tiny_ov))
+    assert resolve_vlm_backend(gpu) == "openvino"
 
 
-def test_models_lists_the_openvino_model_and_its_engine(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
+def test_auto_runs_openvino_only_for_the_model_it_is_an_export_of(
+    tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu(monkeypatch)
+    # neither model on this machine (whatever this machine's hub cache holds)
+    monkeypatch.setattr(backends, "transformers_model_local", lambda settings: False)
+    # the default pair: vlm_openvino_model is the INT4 export of the default vlm_model
+    default = _settings(tmp_path, vlm_backend="auto")
+    assert backends.OPENVINO_EXPORT_OF[default.vlm_openvino_model] == default.vlm_model
+    assert resolve_vlm_backend(default) == "openvino"
+    # another vlm_model with the default OpenVINO model: that model, on transformers (not the 2B export)
+    big = _settings(tmp_path, vlm_backend="auto", vlm_model="Qwen/Qwen3-VL-8B-Instruct")
+    assert resolve_vlm_backend(big) == "transformers"
+    analyser = vlm_analyser(big)
+    assert isinstance(analyser, QwenVLAnalyser)
+    assert analyser.model_id == "Qwen/Qwen3-VL-8B-Instruct"
+    local = _settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny))
+    assert resolve_vlm_backend(local) == "transformers"
+
+
+def test_auto_with_a_device_openvino_cannot_use_is_transformers(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu(monkeypatch)  # vlm_device names the device, whether CUDA works here or not
+    for device in ("mps", "cuda", "cuda:1", "xpu"):
+        settings = _settings(tmp_path, vlm_backend="auto", vlm_device=device, vlm_openvino_model=str(tiny_ov))
+        assert resolve_vlm_backend(settings) == "transformers", device
+    # the OpenVINO model given explicitly on a CPU: openvino
+    cpu = _settings(tmp_path, vlm_backend="auto", vlm_device="cpu", vlm_openvino_model=str(tiny_ov))
+    assert resolve_vlm_backend(cpu) == "openvino"
+
+
+def test_auto_with_a_cuda_gpu_is_transformers(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu(monkeypatch, cuda=True)
+    gpu = _settings(tmp_path, vlm_backend="auto", vlm_device="auto", vlm_openvino_model=str(tiny_ov))
+    assert resolve_vlm_backend(gpu) == "transformers"
+    assert isinstance(vlm_analyser(gpu), QwenVLAnalyser)
+    # vlm_device "cpu" asks for the CPU even here: the CPU engine
+    cpu = _settings(tmp_path, vlm_backend="auto", vlm_device="cpu", vlm_openvino_model=str(tiny_ov))
+    assert resolve_vlm_backend(cpu) == "openvino"
+
+
+def test_auto_with_a_queue_names_the_same_queue_on_every_machine(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartalbum.queue.app import queue_name
+
+    queued = {"vlm_backend": "auto", "vlm_openvino_model": str(tiny_ov), "queue_url": "redis://host:6379/0"}
+    names = set()
+    for cuda in (False, True):  # the coordinator on a CPU, a worker on a CUDA GPU, or the other way round
+        _cpu(monkeypatch, cuda=cuda)
+        analyser = vlm_analyser(_settings(tmp_path, **queued))
+        names.add(queue_name(analyser.name, analyser.version))
+    assert len(names) == 1
+    (name,) = names
+    assert "qwen_vl" in name
+    # without a queue this CPU would run openvino
+    _cpu(monkeypatch)
+    assert resolve_vlm_backend(_settings(tmp_path, **{**queued, "queue_url": None})) == "openvino"
+
+
+def test_auto_says_why_once(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _cpu(monkeypatch)
+    monkeypatch.setattr(backends, "_LOGGED", set())
+    settings = _settings(tmp_path, vlm_backend="auto", vlm_device="mps")
+    with caplog.at_level(logging.DEBUG, logger=backends.__name__):
+        for _ in range(3):  # e.g. three filtered searches
+            assert resolve_vlm_backend(settings) == "transformers"
+    lines = [r for r in caplog.records if r.name == backends.__name__]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.DEBUG
+    assert "'mps' is not an OpenVINO device" in lines[0].getMessage()
+
+
+def test_models_lists_the_openvino_model_and_its_engine(
+    tmp_path: Path, tiny: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ov = {m.name: m for m in configured_models(_settings(tmp_path, vlm_backend="openvino"))}
     assert ov["vision"].model == "OpenVINO/Qwen3-VL-2B-Instruct-int4-ov"
     assert ov["vision"].setting == "vlm_openvino_model"
@@ -202,12 +310,29 @@ def test_models_lists_the_openvino_model_and_its_engine(tmp_path: Path, tiny: Pa
                                                             vlm_model=str(tiny_ov)))}  # fmt: skip
     assert (local["vision"].state, local["vision"].location) == ("local folder", str(tiny_ov))
     # auto on this CPU with only the transformers model here: both are listed, each with its engine
-    auto = {
-        m.name: m for m in configured_models(_settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny)))
-    }
+    _cpu(monkeypatch)
+    only_pt = _settings(
+        tmp_path,
+        vlm_backend="auto",
+        vlm_device="auto",
+        vlm_model=str(tiny),
+        vlm_openvino_model="Org/ov-not-here",
+    )
+    auto = {m.name: m for m in configured_models(only_pt)}
     assert "transformers engine" in auto["vision"].used_by
     assert "openvino engine" in auto["vision-openvino"].used_by
-    assert auto["vision-openvino"].repo_ids == ["OpenVINO/Qwen3-VL-2B-Instruct-int4-ov"]
+    assert auto["vision-openvino"].repo_ids == ["Org/ov-not-here"]
+    # ... but not on a CUDA machine, nor for a vlm_model the OpenVINO model is not an export of
+    _cpu(monkeypatch, cuda=True)
+    assert "vision-openvino" not in [m.name for m in configured_models(only_pt)]
+    _cpu(monkeypatch)
+    other = _settings(tmp_path, vlm_backend=" Auto ", vlm_model=str(tiny))
+    rows = {m.name: m for m in configured_models(other)}
+    assert "transformers engine, chosen by vlm_backend auto" in rows["vision"].used_by
+    assert "vision-openvino" not in rows
+    # an engine name as written by hand (spaces, capitals) is the engine
+    openai = [m for m in configured_models(_settings(tmp_path, vlm_backend=" OpenAI ")) if m.name == "vision"]
+    assert [(m.kind, m.state) for m in openai] == [("server", "on the server")]
     # the transformers engine alone lists no OpenVINO model
     names = [m.name for m in configured_models(_settings(tmp_path, vlm_backend="transformers"))]
     assert "vision-openvino" not in names

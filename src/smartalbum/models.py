@@ -574,30 +574,28 @@ def _vision_models(settings: Settings, root: Path) -> list[ConfiguredModel]:
     """The vision model(s) of a local engine: transformers' vlm_model, the openvino engine's export, or for
     vlm_backend "auto" the one it picks here (and, on a CPU where it picks transformers only because the
     OpenVINO model is not downloaded yet, that one too, as `vision-openvino`)."""
-    if settings.vlm_backend == "openai":
-        return []
-    from smartalbum.vision.backends import resolve_vlm_backend
-    from smartalbum.vision.openvino_backend import openvino_importable, openvino_model_id
+    from smartalbum.vision.backends import NOT_DOWNLOADED, auto_choice, resolve_vlm_backend
+    from smartalbum.vision.openvino_backend import openvino_model_id
 
     engine = resolve_vlm_backend(settings)
+    if engine == "openai":
+        return []
+    chosen = settings.vlm_backend.strip().lower() == "auto"
     use = "vision stage: descriptions, tags, objects"
     ov_model = openvino_model_id(settings)
     ov_setting = "vlm_model" if ov_model == settings.vlm_model else "vlm_openvino_model"
     if engine == "openvino":
-        auto = ", chosen by vlm_backend auto" if settings.vlm_backend == "auto" else ""
+        auto = ", chosen by vlm_backend auto" if chosen else ""
         ov_use = f"{use} (openvino engine{auto})"
         return [_hub_model("vision", ov_setting, ov_model, ov_use, ov_model, root)]
     if engine != "transformers":
         return []
-    auto = ", chosen by vlm_backend auto" if settings.vlm_backend == "auto" else ""
+    auto = ", chosen by vlm_backend auto" if chosen else ""
     out = [_hub_model("vision", "vlm_model", settings.vlm_model, f"{use} (transformers engine{auto})",
                       settings.vlm_model, root)]  # fmt: skip
-    if settings.vlm_backend == "auto" and openvino_importable():
-        from smartalbum.vision.backends import cuda_available
-
-        if not cuda_available():
-            ov_use = f"{use} on this CPU (openvino engine, INT4): vlm_backend auto uses it once downloaded"
-            out.append(_hub_model("vision-openvino", ov_setting, ov_model, ov_use, ov_model, root))
+    if chosen and auto_choice(settings)[1].startswith(NOT_DOWNLOADED):  # transformers until it is pulled
+        ov_use = f"{use} on this CPU (openvino engine, INT4): vlm_backend auto uses it once downloaded"
+        out.append(_hub_model("vision-openvino", ov_setting, ov_model, ov_use, ov_model, root))
     return out
 
 
@@ -607,7 +605,9 @@ def configured_models(settings: Settings) -> list[ConfiguredModel]:
     out: list[ConfiguredModel] = []
 
     out.extend(_vision_models(settings, root))
-    if settings.vlm_backend == "openai":
+    from smartalbum.vision.backends import resolve_vlm_backend
+
+    if resolve_vlm_backend(settings) == "openai":
         where = ", ".join(settings.openai_base_urls)
         vision_use = "vision stage: descriptions, tags, objects (openai engine)"
         out.append(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 from smartalbum.config import Settings
 from smartalbum.errors import ConfigError
@@ -47,39 +49,91 @@ def cuda_available() -> bool:
         return False
 
 
-def resolve_vlm_backend(settings: Settings) -> str:
-    """The engine `vlm_backend` names; "auto" picks one for this machine:
+# An OpenVINO export -> the transformers model it was exported from: "auto" runs the export only in place of
+# that model (a vlm_model of another size or family keeps its own engine).
+OPENVINO_EXPORT_OF = {"OpenVINO/Qwen3-VL-2B-Instruct-int4-ov": "Qwen/Qwen3-VL-2B-Instruct"}
+# vlm_device values that name an OpenVINO device (besides "auto" and "cpu"): an Intel GPU or NPU, or a
+# device list for OpenVINO's AUTO/HETERO/MULTI plugins
+_OV_DEVICE = re.compile(r"^(gpu(\.\d+)?|npu|(auto|hetero|multi):.+)$")
+_LOGGED: set[str] = set()
+# the reason "auto" gives when it picks transformers only because the OpenVINO model is not downloaded yet
+NOT_DOWNLOADED = "the OpenVINO model is not downloaded"
 
-    - a CUDA GPU: transformers (batched bf16, optional 4-bit);
-    - a CPU with openvino-genai installed: openvino (INT4, continuous batching: 2-3x the photos an hour),
-      unless its model is not on this machine while the transformers model is (then transformers, so
-      that choosing "auto" never starts a second multi-GB download; `smartalbum models pull vision`
-      fetches the OpenVINO model and "auto" switches);
-    - otherwise transformers.
-    """
+
+def resolve_vlm_backend(settings: Settings) -> str:
+    """The engine `vlm_backend` names; "auto" picks one for this machine (see `auto_choice`) and says why at
+    debug level, once per process (this runs on every filtered search)."""
     name = settings.vlm_backend.strip().lower()
     if name != "auto":
         return name
-    if cuda_available():
-        return "transformers"
-    from smartalbum.vision.openvino_backend import local_openvino_model, openvino_importable
+    engine, reason = auto_choice(settings)
+    if reason not in _LOGGED:
+        _LOGGED.add(reason)
+        level = logging.INFO if reason.startswith(NOT_DOWNLOADED) else logging.DEBUG
+        log.log(level, "vlm_backend auto: %s, so %s", reason, engine)
+    return engine
 
-    if not openvino_importable():
-        return "transformers"
-    if local_openvino_model(settings) is not None or not transformers_model_local(settings):
-        return "openvino"
-    log.info(
-        "vlm_backend auto: the OpenVINO model is not downloaded but %s is, so transformers; "
-        "`smartalbum models pull vision-openvino` fetches it",
-        settings.vlm_model,
+
+def auto_choice(settings: Settings) -> tuple[str, str]:
+    """The engine vlm_backend "auto" runs here, and why:
+
+    - with a queue (queue_url): transformers, on the coordinator and on every worker alike, so that both
+      sides name the same queue whatever machine each runs on (set vlm_backend to use another engine);
+    - vlm_device naming a CUDA or Apple device (or anything that is not an OpenVINO device), or "auto" on a
+      machine with a CUDA GPU: transformers (batched bf16, optional 4-bit);
+    - otherwise (vlm_device "auto"/"cpu" or an OpenVINO device name) openvino (INT4, continuous batching:
+      2-3x the photos an hour on a CPU) when the OpenVINO model stands for vlm_model (vlm_model is itself an
+      export folder, or vlm_openvino_model is a local export folder or set explicitly, or it is the export of
+      vlm_model: OPENVINO_EXPORT_OF, the defaults) and openvino-genai imports; but not when only the
+      transformers model is on this machine (that would start a second multi-GB download;
+      `smartalbum models pull vision-openvino` fetches the OpenVINO model and "auto" switches);
+    - otherwise transformers.
+    """
+    if settings.queue_url:
+        return "transformers", "a queue run (queue_url) resolves the same on every machine"
+    device = settings.vlm_device.strip().lower()
+    if device not in ("auto", "cpu", "") and not _OV_DEVICE.match(device):
+        return "transformers", f"vlm_device {settings.vlm_device!r} is not an OpenVINO device"
+    if device in ("auto", "") and cuda_available():
+        return "transformers", "a CUDA GPU is available"
+    from smartalbum.vision.openvino_backend import (
+        is_openvino_export,
+        local_openvino_model,
+        openvino_importable,
+        openvino_model_id,
     )
-    return "transformers"
+
+    if not _openvino_model_stands_for_vlm_model(settings, is_openvino_export, openvino_model_id):
+        return "transformers", (
+            f"vlm_model {settings.vlm_model!r} is not the model that vlm_openvino_model "
+            f"{settings.vlm_openvino_model!r} is an export of"
+        )
+    if not openvino_importable():
+        return "transformers", "openvino-genai does not import here"
+    if local_openvino_model(settings) is not None or not transformers_model_local(settings):
+        return "openvino", f"a CPU with openvino-genai, model {openvino_model_id(settings)!r}"
+    return "transformers", (
+        f"{NOT_DOWNLOADED} but {settings.vlm_model} is; `smartalbum models pull vision-openvino` fetches it"
+    )
+
+
+def _openvino_model_stands_for_vlm_model(
+    settings: Settings, is_export: Callable[[Path], bool], model_id: Callable[[Settings], str]
+) -> bool:
+    """True when the OpenVINO engine would run vlm_model (or a model the user chose for it), not another."""
+    if model_id(settings) == settings.vlm_model:  # vlm_model is itself an export folder
+        return True
+    ov_model = settings.vlm_openvino_model
+    if is_export(Path(ov_model).expanduser()):
+        return True
+    default = Settings.model_fields["vlm_openvino_model"].default
+    if "vlm_openvino_model" in settings.model_fields_set and ov_model != default:
+        return True  # the user named the OpenVINO model: their pairing
+    return OPENVINO_EXPORT_OF.get(ov_model) == settings.vlm_model
 
 
 def transformers_model_local(settings: Settings) -> bool:
     """True when vlm_model (for transformers) is on this machine: a folder, a pull or the hub cache."""
-    from pathlib import Path
-
     from smartalbum.models import hf_cache_copy, local_copy, model_dir
 
     path = Path(settings.vlm_model).expanduser()

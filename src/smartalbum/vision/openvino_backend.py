@@ -17,6 +17,7 @@ and parser as the transformers backend, so the catalog path is the same.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib.util
 import json
@@ -36,7 +37,13 @@ from smartalbum.models import ensure_local, hf_cache_copy, local_copy, model_dir
 from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.parse import result_from_raw
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
-from smartalbum.vision.qwen_vl import _looks_like_path, fit_pixels, model_display_name
+from smartalbum.vision.qwen_vl import (
+    MIN_PIXELS,
+    PIXELS_PER_TOKEN_SIDE,
+    _looks_like_path,
+    fit_pixels,
+    model_display_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +73,18 @@ _FETCH_HINT = (
 _INSTALL_HINT = "pip install 'smartalbum[openvino]' (openvino-genai), or set vlm_backend = 'transformers'"
 
 
+@functools.cache
 def openvino_importable() -> bool:
-    """True when openvino-genai is installed (nothing is imported)."""
+    """True when openvino-genai is installed and imports (tried once per process: an install whose native
+    libraries do not load counts as absent)."""
     try:
-        return importlib.util.find_spec("openvino_genai") is not None
-    except (ImportError, ValueError):
+        if importlib.util.find_spec("openvino_genai") is None:
+            return False
+        import openvino_genai  # noqa: F401
+    except Exception as exc:  # ImportError, OSError from a native library, a broken install
+        log.debug("openvino-genai does not import: %s: %s", type(exc).__name__, exc)
         return False
+    return True
 
 
 def is_openvino_export(path: Path) -> bool:
@@ -156,6 +169,24 @@ def to_history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+def fit_model_grid(image: Image.Image, max_pixels: int) -> Image.Image:
+    """`image` as the transformers engine shows it to the model: fit_pixels, then resized to the grid that
+    the Qwen-VL processor rounds it to (transformers' own smart_resize, with the bounds
+    QwenVLAnalyser.model_inputs gives the processor). Its sides are then multiples of 32 px within
+    vlm_max_pixels, so OpenVINO GenAI's resize (bounded by the export's preprocessor_config, not by
+    vlm_max_pixels) keeps it as it is: the same number of image tokens as transformers."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    img = fit_pixels(image, max_pixels)
+    w, h = img.size
+    height, width = smart_resize(
+        h, w, factor=PIXELS_PER_TOKEN_SIDE, min_pixels=min(MIN_PIXELS, max_pixels), max_pixels=max_pixels
+    )
+    if (width, height) != (w, h):
+        img = img.resize((width, height), Image.Resampling.BICUBIC)
+    return img
+
+
 def _ov_device(requested: str) -> str:
     req = requested.strip().lower()
     if req in ("auto", "cpu", ""):
@@ -198,9 +229,15 @@ class OpenVINOAnalyser:
         return self._pipe is not None
 
     def load(self) -> None:
-        """Build the pipeline now; raises one ModelError that says what went wrong and what to do."""
+        """Build the pipeline now; raises one ModelError that says what went wrong and what to do.
+        Thread-safe: concurrent callers build one pipeline."""
         if self._pipe is not None:
             return
+        with self._lock:
+            if self._pipe is None:
+                self._load_locked()
+
+    def _load_locked(self) -> None:
         if not openvino_importable():
             raise ModelError(
                 "the openvino engine needs openvino-genai, which is not installed", _INSTALL_HINT
@@ -263,9 +300,10 @@ class OpenVINOAnalyser:
         return ov_genai.VLMPipeline(str(path), device), "single"
 
     def unload(self) -> None:
-        """Free the pipeline; the next `analyse` builds it again."""
-        self._pipe = None
-        self._config = None
+        """Free the pipeline; the next `analyse` builds it again (waits for a running generate)."""
+        with self._lock:
+            self._pipe = None
+            self._config = None
         gc.collect()
 
     # -- inference -----------------------------------------------------------------------------------------
@@ -283,11 +321,11 @@ class OpenVINOAnalyser:
     def generate_raw(self, images: list[Image.Image]) -> list[str]:
         """The model's answers for `images` (decoded together), before parsing; raises on any failure."""
         self.load()
-        return self._generate([fit_pixels(img, self.max_pixels) for img in images])
+        return self._generate([fit_model_grid(img, self.max_pixels) for img in images])
 
     def _analyse_chunk(self, chunk: list[AnalysisInput]) -> list[AnalysisResult]:
         try:
-            raws = self._generate([fit_pixels(item.image, self.max_pixels) for item in chunk])
+            raws = self._generate([fit_model_grid(item.image, self.max_pixels) for item in chunk])
             return [result_from_raw(item.hash, raw) for item, raw in zip(chunk, raws, strict=True)]
         except Exception as exc:
             if len(chunk) == 1:
@@ -297,7 +335,7 @@ class OpenVINOAnalyser:
 
     def _analyse_one(self, item: AnalysisInput) -> AnalysisResult:
         try:
-            (raw,) = self._generate([fit_pixels(item.image, self.max_pixels)])
+            (raw,) = self._generate([fit_model_grid(item.image, self.max_pixels)])
         except Exception as exc:
             return _error_result(item, exc)
         return result_from_raw(item.hash, raw)
@@ -307,12 +345,12 @@ class OpenVINOAnalyser:
         import openvino as ov
         import openvino_genai as ov_genai
 
-        pipe, config = self._pipe, self._config
-        if pipe is None:
-            raise ModelError(f"{self.model_id!r} is not loaded", "call load() first")
         tensors = [ov.Tensor(np.ascontiguousarray(np.asarray(img, dtype=np.uint8))[None]) for img in images]
         histories = [ov_genai.ChatHistory(to_history(build_messages(None))) for _ in images]
-        with self._lock:  # one generate at a time on one pipeline
+        with self._lock:  # one generate at a time on one pipeline, and not while it is (un)loaded
+            pipe, config = self._pipe, self._config
+            if pipe is None:
+                raise ModelError(f"{self.model_id!r} is not loaded", "call load() first")
             if self.engine == "continuous":
                 out = pipe.generate(
                     histories, images=[[t] for t in tensors], generation_config=[config] * len(images)
