@@ -152,6 +152,36 @@ def test_index_with_openvino_stores_what_the_parser_makes_of_each_answer(
         assert [a.todo for a in index_library(cat, ov_settings).analyses] == [vlm.unparsed]
 
 
+def test_threads_loading_at_once_build_one_pipeline(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    ov = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov)), pipeline="single")
+    builds: list[Any] = []
+    second = threading.Event()
+    real_build = OpenVINOAnalyser._build
+
+    def build(self: OpenVINOAnalyser, path: Path, device: str) -> tuple[Any, str]:
+        builds.append(path)
+        if len(builds) > 1:
+            second.set()
+        else:  # give another thread the time to get here too, if load() lets it
+            second.wait(timeout=3)
+        return real_build(self, path, device)
+
+    monkeypatch.setattr(OpenVINOAnalyser, "_build", build)
+    threads = [threading.Thread(target=ov.load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1
+    assert ov.loaded
+    ov.unload()
+    assert not ov.loaded
+
+
 def test_not_an_openvino_export_says_so(tmp_path: Path, tiny: Path, tiny_ov: Path) -> None:
     # a transformers checkpoint given to the openvino engine
     with pytest.raises(ModelError) as err:
