@@ -15,11 +15,16 @@ preprocessor_config.json, which is written next to it when missing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,33 +56,57 @@ def ensure_preprocessor_config(src: Path) -> None:
                                          indent=2), encoding="utf-8")  # fmt: skip
 
 
+@contextlib.contextmanager
+def build_once(out: Path, done: str, marker: str = "ok") -> Iterator[Path | None]:
+    """Build `out` once, whatever other processes do at the same time.
+
+    Holds `out.parent/.lock` (other builders into that folder wait); yields None when `out` already holds a
+    finished build (its `done` file), else a new folder of this process's own beside `out`, which becomes
+    `out` (with `done` written) when the block ends without an error, and is removed when it raises. A
+    finished `out` is never deleted; an unfinished one (a build that crashed before this lock) is replaced.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / done).is_file():  # finished while this process waited for the lock
+            yield None
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+        try:
+            yield tmp
+            (tmp / done).write_text(marker, encoding="utf-8")
+            if out.exists():
+                shutil.rmtree(out)  # unfinished: no `done` file, checked under the lock
+            tmp.rename(out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def export_openvino(
     src: Path, out: Path, weight_format: str = "int4", group_size: int | None = None, timeout: float = 1800
 ) -> float:
     """Export `src` into `out` in a subprocess with the export tooling; returns the seconds it took.
-    Does nothing (returns 0.0) when `out` already holds a finished export."""
+    Does nothing (returns 0.0) when `out` already holds a finished export, also one that another process
+    finished while this one waited for it (see `build_once`)."""
     if (out / DONE).is_file():
         return 0.0
     env_dir = export_env()
-    ensure_preprocessor_config(src)
-    args = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model", str(src),
-            "--task", "image-text-to-text", "--weight-format", weight_format]  # fmt: skip
-    if group_size is not None and weight_format == "int4":
-        args += ["--group-size", str(group_size)]
-    tmp = out.with_name(out.name + ".part")
-    args.append(str(tmp))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_dir), os.environ.get("PYTHONPATH", "")])}
-    started = time.perf_counter()
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the OpenVINO export failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
-    (out / DONE).write_text(weight_format, encoding="utf-8")
-    return time.perf_counter() - started
+    with build_once(out, DONE, weight_format) as tmp:
+        if tmp is None:
+            return 0.0
+        ensure_preprocessor_config(src)
+        args = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model",
+                str(src), "--task", "image-text-to-text", "--weight-format", weight_format]  # fmt: skip
+        if group_size is not None and weight_format == "int4":
+            args += ["--group-size", str(group_size)]
+        args.append(str(tmp))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(env_dir), os.environ.get("PYTHONPATH", "")])}
+        started = time.perf_counter()
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the OpenVINO export failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -321,41 +321,44 @@ def checkpoint_dir(arch_name: str, arch: dict[str, Any]) -> Path:
         Qwen3VLVideoProcessor,
     )
 
+    from ov_export import build_once
     from tiny_qwen import CHAT_TEMPLATE, SPECIAL_TOKENS, _build_tokenizer  # the tests' tokenizer recipe
 
     t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _build_tokenizer(folder)
-    ids = {t: tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS}  # type: ignore[attr-defined]
-    text = {**arch["text"], "pad_token_id": ids["<|endoftext|>"]}
-    config = Qwen3VLConfig(
-        text_config=text,
-        vision_config=arch["vision"],
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
-    config.bos_token_id, config.eos_token_id = ids["<|endoftext|>"], ids["<|im_end|>"]
-    torch.manual_seed(0)
-    model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"], do_sample=False,
-    )  # fmt: skip
-    model.save_pretrained(folder)
-    del model
-    image_processor = Qwen2VLImageProcessor(
-        size={"shortest_edge": 64 * 32 * 32, "longest_edge": 1280 * 32 * 32},
-        patch_size=16, temporal_patch_size=2, merge_size=2,
-    )  # fmt: skip
-    video_processor = Qwen3VLVideoProcessor(patch_size=16, temporal_patch_size=2, merge_size=2)
-    Qwen3VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
-        chat_template=CHAT_TEMPLATE,
-    ).save_pretrained(folder)  # fmt: skip
-    (folder / ".complete").write_text("ok", encoding="utf-8")
+    # another bench run may build it too: one builds (in a folder of its own), the other waits, then uses it
+    with build_once(folder, ".complete") as tmp:
+        if tmp is None:
+            return folder
+        tokenizer = _build_tokenizer(tmp)
+        ids = {t: tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+        text = {**arch["text"], "pad_token_id": ids["<|endoftext|>"]}
+        config = Qwen3VLConfig(
+            text_config=text,
+            vision_config=arch["vision"],
+            image_token_id=ids["<|image_pad|>"],
+            video_token_id=ids["<|video_pad|>"],
+            vision_start_token_id=ids["<|vision_start|>"],
+            vision_end_token_id=ids["<|vision_end|>"],
+            tie_word_embeddings=True,
+        )
+        config.bos_token_id, config.eos_token_id = ids["<|endoftext|>"], ids["<|im_end|>"]
+        torch.manual_seed(0)
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16).eval()
+        model.generation_config = GenerationConfig(
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+            pad_token_id=ids["<|endoftext|>"], do_sample=False,
+        )  # fmt: skip
+        model.save_pretrained(tmp)
+        del model
+        image_processor = Qwen2VLImageProcessor(
+            size={"shortest_edge": 64 * 32 * 32, "longest_edge": 1280 * 32 * 32},
+            patch_size=16, temporal_patch_size=2, merge_size=2,
+        )  # fmt: skip
+        video_processor = Qwen3VLVideoProcessor(patch_size=16, temporal_patch_size=2, merge_size=2)
+        Qwen3VLProcessor(
+            image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
+            chat_template=CHAT_TEMPLATE,
+        ).save_pretrained(tmp)  # fmt: skip
     log(f"saved the random {arch_name} checkpoint in {time.perf_counter() - t0:.0f} s")
     return folder
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.ov_export import export_openvino
+from bench.ov_export import DONE, build_once, export_openvino
 from PIL import Image
 
 from smartalbum.catalog import Catalog
@@ -42,11 +42,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".test-artifacts" / "openvino"
 
 
-def _source_key() -> str:
-    """The export is cached under a name that changes when the tiny model or the export script does."""
+def _source_key(tiny: Path) -> str:
+    """The export is cached under a name that changes when anything it is made from does: the tiny model's
+    recipe and its weights and config as built here, the export script, the export tooling's packages
+    (.venv-export's dist-info names carry their versions) and the OpenVINO that converts and runs it."""
+    import openvino
+
     h = hashlib.sha256()
-    for f in (ROOT / "tests" / "tiny_qwen.py", ROOT / "bench" / "ov_export.py"):
-        h.update(f.read_bytes())
+    for f in (ROOT / "tests" / "tiny_qwen.py", ROOT / "bench" / "ov_export.py", tiny / "model.safetensors",
+              tiny / "config.json"):  # fmt: skip
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    tooling = sorted(p.name for p in (ROOT / ".venv-export").glob("*.dist-info"))
+    h.update("\n".join([*tooling, openvino.__version__]).encode())
     return h.hexdigest()[:12]
 
 
@@ -57,7 +64,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_ov(tiny: Path) -> Path:
-    out = CACHE / f"tiny-qwen3-vl-fp32-{_source_key()}"
+    out = CACHE / f"tiny-qwen3-vl-fp32-{_source_key(tiny)}"
     export_openvino(tiny, out, "fp32")
     return out
 
@@ -89,6 +96,18 @@ def _images() -> list[Image.Image]:
         Image.linear_gradient("L").convert("RGB").resize((1024, 512)),
         Image.linear_gradient("L").rotate(90).convert("RGB").resize((1024, 576)),
     ]
+
+
+def test_export_cache_key_follows_the_checkpoint(tmp_path: Path, tiny: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    assert _source_key(copy) == _source_key(tiny)
+    for name in ("config.json", "model.safetensors"):  # other weights or config: another export
+        changed = tmp_path / name
+        shutil.copytree(tiny, changed)
+        with open(changed / name, "ab") as f:
+            f.write(b" ")
+        assert _source_key(changed) != _source_key(tiny), name
 
 
 def test_prompt_reaches_openvino_as_the_prompt_builder_wrote_it() -> None:
@@ -381,6 +400,48 @@ def test_models_cli_json_names_the_engine(tmp_path: Path, tiny_ov: Path) -> None
     rows = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
     assert rows["vision"]["state"] == "local folder"
     assert "openvino engine" in rows["vision"]["used_by"]
+
+
+def test_export_waits_for_another_export_into_the_same_folder(
+    tmp_path: Path, tiny: Path, tiny_ov: Path
+) -> None:
+    import threading
+
+    out = tmp_path / "cache" / "model-ov"
+    holding, started = threading.Event(), threading.Event()
+    seconds: list[float] = []
+
+    def other_process() -> None:  # another export of the same model into the same cache
+        with build_once(out, DONE, "fp32") as folder:
+            assert folder is not None and folder != out
+            holding.set()
+            started.wait(timeout=30)
+            shutil.copytree(tiny_ov, folder, dirs_exist_ok=True)
+            (folder / "written-by-the-other-export").write_text("1", encoding="utf-8")
+
+    other = threading.Thread(target=other_process)
+    other.start()
+    holding.wait(timeout=30)
+    assert not (out / DONE).exists()  # not finished yet: this export must wait, then use it
+    waiting = threading.Thread(
+        target=lambda: (started.set(), seconds.append(export_openvino(tiny, out, "fp32")))
+    )
+    waiting.start()
+    other.join()
+    waiting.join()
+    assert seconds == [0.0]  # no second export, and the finished one was not deleted
+    assert (out / "written-by-the-other-export").is_file()
+    assert (out / DONE).read_text(encoding="utf-8") == "fp32"
+    assert sorted(p.name for p in out.parent.iterdir()) == [".lock", out.name]  # no temporary folders left
+    # a build that fails leaves the finished one as it was, and nothing of its own
+    broken = tmp_path / "cache" / "broken"
+    with pytest.raises(RuntimeError), build_once(broken, DONE) as folder:
+        assert folder is not None
+        (folder / "half").write_text("x", encoding="utf-8")
+        raise RuntimeError("the export failed")
+    assert sorted(p.name for p in out.parent.iterdir()) == [".lock", out.name]
+    with build_once(out, DONE) as again:
+        assert again is None
 
 
 @pytest.mark.slow
