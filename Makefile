@@ -23,10 +23,10 @@ $(STAMP): pyproject.toml Makefile
 # packages (torch, openvino) for the export process only. --no-deps: a plain install pulls CUDA torch.
 EXPORT_ENV := .venv-export
 EXPORT_STAMP := $(EXPORT_ENV)/.installed
-$(EXPORT_STAMP): Makefile | $(STAMP)
+# The pins are in export-requirements.txt: only an edit there reinstalls the folder.
+$(EXPORT_STAMP): export-requirements.txt | $(STAMP)
 	rm -rf $(EXPORT_ENV)
-	$(BIN)/pip install --quiet --no-deps --target $(EXPORT_ENV) transformers==5.0.0 huggingface-hub==1.21.0 \
-		tokenizers==0.22.2 optimum==2.3.0 optimum-intel==2.2.0 nncf==3.4.0 tabulate==0.10.0
+	$(BIN)/pip install --quiet --no-deps --target $(EXPORT_ENV) -r export-requirements.txt
 	touch $(EXPORT_STAMP)
 
 export-env: $(EXPORT_STAMP)
