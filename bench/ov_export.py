@@ -72,6 +72,7 @@ def build_once(out: Path, done: str, marker: str = "ok") -> Iterator[Path | None
             yield None
             return
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+        tmp.chmod(0o755)  # mkdtemp's 0700 would make the cache one user's
         try:
             yield tmp
             (tmp / done).write_text(marker, encoding="utf-8")

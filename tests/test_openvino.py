@@ -432,6 +432,7 @@ def test_export_waits_for_another_export_into_the_same_folder(
     assert seconds == [0.0]  # no second export, and the finished one was not deleted
     assert (out / "written-by-the-other-export").is_file()
     assert (out / DONE).read_text(encoding="utf-8") == "fp32"
+    assert out.stat().st_mode & 0o755 == 0o755  # readable by all, as a folder made by mkdir
     assert sorted(p.name for p in out.parent.iterdir()) == [".lock", out.name]  # no temporary folders left
     # a build that fails leaves the finished one as it was, and nothing of its own
     broken = tmp_path / "cache" / "broken"
