@@ -35,7 +35,7 @@ from smartalbum.errors import ModelError
 from smartalbum.hub import hub_reachable
 from smartalbum.models import ensure_local, hf_cache_copy, local_copy, model_dir, source_for
 from smartalbum.vision.base import AnalysisInput, AnalysisResult
-from smartalbum.vision.parse import result_from_raw
+from smartalbum.vision.parse import analyse_in_chunks
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
 from smartalbum.vision.qwen_vl import (
     MIN_PIXELS,
@@ -313,32 +313,16 @@ class OpenVINOAnalyser:
         if not batch:
             return []
         self.load()
-        results: list[AnalysisResult] = []
-        for start in range(0, len(batch), self.batch_size):
-            results.extend(self._analyse_chunk(batch[start : start + self.batch_size]))
-        return results
+        return analyse_in_chunks(
+            batch,
+            self.batch_size,
+            lambda items: self._generate([fit_model_grid(item.image, self.max_pixels) for item in items]),
+        )
 
     def generate_raw(self, images: list[Image.Image]) -> list[str]:
         """The model's answers for `images` (decoded together), before parsing; raises on any failure."""
         self.load()
         return self._generate([fit_model_grid(img, self.max_pixels) for img in images])
-
-    def _analyse_chunk(self, chunk: list[AnalysisInput]) -> list[AnalysisResult]:
-        try:
-            raws = self._generate([fit_model_grid(item.image, self.max_pixels) for item in chunk])
-            return [result_from_raw(item.hash, raw) for item, raw in zip(chunk, raws, strict=True)]
-        except Exception as exc:
-            if len(chunk) == 1:
-                return [_error_result(chunk[0], exc)]
-            log.warning("batch of %d failed (%s); retrying one photo at a time", len(chunk), exc)
-        return [self._analyse_one(item) for item in chunk]
-
-    def _analyse_one(self, item: AnalysisInput) -> AnalysisResult:
-        try:
-            (raw,) = self._generate([fit_model_grid(item.image, self.max_pixels)])
-        except Exception as exc:
-            return _error_result(item, exc)
-        return result_from_raw(item.hash, raw)
 
     def _generate(self, images: list[Image.Image]) -> list[str]:
         import numpy as np
@@ -361,11 +345,6 @@ class OpenVINOAnalyser:
                 res = pipe.generate(history, images=[tensor], generation_config=config)
                 answers.append(str(res.texts[0]) if res.texts else "")
             return answers
-
-
-def _error_result(item: AnalysisInput, exc: BaseException) -> AnalysisResult:
-    log.warning("photo %s could not be analysed: %s: %s", item.hash[:12], type(exc).__name__, exc)
-    return AnalysisResult(hash=item.hash, status="error", error=f"{type(exc).__name__}: {exc}"[:1000])
 
 
 def _load_error(model: str, exc: BaseException) -> ModelError:

@@ -11,12 +11,13 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from smartalbum.vision.base import AnalysisResult
+from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.schema import (
     LABELS_ZH,
     MAX_CAPTION_CHARS,
@@ -583,3 +584,43 @@ def analysis_text(data: dict[str, Any]) -> dict[str, str]:
     zh.extend(analysis.text)
     en.extend(analysis.text)
     return {"zh": "\n".join(p for p in zh if p), "en": "\n".join(p for p in en if p)}
+
+
+def analyse_in_chunks(
+    batch: list[AnalysisInput],
+    size: int,
+    generate: Callable[[list[AnalysisInput]], list[str]],
+    on_failure: Callable[[], None] = lambda: None,
+) -> list[AnalysisResult]:
+    """One parsed result per input, in order, for a local model backend: `generate` answers `size` photos at a
+    time; when a chunk fails its photos are tried one at a time, and a photo that still fails is an 'error'
+    result (retried next run). `on_failure` runs after each failure (e.g. to free cached GPU memory)."""
+
+    def one(item: AnalysisInput) -> AnalysisResult:
+        try:
+            (raw,) = generate([item])
+        except Exception as exc:
+            on_failure()
+            return error_result(item, exc)
+        return result_from_raw(item.hash, raw)
+
+    results: list[AnalysisResult] = []
+    for start in range(0, len(batch), size):
+        chunk = batch[start : start + size]
+        if len(chunk) == 1:
+            results.append(one(chunk[0]))
+            continue
+        try:
+            raws = generate(chunk)
+            results.extend(result_from_raw(item.hash, raw) for item, raw in zip(chunk, raws, strict=True))
+            continue
+        except Exception as exc:
+            log.warning("batch of %d failed (%s); retrying one photo at a time", len(chunk), exc)
+            on_failure()
+        results.extend(one(item) for item in chunk)
+    return results
+
+
+def error_result(item: AnalysisInput, exc: BaseException) -> AnalysisResult:
+    log.warning("photo %s could not be analysed: %s: %s", item.hash[:12], type(exc).__name__, exc)
+    return AnalysisResult(hash=item.hash, status="error", error=f"{type(exc).__name__}: {exc}"[:1000])
