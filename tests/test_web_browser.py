@@ -35,7 +35,6 @@ SHOTS = REPO / ".test-artifacts" / "screenshots"
 README_SHOT = REPO / "docs" / "screenshot-search.png"
 
 
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory: pytest.TempPathFactory) -> BuiltLibrary:
     built = build_library(tmp_path_factory.mktemp("web"), painted=True)
