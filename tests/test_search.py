@@ -170,6 +170,29 @@ def test_visible_text_is_searchable(lib: Library, query: str) -> None:
     )
 
 
+def test_the_next_page_does_not_embed_the_question_again(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = lib.search("a cat at sunset on the beach", limit=3)
+    assert len(whole.hits) == 3
+    emb = lib._engine().indexes.embedder()
+    asked: list[str] = []
+    real = emb.embed
+
+    def counting(texts: list[str], *, query: bool) -> Any:
+        asked.extend(texts if query else [])
+        return real(texts, query=query)
+
+    monkeypatch.setattr(emb, "embed", counting)
+    pages = [lib.search("a cat at sunset on the beach", limit=1, offset=k) for k in range(3)]
+    assert [p.hits[0].photo_id for p in pages] == [h.photo_id for h in whole.hits]
+    assert [p.hits[0].score for p in pages] == [h.score for h in whole.hits]
+    assert asked == []  # the question's vector was kept from the first search
+    lib.search("snowy mountains", limit=1)
+    lib.search("snowy mountains", limit=1, offset=1)
+    assert asked == ["snowy mountains"]
+
+
 def test_date_phrases(lib: Library) -> None:
     assert names(lib, "2019年") == ["mountains.jpg"]
     res = lib.search("2019年")

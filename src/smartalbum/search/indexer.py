@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from smartalbum.search.documents import MOMENT_BASE, PhotoDocument, iter_documen
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
+QUERY_CACHE = 256  # question vectors kept per library's indexes
 
 
 @dataclass
@@ -72,6 +74,10 @@ class SearchIndexes:
         self._vectors_saved: str | None = None
         self._seen_versions: weakref.WeakKeyDictionary[Catalog, tuple[int, int]] = weakref.WeakKeyDictionary()
         self.lock = threading.RLock()
+        # recent questions' vectors: the next page of a result, or the same question with another filter,
+        # does not embed again (tens of ms on a CPU)
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
 
     # -- the embedder and the vector index, both loaded lazily ------------------------------------
 
@@ -279,10 +285,22 @@ class SearchIndexes:
         return photo_ids | {r[0] for r in rows}
 
     def query_vector(self, text: str) -> np.ndarray | None:
+        """The question's vector from the loaded embedder (None without one); recent ones are kept."""
         emb = self.embedder()
         if emb is None or not text.strip():
             return None
-        return emb.embed([text], query=True)[0]
+        with self._query_lock:
+            vec = self._query_vectors.get(text)
+            if vec is not None:
+                self._query_vectors.move_to_end(text)
+                return vec
+        vec = emb.embed([text], query=True)[0]
+        vec.setflags(write=False)  # shared by every search that asks the same question
+        with self._query_lock:
+            self._query_vectors[text] = vec
+            while len(self._query_vectors) > QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vec
 
     def close(self) -> None:
         self.fts.close()
