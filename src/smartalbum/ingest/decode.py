@@ -200,23 +200,38 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-# A JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale whose long side is still this many times the
-# largest thumbnail's. Measured on camera photos against a full decode: LANCZOS from 1.5x or more above the
-# thumbnail keeps it within ~0.6 grey levels (mean) of the full-decode one; a 1/4 or 1/8 decode only just
-# above it is visibly softer (1.1-1.7 levels). A 12-megapixel photo decodes at 1/2 for a 1024-px thumbnail.
+# A JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that either
+# - has a long side of DRAFT_MARGIN times the largest thumbnail's or more, then resized to it. Measured on
+#   camera photos against a full decode: LANCZOS from 1.5x or more above the thumbnail keeps it within ~0.6
+#   grey levels (mean) of the full-decode one; from a 1/4 or 1/8 decode only just above it, it is visibly
+#   softer (1.1-1.7 levels); or
+# - is itself the largest thumbnail, at most THUMB_SHORTFALL smaller than the nominal size: libjpeg's scaled
+#   IDCT is a fair downscale (within ~1 grey level of LANCZOS from a full decode to the same size), and a
+#   12-megapixel photo (4000x3000, 4032x3024) then needs neither the 1/2-scale decode nor a resize, the two
+#   largest costs of ingesting it: its "1024-px" thumbnail is 1000 or 1008 px.
 DRAFT_MARGIN = 1.5
+THUMB_SHORTFALL = 0.03
+
+
+def draft_scale(size: tuple[int, int], largest_thumb: int) -> int:
+    """The JPEG DCT scale (1, 2, 4 or 8) to decode a photo of `size` at for a `largest_thumb` thumbnail,
+    chosen by the long side (so a panorama is reduced as much as a 4:3 photo, instead of being held back by
+    its short side)."""
+    long_side = max(size)
+    for scale in (8, 4, 2):
+        scaled = -(-long_side // scale)  # libjpeg rounds a scaled size up
+        if scaled >= largest_thumb * DRAFT_MARGIN:
+            return scale
+        if largest_thumb * (1 - THUMB_SHORTFALL) <= scaled <= largest_thumb:
+            return scale
+    return 1
 
 
 def draft_size(size: tuple[int, int], largest_thumb: int) -> tuple[int, int]:
-    """The size to ask JPEG draft() for: `size` scaled to a long side of DRAFT_MARGIN x `largest_thumb`
-    (draft picks the smallest scale with both sides at least this, so a panorama is reduced as much as a
-    4:3 photo, instead of being held back by its short side)."""
-    width, height = size
-    long_side = max(width, height)
-    wanted = math.ceil(largest_thumb * DRAFT_MARGIN)
-    if long_side <= wanted:
-        return size
-    return (-(-width * wanted // long_side), -(-height * wanted // long_side))  # rounded up
+    """The size to ask JPEG draft() for so that it decodes at draft_scale(): draft picks the smallest scale
+    with both sides at least this."""
+    scale = draft_scale(size, largest_thumb)
+    return (max(1, size[0] // scale), max(1, size[1] // scale))
 
 
 def fit_size(size: tuple[int, int], box: int) -> tuple[int, int] | None:
