@@ -146,8 +146,10 @@ def test_add_replace_remove_and_filter(threshold: int) -> None:
     index.add([5], new)
     assert len(index) == 200
     top = index.search(new, 1)[0]
-    assert top[0] == 5 and top[1] == pytest.approx(1.0, abs=1e-5)
-    np.testing.assert_allclose(index.get(5), new, atol=1e-6)
+    # HNSW stores vectors compressed (vectors.STORAGE_DEFAULT): scores and get() are that close
+    tol = 1e-5 if index.kind == "flat" else 2e-2
+    assert top[0] == 5 and top[1] == pytest.approx(1.0, abs=tol)
+    np.testing.assert_allclose(index.get(5), new, atol=tol)
     assert index.remove([5, 7, 9999]) == 2
     assert len(index) == 198 and 5 not in index and 7 not in index and 6 in index
     assert sorted(h[0] for h in index.search(vecs[6], 200)) == sorted(set(ids.tolist()) - {5, 7})

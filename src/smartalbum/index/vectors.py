@@ -1,8 +1,11 @@
 """The vector index: photo id -> unit vector, cosine search, filters, and crash-safe persistence.
 
 Small collections use an exact index (IndexFlatIP in IndexIDMap2); above `approx_threshold` vectors it
-switches to HNSW (inner product). HNSW cannot delete, so removed or replaced vectors become tombstones that
-searches skip, and the graph is rebuilt from the live vectors when tombstones pile up.
+switches to HNSW (inner product) whose vectors are stored compressed (`storage`, default STORAGE_DEFAULT;
+chosen with bench/ann.py on real embeddings of the bundled model, see README "Scaling out"). HNSW cannot
+delete, so removed or replaced vectors become tombstones that searches skip, and the graph is rebuilt from the
+live vectors when tombstones pile up. An index saved with full-precision HNSW storage (before compressed
+storage existed) opens and works as it is; its next rebuild uses `storage`.
 
 On disk (a directory next to the catalog): `manifest.json` plus data files whose names carry a per-save
 suffix. The manifest is replaced last, atomically, so a crash mid-save leaves the previous save intact.
@@ -39,6 +42,13 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DEFAULT_APPROX_THRESHOLD = 50_000
 EXACT_K = 5_000
+# how an HNSW index stores its vectors: "sq8" (8 bits per dimension, 1/4 of float32), "fp16" (1/2) or
+# "flat" (float32, what older saves hold). get() and scores come from this storage.
+STORAGES = ("sq8", "fp16", "flat")
+# exact answers over more vectors than this scan the storage with faiss (bitmap of the allowed ones) instead
+# of decoding them and multiplying in numpy
+DECODE_LIMIT = 65_536
+STORAGE_DEFAULT = "fp16"
 
 
 class IndexStatus(StrEnum):
@@ -113,6 +123,25 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _new_hnsw(dim: int, m: int, storage: str) -> Any:
+    if storage == "flat":
+        return faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    qtype = faiss.ScalarQuantizer.QT_8bit if storage == "sq8" else faiss.ScalarQuantizer.QT_fp16
+    return faiss.IndexHNSWSQ(dim, qtype, m, faiss.METRIC_INNER_PRODUCT)
+
+
+def _storage_of(hnsw: Any) -> str:
+    storage = faiss.downcast_index(hnsw.storage)
+    if isinstance(storage, faiss.IndexScalarQuantizer):
+        qtype = int(storage.sq.qtype)
+        if qtype == faiss.ScalarQuantizer.QT_8bit:
+            return "sq8"
+        if qtype == faiss.ScalarQuantizer.QT_fp16:
+            return "fp16"
+        return f"sq{qtype}"
+    return "flat"
+
+
 class VectorIndex:
     """Photo id (int64) -> unit vector; exact search when small, HNSW when large."""
 
@@ -126,9 +155,13 @@ class VectorIndex:
         ef_construction: int = 200,
         ef_search: int = 128,
         exact_filter_limit: int = 20_000,
+        storage: str = STORAGE_DEFAULT,
     ) -> None:
         if dim <= 0:
             raise ValueError("dim must be positive")
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
+        self.storage = storage
         self.dim = dim
         self.model = model
         self.approx_threshold = approx_threshold
@@ -169,6 +202,12 @@ class VectorIndex:
         with self._lock:
             live = self._id_to_label.keys() if self._hnsw is not None else self._flat_ids
             return np.sort(np.fromiter(live, dtype=np.int64, count=len(live)))
+
+    @property
+    def hnsw_storage(self) -> str | None:
+        """How the HNSW index in use stores vectors ('sq8', 'fp16', 'flat'); None for the exact kind."""
+        with self._lock:
+            return None if self._hnsw is None else _storage_of(self._hnsw)
 
     @property
     def tombstones(self) -> int:
@@ -273,16 +312,23 @@ class VectorIndex:
         ids, vecs = self._live_vectors()
         if len(ids) > self.approx_threshold:
             t0 = time.monotonic()
-            hnsw = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw = _new_hnsw(self.dim, self.hnsw_m, self.storage)
             hnsw.hnsw.efConstruction = self.ef_construction
             hnsw.hnsw.efSearch = self.ef_search
+            if not hnsw.is_trained:
+                hnsw.train(vecs)  # SQ8: the per-dimension ranges
             hnsw.add(vecs)
             self._hnsw = hnsw
             self._label_ids = ids.copy()
             self._id_to_label = dict(zip(ids.tolist(), range(len(ids)), strict=True))
             self._flat = None
             self._flat_ids = set()
-            log.info("built HNSW index over %d vectors in %.1f s", len(ids), time.monotonic() - t0)
+            log.info(
+                "built HNSW (%s) index over %d vectors in %.1f s",
+                self.storage,
+                len(ids),
+                time.monotonic() - t0,
+            )
         else:
             flat = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
             if len(ids):
@@ -314,6 +360,10 @@ class VectorIndex:
         with self._lock:
             if self._hnsw is None:
                 hits = self._search_flat(q, k, allowed_ids)
+            elif min_cosine is not None and k > EXACT_K:
+                # a complete listing ("every photo at min_cosine or above"): one range scan of the
+                # compressed storage, never a graph walk or a decompressed copy
+                return self._range_hnsw(q, k, allowed_ids, min_cosine)
             else:
                 hits = self._search_hnsw(q, k, allowed_ids)
         if min_cosine is not None:
@@ -370,7 +420,43 @@ class VectorIndex:
             return self._exact_over(q, k, labels if labels is not None else np.flatnonzero(mask))
         return hits
 
+    def _range_hnsw(
+        self, q: np.ndarray, k: int, allowed: set[int] | None, min_cosine: float
+    ) -> list[tuple[int, float]]:
+        """Up to k photos at min_cosine or above, best first, by scanning the storage: a k-NN scan for the
+        best `want`, widened (x8) while the last one is still above the cut-off. faiss's k-NN scan of SQ8/fp16
+        codes is vectorised, its range search is not (2-8x slower, bench/ann.py)."""
+        if allowed is not None:
+            labels = np.fromiter(
+                (lab for i in allowed if (lab := self._id_to_label.get(i)) is not None), dtype=np.int64
+            )
+        else:
+            labels = np.flatnonzero(self._label_ids >= 0)
+        limit = min(k, len(labels))
+        want = min(limit, 4096)
+        while True:
+            hits = self._exact_over(q, want, labels)
+            if want >= limit or not hits or hits[-1][1] < min_cosine:
+                return [h for h in hits if h[1] >= min_cosine]
+            want = min(limit, want * 8)
+
     def _exact_over(self, q: np.ndarray, k: int, labels: np.ndarray) -> list[tuple[int, float]]:
+        """The k best of `labels` by the stored vectors: decoded and multiplied for a few, a k-NN scan of
+        the storage with a bitmap of them for many."""
+        k = min(k, len(labels))
+        if k <= 0:
+            return []
+        if len(labels) > DECODE_LIMIT:
+            total = int(self._hnsw.ntotal)
+            mask = np.zeros(total, dtype=bool)
+            mask[labels] = True
+            bitmap = np.packbits(mask, bitorder="little")
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap)))
+            storage = faiss.downcast_index(self._hnsw.storage)
+            scores, found = storage.search(q, k, params=params)
+            del bitmap  # kept alive until here: the selector points into it
+            pairs = [(lab, s) for lab, s in zip(found[0], scores[0], strict=True) if lab >= 0]
+            return [(int(self._label_ids[lab]), float(s)) for lab, s in pairs]
         best_scores = np.empty(0, dtype=np.float32)
         best_labels = np.empty(0, dtype=np.int64)
         for start in range(0, len(labels), 65_536):
@@ -418,6 +504,7 @@ class VectorIndex:
                     "kind": self.kind,
                     "metric": "inner_product",
                     "hnsw_m": self.hnsw_m,
+                    "storage": self.hnsw_storage,
                     "state_token": state_token,
                     "files": files,
                     "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -529,6 +616,8 @@ class VectorIndex:
             index._flat, index._flat_ids = flat, set(ids.tolist())
         else:
             hnsw = typed
+            if not isinstance(hnsw, faiss.IndexHNSW):
+                raise _CorruptIndex("hnsw index file is not an HNSW index")
             try:
                 labels = np.load(d / str(lab_name), allow_pickle=False)
             except Exception as exc:
