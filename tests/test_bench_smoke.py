@@ -89,3 +89,17 @@ def test_similar_bench_smoke_run() -> None:
     assert re.search(
         r"^2000 fingerprints grouped in [\d.]+ s .*; 20 more added to them in [\d.]+ s$", out, re.M
     ), out
+
+
+@pytest.mark.slow
+def test_ann_bench_smoke_run() -> None:
+    out = _run("bench/ann.py", "--smoke")
+    # a row per candidate with recall@10, recall@30, p50, p99, build s, bytes/vector, MB; the app's own class
+    rows = re.findall(
+        r"^\| ([^|]+) \| ([01]\.\d{4}) \| ([01]\.\d{4}) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \|", out, re.M
+    )
+    names = [r[0] for r in rows]
+    assert names[0] == "Flat (exact fp32)" and rows[0][1:] == ("1.0000", "1.0000"), out
+    assert any(n.startswith("HNSW32,SQ8") for n in names) and any(n.startswith("IVF") for n in names), out
+    assert any(n.startswith("VectorIndex") for n in names), out
+    assert "fp32 reconstruct + matmul (before)" in out and "SQ8 k-NN scan" in out, out
