@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import pytest
 
+from smartalbum.embed.minilm import MiniLMEmbedder
 from smartalbum.embed.text import (
     OFFLINE_MODEL_NAME,
     SentenceTransformerEmbedder,
@@ -28,14 +29,15 @@ from smartalbum.index.vectors import IndexStatus, IndexUnusableError, VectorInde
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> MiniLMEmbedder:
     emb = load_embedder("offline", device="cpu")
+    assert isinstance(emb, MiniLMEmbedder)  # numpy: the bundled weights without torch
     emb.load()
     return emb
 
 
 @pytest.mark.slow
-def test_offline_embedder_normalised_and_semantic(embedder: SentenceTransformerEmbedder) -> None:
+def test_offline_embedder_normalised_and_semantic(embedder: MiniLMEmbedder) -> None:
     assert isinstance(embedder, TextEmbedder)
     assert embedder.name == OFFLINE_MODEL_NAME
     assert embedder.dim == 384
@@ -62,10 +64,10 @@ def test_offline_aliases_resolve_to_the_same_weights() -> None:
 
 
 @pytest.mark.slow
-def test_query_and_document_prefixes_are_applied(embedder: SentenceTransformerEmbedder) -> None:
+def test_query_and_document_prefixes_are_applied(embedder: MiniLMEmbedder) -> None:
     e5 = profile_for("intfloat/multilingual-e5-small")
-    e5_style = SentenceTransformerEmbedder(embedder.model_ref, profile=e5)
-    e5_style._model = embedder.load()  # same weights, e5's conventions; spares a second load
+    # the same weights through sentence-transformers, with e5's conventions
+    e5_style = SentenceTransformerEmbedder(embedder.model_ref, "cpu", profile=e5, local_files_only=True)
     q = e5_style.embed(["a red bicycle"], query=True)
     d = e5_style.embed(["a red bicycle"], query=False)
     np.testing.assert_allclose(q, embedder.embed(["query: a red bicycle"], query=True), atol=1e-5)

