@@ -29,6 +29,7 @@ from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
 from smartalbum.ingest.decode import (
     DRAFT_MARGIN,
+    SMALL_REDUCING_GAP,
     THUMB_SHORTFALL,
     draft_scale,
     draft_size,
@@ -251,8 +252,11 @@ def test_fit_size_is_the_size_thumbnail_makes(width: int, height: int, box: int)
     assert (fitted or (width, height)) == img.size
 
 
-def _thumbnails_as_before(img: Image.Image, sizes: tuple[int, ...]) -> list[Image.Image]:
-    """What ingestion made before it avoided the full-size copies: exif_transpose, convert, thumbnail."""
+def _thumbnails_as_before(
+    img: Image.Image, sizes: tuple[int, ...], small_gap: float = SMALL_REDUCING_GAP
+) -> list[Image.Image]:
+    """What ingestion made before it avoided the full-size copies: exif_transpose, convert, thumbnail (the
+    smaller sizes with `small_gap`; 3.0 before they were allowed a cheaper box reduce first)."""
     base = ImageOps.exif_transpose(img)
     if base.mode in ("RGBA", "LA", "PA") or (base.mode == "P" and "transparency" in base.info):
         rgba = base.convert("RGBA")
@@ -264,8 +268,8 @@ def _thumbnails_as_before(img: Image.Image, sizes: tuple[int, ...]) -> list[Imag
     else:
         base = base.convert("RGB")
     out = []
-    for size in sorted(sizes, reverse=True):
-        base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    for i, size in enumerate(sorted(sizes, reverse=True)):
+        base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0 if i == 0 else small_gap)
         out.append(base.copy())
     return out
 
@@ -298,15 +302,25 @@ def test_thumbnails_have_the_pixels_they_had_before(tmp_path: Path, mode: str, o
         img.load()
         before = np.asarray(img).copy()
         expected = _thumbnails_as_before(img, sizes)
+        fair = _thumbnails_as_before(img, sizes, small_gap=3.0)
         targets = [tmp_path / f"t{s}.jpg" for s in sizes]
         write_thumbnails(img, targets, sizes)
         assert np.array_equal(np.asarray(img), before)  # the photo itself is left alone
-    for target, want in zip(reversed(targets), expected, strict=True):
-        buf = BytesIO()
+    for target, want, plain in zip(reversed(targets), expected, fair, strict=True):
+        buf, fair_buf = BytesIO(), BytesIO()
         want.save(buf, "JPEG", quality=85, optimize=True)
-        with Image.open(target) as got, Image.open(buf) as ref:
+        plain.save(fair_buf, "JPEG", quality=85, optimize=True)
+        with Image.open(target) as got, Image.open(buf) as ref, Image.open(fair_buf) as fair_ref:
             assert got.size == ref.size
             assert np.array_equal(np.asarray(got), np.asarray(ref)), (mode, orientation, target.name)
+            # the box reduce before LANCZOS changes the small thumbnail by little: measured 35.2-38.3 dB on
+            # this noise-and-thin-lines pattern (no visible difference), 45-53 dB on photos
+            assert _psnr(got, fair_ref) > 34, (mode, orientation, target.name)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    mse = float(((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2).mean())
+    return 10 * float(np.log10(255**2 / max(mse, 1e-10)))
 
 
 @pytest.mark.slow

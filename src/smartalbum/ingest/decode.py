@@ -262,6 +262,12 @@ _UPRIGHT = {
 }
 
 
+# The smaller thumbnails are made from the largest with a box reduce before LANCZOS when 3x smaller or
+# more (1000 -> 256 px: 5 ms instead of 12). Measured on camera photos and the bench's: 45-53 dB PSNR against
+# LANCZOS from a full decode (plain LANCZOS: 52-57), 10 dB or more under what the q85 encoding then changes.
+SMALL_REDUCING_GAP = 1.5
+
+
 def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ...]) -> None:
     """Upright RGB JPEGs, largest first, each smaller one made from the one before; `img` is left as it is.
     Pixels are those of ImageOps.exif_transpose + convert + thumbnail, without their full-size copies."""
@@ -277,7 +283,7 @@ def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ..
             elif base is img:
                 base = img.copy()  # the smaller sizes are made in place
         else:
-            base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=SMALL_REDUCING_GAP)
         _atomic_save(base, target)
 
 
