@@ -272,3 +272,23 @@ def test_the_default_model_answers_chinese_questions_about_english_descriptions(
             res = lib.search(question)
             assert [Path(h.path or "").name for h in res.hits][:1] == [expected], (question, res.hits[:2])
             assert not any("cannot load" in n for n in res.notes), res.notes
+
+
+def test_full_text_search_without_a_limit_returns_every_match(tmp_path: Path) -> None:
+    from smartalbum.index.fulltext import FullTextIndex
+
+    with FullTextIndex(tmp_path / "fts.sqlite3") as fts:
+        fts.upsert_many(
+            (i, {"desc_en": f"a red bicycle number {i}" if i % 3 else f"a green tree number {i}"})
+            for i in range(1, 601)
+        )
+        bikes = {i for i in range(1, 601) if i % 3}
+        every = fts.search("bicycle", None)
+        assert {h.photo_id for h in every} == bikes  # 400 matches: more than any pool of a limited search
+        assert len(fts.search("bicycle", 10)) == 10
+        some = set(range(1, 100))
+        assert {h.photo_id for h in fts.search("red bicycle", None, some)} == bikes & some
+        # still ordered: the photo with both words comes before those with one
+        fts.upsert(601, {"desc_en": "a green bicycle"})
+        mixed = fts.search("green bicycle", None)
+        assert len(mixed) == 601 and mixed[0].photo_id == 601

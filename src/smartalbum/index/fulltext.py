@@ -446,26 +446,29 @@ class FullTextIndex:
 
     # ---- search ------------------------------------------------------------------------------------------
 
-    def search(self, query: str, limit: int = 50, allowed_ids: set[int] | None = None) -> list[TextHit]:
-        """Photos matching any query term: more distinct matched terms first, then by BM25.
+    def search(
+        self, query: str, limit: int | None = 50, allowed_ids: set[int] | None = None
+    ) -> list[TextHit]:
+        """Photos matching any query term: more distinct matched terms first, then by BM25; limit None: all.
 
         Scores are -bm25 (higher is better; not comparable across queries). Any input is safe: terms are
         quoted, so FTS5 operators in the query are searched as words.
         """
         terms = query_terms(query)
-        if not terms or limit <= 0 or (allowed_ids is not None and not allowed_ids):
+        if not terms or (limit is not None and limit <= 0) or (allowed_ids is not None and not allowed_ids):
             return []
         weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
         # a pool larger than `limit`, re-ordered by how many terms each photo matched
-        pool = max(limit * 4, 100)
+        pool = max(limit * 4, 100) if limit is not None else None
         sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
         params: list[object] = [build_match(terms)]
         if allowed_ids is not None:
             # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH for every id
             sql += " AND +rowid IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(pool)
+        if pool is not None:  # every match needs no order here: they are sorted below
+            sql += " ORDER BY rank LIMIT ?"
+            params.append(pool)
         with self._lock:
             try:
                 rows = self._conn.execute(sql, params).fetchall()

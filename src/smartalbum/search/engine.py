@@ -621,8 +621,7 @@ class SearchEngine:
                 lists.append(([pid for pid, _ in found], 1.0))
         terms = query_terms(semantic)
         if terms:
-            size = len(self.indexes.fts) if complete else POOL
-            found_text = self.indexes.fts.search(semantic, size, allowed)
+            found_text = self.indexes.fts.search(semantic, None if complete else POOL, allowed)
             for hit in found_text:
                 c = cands.setdefault(hit.photo_id, _Candidate(hit.photo_id))
                 c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
@@ -660,12 +659,12 @@ class SearchEngine:
                 if unknown:
                     drop |= {
                         h.photo_id
-                        for h in self.indexes.fts.search("people person 人物", len(unknown), unknown)
+                        for h in self.indexes.fts.search("people person 人物", None, unknown)
                         if h.matched_terms
                     }
                 continue
             # only a word match excludes: "不要猫" must not drop the panda photo (熊猫)
-            drop |= {h.photo_id for h in self.indexes.fts.search(term, len(ids), ids) if h.matched_terms}
+            drop |= {h.photo_id for h in self.indexes.fts.search(term, None, ids) if h.matched_terms}
         for pid in drop:
             cands.pop(pid, None)
 
