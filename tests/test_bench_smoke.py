@@ -103,3 +103,16 @@ def test_ann_bench_smoke_run() -> None:
     assert any(n.startswith("HNSW32,SQ8") for n in names) and any(n.startswith("IVF") for n in names), out
     assert any(n.startswith("VectorIndex") for n in names), out
     assert "fp32 reconstruct + matmul (before)" in out and "SQ8 k-NN scan" in out, out
+
+
+@pytest.mark.slow
+def test_embed_bench_smoke_run() -> None:
+    out = _run("bench/embed.py", "--smoke")
+    # one row per measurement with both engines and their ratio
+    labels = ("MiniLM import \\+ load \\(s\\)", "queries/s", "descriptions/s", "bundled combination peak RSS")
+    for label in labels:
+        assert re.search(rf"^\| {label}[^|]* \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.M), out
+    # the numpy MiniLM (alone and in the bundled combination) never imports torch
+    assert "torch imported (numpy, numpy combination, st, st combination): [False, False, True, True]" in out
+    diff = re.search(r"^max \|diff\| between the engines' vectors \(\d+ texts\): ([\d.e+-]+)$", out, re.M)
+    assert diff and float(diff.group(1)) <= 1e-5, out
