@@ -1,15 +1,18 @@
 """Ingestion speed: generate N 12-megapixel JPEGs with EXIF, index them, then index them again unchanged.
 
 Prints photos/second for the first run and the no-change re-run (median of --runs re-runs), the CPU time a
-photo took in the first run (steadier than photos/s on a machine shared with other work), and peak memory
-(this process plus its decode workers, sampled every 0.1 s).
-Usage: python bench/ingest.py [--n 2000] [--workers 0] [--keep DIR]
+photo took in the first run (steadier than photos/s on a machine shared with other work), split between the
+main process (scan, catalog writes, place names) and the decode workers, peak memory (this process plus its
+decode workers, sampled every 0.1 s), and where a worker's time goes: each stage of reading a photo, timed in
+this process over --stages photos.
+Usage: python bench/ingest.py [--n 2000] [--workers 0] [--keep DIR] [--stages 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import pickle
 import shutil
 import statistics
 import sys
@@ -25,7 +28,8 @@ import psutil
 from PIL import Image
 
 from smartalbum.catalog import Catalog
-from smartalbum.config import load_settings
+from smartalbum.config import Settings, load_settings
+from smartalbum.ingest import decode
 from smartalbum.pipeline.ingest import ingest_library
 
 
@@ -95,6 +99,44 @@ class MemorySampler(threading.Thread):
         self.sample(psutil.Process())
         return sum(self.cpu_by_pid.values())
 
+    def main_cpu_s(self) -> float:
+        """This process's share of cpu_s() (as of its last sample)."""
+        return self.cpu_by_pid.get(psutil.Process().pid, 0.0)
+
+
+def stage_breakdown(photos: list[Path], settings: Settings, thumbs: Path) -> dict[str, float]:
+    """CPU ms a photo of each stage of ingest_file, run here (not in a worker) on `photos`."""
+    decode.register_decoders()
+    tasks = []
+    for path in photos:
+        st = path.stat()
+        tasks.append(
+            decode.IngestTask(
+                str(path), 1, st.st_size, st.st_mtime_ns, str(thumbs), settings.thumb_sizes,
+                settings.max_image_pixels,
+            )
+        )  # fmt: skip
+    decode.ingest_file(tasks[0])  # imports and first-call costs out of the way
+    shutil.rmtree(thumbs, ignore_errors=True)
+    stages: dict[str, float] = {}
+    decode.STAGE_CPU = stages
+    ipc = 0.0
+    t0 = time.process_time()
+    try:
+        for task in tasks:
+            outcome = decode.ingest_file(task)
+            assert outcome.ok, outcome
+            t = time.process_time()
+            pickle.loads(pickle.dumps(outcome))  # what the pool does to send it to the main process
+            ipc += time.process_time() - t
+    finally:
+        decode.STAGE_CPU = None
+    total = time.process_time() - t0 - ipc
+    stages["other (in ingest_file)"] = total - sum(stages.values())
+    stages["IPC: pickle + unpickle the outcome"] = ipc
+    stages["total"] = total + ipc
+    return {k: v / len(tasks) * 1000 for k, v in stages.items()}
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,6 +146,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
     ap.add_argument("--runs", type=int, default=3, help="no-change re-runs to take the median of")
     ap.add_argument("--keep", type=Path, help="keep the photos in this folder (reused by later runs)")
+    ap.add_argument("--stages", type=int, default=50, help="photos to time stage by stage (0: none)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sa-bench-"))
@@ -119,12 +162,13 @@ def main() -> None:
         with Catalog(settings.catalog_path) as cat:
             cat.add_root(photos.resolve())
             sampler = MemorySampler()
-            cpu0 = sampler.cpu_s()
+            cpu0, main0 = sampler.cpu_s(), sampler.main_cpu_s()
             sampler.start()
             t0 = time.perf_counter()
             first = ingest_library(cat, settings)
             first_s = time.perf_counter() - t0
             first_cpu_s = sampler.cpu_s() - cpu0
+            main_cpu_s = sampler.main_cpu_s() - main0
             assert first.ok == args.n, first
             reruns = []
             for _ in range(args.runs):
@@ -142,10 +186,20 @@ def main() -> None:
             f"{2000 / cpu_ms:.1f} photos/s if 2 cores did nothing else)"
         )
         print(
+            f"cpu split : {main_cpu_s / args.n * 1000:8.1f} ms main process (scan, catalog, places), "
+            f"{(first_cpu_s - main_cpu_s) / args.n * 1000:.1f} ms decode workers (start-up included)"
+        )
+        print(
             f"re-run    : {args.n / rerun_s:8.1f} photos/s ({rerun_s:.2f}s, median of {args.runs}, unchanged)"
         )
         print(f"ratio     : the re-run is {first_s / rerun_s:.0f}x faster than the first run")
         print(f"peak RSS  : {sampler.peak_mb:.0f} MB (main process + decode workers)")
+        if args.stages > 0:
+            sample = sorted(photos.rglob("*.jpg"))[: args.stages]
+            stages = stage_breakdown(sample, settings, work / "stage-thumbs")
+            print(f"stages    : CPU ms a photo, one process, {len(sample)} photos")
+            for name, ms in stages.items():
+                print(f"  {name:38s} {ms:7.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.flush()

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from smartalbum.catalog import Catalog
 from smartalbum.config import Settings
+from smartalbum.ingest import decode
 from smartalbum.ingest.decode import (
     DRAFT_MARGIN,
     SMALL_REDUCING_GAP,
@@ -331,5 +332,45 @@ def test_ingest_bench_smoke_run(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    for line in ("first run", "cpu", "re-run", "peak RSS"):
+    for line in ("first run", "cpu", "cpu split", "re-run", "peak RSS"):
         assert re.search(rf"^{line}\s*:\s+\d", proc.stdout, re.MULTILINE), proc.stdout
+    for stage in ("read", "hash", r"decode JPEG to \d+ px", "thumbnail 256: encode, write", "total"):
+        assert re.search(rf"^  {stage}\s+\d+\.\d$", proc.stdout, re.MULTILINE), proc.stdout
+
+
+def test_stage_timings_add_up_and_stay_off_by_default(tmp_path: Path) -> None:
+    path = make_photo(tmp_path / "p.jpg", size=(4000, 3000), seed=3)
+    st_ = path.stat()
+    task = decode.IngestTask(
+        str(path), 1, st_.st_size, st_.st_mtime_ns, str(tmp_path / "t"), (256, 1024), 10**9
+    )
+    assert decode.STAGE_CPU is None
+    stages: dict[str, float] = {}
+    decode.STAGE_CPU = stages
+    try:
+        assert decode.ingest_file(task).ok
+    finally:
+        decode.STAGE_CPU = None
+    assert {"read", "hash", "decode JPEG to 1000 px", "thumbnail 1024: encode, write"} <= set(stages)
+    assert all(v >= 0 for v in stages.values())
+
+
+def test_a_damaged_12mp_jpeg_is_a_clear_error_and_the_others_go_on(
+    tmp_path: Path, settings: Settings, catalog: Catalog
+) -> None:
+    src = tmp_path / "photos"
+    good = [
+        make_photo(src / f"ok{i}.jpg", size=(4000, 3000), seed=i, orientation=[1, 6][i]) for i in range(2)
+    ]
+    data = make_photo(tmp_path / "whole.jpg", size=(4000, 3000), seed=9).read_bytes()
+    (src / "cut.jpg").write_bytes(data[: len(data) // 2])  # the 1/4-scale decode runs out of data
+    catalog.add_root(src)
+    stats = index(catalog, settings)
+    assert stats.ok == 2 and stats.errors == 1, stats
+    (error,) = catalog.errors("ingest")
+    assert (Path(error["subject"]).name, error["kind"]) == ("cut.jpg", "truncated")
+    assert "truncated" in error["message"]
+    for i, path in enumerate(good):
+        photo = catalog.photo(str(path))
+        with Image.open(thumb_path(settings.thumbs_dir, photo["hash"], 1024)) as thumb:
+            assert thumb.size == ((1000, 750) if i == 0 else (750, 1000))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,20 @@ from smartalbum.media.video import KeyframePolicy
 
 MAX_FILE_BYTES = 1 << 30  # larger files are not photos we can decode in memory
 _registered = False
+# CPU seconds of each stage of reading a photo, added up while this is a dict (bench/ingest.py sets it in its
+# own process to print where a photo's time goes); None: not measured.
+STAGE_CPU: dict[str, float] | None = None
+_lap_at = 0.0
+
+
+def _lap(stage: str | None) -> None:
+    """Charge the CPU time since the last lap to `stage` (None: only start counting)."""
+    global _lap_at
+    if STAGE_CPU is not None:
+        now = time.process_time()
+        if stage is not None:
+            STAGE_CPU[stage] = STAGE_CPU.get(stage, 0.0) + now - _lap_at
+        _lap_at = now
 
 
 def register_decoders() -> None:
@@ -101,13 +116,16 @@ def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
     if task.size > MAX_FILE_BYTES:
         out.error_kind, out.error_message = "too_large", f"file of {task.size} bytes is too large to decode"
         return None
+    _lap(None)
     with open(task.path, "rb") as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
+    _lap("read")
     if not data:
         out.error_kind, out.error_message = "empty", "the file is empty (0 bytes)"
         return None
     out.size = len(data)  # the file may have changed since the scan; what we hashed is what counts
     digest = content_hash(data)
+    _lap("hash")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with Image.open(BytesIO(data)) as img:
@@ -115,12 +133,15 @@ def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
             thumbs = [thumb_path(task.thumbs_dir, digest, s) for s in task.thumb_sizes]
             # Identical bytes decode identically: a copy of a photo we already decoded needs no second look.
             need_thumbs = not all(p.exists() for p in thumbs)
+            _lap("open")
             if need_thumbs:
                 if img.format == "JPEG":  # DCT scaling: decode big JPEGs at 1/2, 1/4 or 1/8 size
                     img.draft("RGB", draft_size(img.size, max(task.thumb_sizes)))
                 img.load()  # decode before reading EXIF: a PNG's getexif() would load and hide a decode error
+                _lap(f"decode {img.format} to {max(img.size)} px")
             meta = _metadata(img, full_size, digest, len(data), task)
             meta.motion_offset = embedded_video_offset(data, img.info.get("xmp"))
+            _lap("metadata")
             if need_thumbs:
                 write_thumbnails(img, thumbs, task.thumb_sizes)
             meta.thumbs = True
@@ -274,6 +295,7 @@ def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ..
     img.load()
     turn = _UPRIGHT.get(img.getexif().get(ExifTags.Base.Orientation, 1))
     base = _to_rgb(img.transpose(turn) if turn is not None else img)
+    _lap("turn upright, to RGB")
     ordered = sorted(zip(targets, sizes, strict=True), key=lambda t: -t[1])
     for i, (target, size) in enumerate(ordered):
         if i == 0:
@@ -284,7 +306,9 @@ def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ..
                 base = img.copy()  # the smaller sizes are made in place
         else:
             base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=SMALL_REDUCING_GAP)
+        _lap(f"thumbnail {size}: resize")
         _atomic_save(base, target)
+        _lap(f"thumbnail {size}: encode, write")
 
 
 def _atomic_save(img: Image.Image, target: Path) -> None:
