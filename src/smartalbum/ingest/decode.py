@@ -298,14 +298,11 @@ def write_thumbnails(img: Image.Image, targets: list[Path], sizes: tuple[int, ..
     _lap("turn upright, to RGB")
     ordered = sorted(zip(targets, sizes, strict=True), key=lambda t: -t[1])
     for i, (target, size) in enumerate(ordered):
-        if i == 0:
-            fitted = fit_size(base.size, size)
-            if fitted is not None:
-                base = base.resize(fitted, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            elif base is img:
-                base = img.copy()  # the smaller sizes are made in place
-        else:
-            base.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=SMALL_REDUCING_GAP)
+        fitted = fit_size(base.size, size)
+        if fitted is not None:  # a new image: `img` (which `base` may be) stays as it is
+            base = base.resize(
+                fitted, Image.Resampling.LANCZOS, reducing_gap=3.0 if i == 0 else SMALL_REDUCING_GAP
+            )
         _lap(f"thumbnail {size}: resize")
         _atomic_save(base, target)
         _lap(f"thumbnail {size}: encode, write")
