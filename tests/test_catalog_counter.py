@@ -91,3 +91,17 @@ def test_visible_photos_follow_their_files(tmp_path: Path, settings: Settings, c
     catalog.remove_root(other)  # removing a folder deletes its files (a cascade)
     assert _files_ok_agree(catalog) == []
     assert catalog.filter_photo_ids() == []
+
+
+def test_a_month_filter_reads_the_month_index_not_every_photo(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "catalog.sqlite3") as cat:
+        where, args = cat._filter_where(None, None, (3, 4, 5), None, False, ())
+        for sql in (
+            f"SELECT count(*) FROM photos p WHERE {where}",
+            f"SELECT p.id FROM photos p WHERE {where}",
+        ):
+            plan = " ".join(str(row[-1]) for row in cat.db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+            assert (
+                "USING INDEX photos_visible_month" in plan
+                or "USING COVERING INDEX photos_visible_month" in plan
+            ), plan

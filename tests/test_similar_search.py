@@ -73,6 +73,28 @@ def test_a_date_only_listing_is_one_per_group_too(lib: SimilarLibrary) -> None:
     assert lib.ids[EXPORT] not in hit.similar.photo_ids
 
 
+@pytest.mark.parametrize("question", ["2024-07-12", "2024年", "photos from July"])
+@pytest.mark.parametrize("all_similar", [False, True])
+def test_a_filter_listing_pages_from_sql_as_the_general_path_lists(
+    lib: SimilarLibrary, question: str, all_similar: bool
+) -> None:
+    # min_score=0 takes the general path (every match read, then folded and cut); the default the SQL one
+    general = lib.library.search(question, SearchFilters(min_score=0.0, all_similar=all_similar), limit=50)
+    assert set(lib.group) & {h.photo_id for h in general.hits}  # the group is in each listing
+    want = [(h.photo_id, h.similar and (h.similar.group_id, h.similar.photo_ids)) for h in general.hits]
+    assert any(s for _, s in want) != all_similar  # folding happens, and only without all_similar
+    for limit in (1, 2, 50):
+        got = []
+        for offset in range(0, general.total + 1, limit):
+            page = lib.library.search(question, SearchFilters(all_similar=all_similar), limit, offset)
+            assert page.total == general.total
+            got += [(h.photo_id, h.similar and (h.similar.group_id, h.similar.photo_ids)) for h in page.hits]
+        assert got == want
+    assert [h.why for h in general.hits] == [
+        h.why for h in lib.library.search(question, SearchFilters(all_similar=all_similar), limit=50).hits
+    ]
+
+
 def test_api_hits_carry_similar_and_the_group_expands(client: TestClient, lib: SimilarLibrary) -> None:
     data = client.get("/api/search", params={"q": "beach umbrellas"}).json()
     folded = [h for h in data["hits"] if h["similar"]]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 INGEST = "ingest"
 UNPARSED_RETRIES = 3  # an answer that cannot be parsed is asked for again this many times in all
 _PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name not in ("hash", "keyframes")]
+_NEWEST = "ORDER BY p.taken_at DESC, p.id DESC"  # undated last (NULL sorts first, so last descending)
+
+
+@dataclass
+class FilterPage:
+    """A page of photos passing filters, newest first (Catalog.filter_listing)."""
+
+    total: int  # every match, a group of near-duplicates counted once when folded
+    ids: list[int]
+    folded: dict[int, tuple[int, list[int]]]  # a page photo -> (its group, the group's other matches)
 
 
 def utcnow() -> str:
@@ -587,7 +598,63 @@ class Catalog:
 
         place: (field, canonical English name, country code, region) with field city | region | country.
         """
-        sql = f"SELECT p.id FROM photos p WHERE {self._VISIBLE}"
+        where, args = self._filter_where(date_from, date_before, months, place, weekend, month_days)
+        return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {_NEWEST}", args)]
+
+    def filter_listing(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        fold_similar: bool,
+        date_from: str | None = None,
+        date_before: str | None = None,
+        months: Sequence[int] = (),
+        place: tuple[str, str, str | None, str | None] | None = None,
+        weekend: bool = False,
+        month_days: Sequence[str] = (),
+    ) -> FilterPage:
+        """One page of `filter_photo_ids` without reading every match: the count and the page come from
+        SQL. With fold_similar, a group of near-duplicates counts once, as its newest match, which carries
+        the group's other matches (as search/collapse.py folds a ranked list)."""
+        where, args = self._filter_where(date_from, date_before, months, place, weekend, month_days)
+        total = int(self.db.execute(f"SELECT count(*) FROM photos p WHERE {where}", args).fetchone()[0])
+        folded: dict[int, tuple[int, list[int]]] = {}  # group's first match -> (group, the others)
+        hidden: set[int] = set()
+        if fold_similar:
+            first: dict[int, int] = {}
+            rows = self.db.execute(
+                f"""SELECT p.id, s.group_id FROM photos p JOIN similar_hashes s ON s.hash = p.hash
+                    WHERE s.group_id IS NOT NULL AND {where} {_NEWEST}""",
+                args,
+            )
+            for pid, group in rows:
+                if group in first:
+                    folded.setdefault(first[group], (group, []))[1].append(pid)
+                    hidden.add(pid)
+                else:
+                    first[group] = pid
+        ids: list[int] = []
+        if offset + limit > 0 and total > len(hidden):
+            # the scan stops after the page: at most `hidden` rows more than offset + limit
+            rows = self.db.execute(
+                f"SELECT p.id FROM photos p WHERE {where} {_NEWEST} LIMIT ?",
+                (*args, offset + limit + len(hidden)),
+            )
+            shown = (pid for (pid,) in rows if pid not in hidden)
+            ids = list(itertools.islice(shown, offset, offset + limit))
+        return FilterPage(total - len(hidden), ids, {pid: folded[pid] for pid in ids if pid in folded})
+
+    def _filter_where(
+        self,
+        date_from: str | None,
+        date_before: str | None,
+        months: Sequence[int],
+        place: tuple[str, str, str | None, str | None] | None,
+        weekend: bool,
+        month_days: Sequence[str],
+    ) -> tuple[str, list[Any]]:
+        sql = self._VISIBLE
         args: list[Any] = []
         if date_from:
             sql += " AND p.taken_at >= ?"
@@ -595,7 +662,7 @@ class Catalog:
         if date_before:
             sql += " AND p.taken_at < ?"
             args.append(date_before)
-        if months:
+        if months:  # the expression of the photos_visible_month index
             sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(months))})"
             args.extend(int(m) for m in months)
         if month_days:  # 'MM-DD' in any year
@@ -617,7 +684,7 @@ class Catalog:
                 if region and field == "city":
                     sql += " AND p.place_region = ?"
                     args.append(region)
-        return [r[0] for r in self.db.execute(sql + " ORDER BY p.taken_at DESC, p.id DESC", args)]
+        return sql, args
 
     def newest_first(self, photo_ids: Sequence[int]) -> list[int]:
         """These photos ordered by when they were taken, newest first (undated last)."""

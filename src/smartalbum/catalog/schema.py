@@ -374,6 +374,19 @@ def _v12_visible_photos(db: sqlite3.Connection) -> None:
     )
 
 
+def _v13_month_index(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- "flowers in spring", "冬天的树": a month filter reads this index instead of every photo
+        -- (counting three months' matches among 100,000 photos: 149 ms -> 19 ms). The expression is the
+        -- one Catalog._filter_where writes, which is how SQLite knows to use it.
+        CREATE INDEX photos_visible_month ON photos(CAST(substr(taken_at, 6, 2) AS INTEGER), taken_at)
+            WHERE files_ok > 0;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -387,4 +400,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v10_face_owners,
     _v11_change_counter,
     _v12_visible_photos,
+    _v13_month_index,
 ]

@@ -34,7 +34,7 @@ from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
 from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, TripRef, parse_query
 from smartalbum.search.query.people import fold as fold_name
-from smartalbum.search.results import SearchFilters, SearchHit, SearchResults, clock
+from smartalbum.search.results import SearchFilters, SearchHit, SearchResults, SimilarPhotos, clock
 
 MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
@@ -464,16 +464,39 @@ class SearchEngine:
                 notes.append("空查询：请输入想找的内容" if zh else "empty query: type what you remember")
             results.understood = [line for _, line in steps]
             return results
+        where: dict[str, Any] = {
+            "date_from": date_from.isoformat() if date_from else None,
+            "date_before": (date_to + timedelta(days=1)).isoformat() if date_to else None,
+            "months": months,
+            "place": _split_place_key(place_key) if place_key else None,
+            "weekend": parsed.weekend,
+            "month_days": _birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
+        }
+        if (
+            not parsed.semantic
+            and trip_photos is None
+            and not by_people
+            and not parsed.exclude
+            and filters.min_score is None
+            and not any(k == query_key(text) for k, _, _ in catalog.active_feedback())
+        ):
+            # only a time or a place: the count and one page come from SQL, not every match (a year of a
+            # million photos is 100,000 of them), in the order and with the folding of the general path
+            listing = catalog.filter_listing(
+                offset=offset, limit=limit, fold_similar=not filters.all_similar, **where
+            )
+            page = [_Candidate(pid, relevance=1.0, score=1.0) for pid in listing.ids]
+            # no verdict on this question (checked above): similar questions' verdicts only nudge scores
+            self._apply_feedback(catalog, {c.photo_id: c for c in page}, text, "", set(listing.ids))
+            results.total = listing.total
+            folded = {
+                pid: SimilarPhotos(group_id=group, count=len(others), photo_ids=others)
+                for pid, (group, others) in listing.folded.items()
+            }
+            return self._finish(catalog, results, page, folded, parsed, lang, directory, has_filter)
         newest: list[int] | None = None  # photos passing the filters, newest first
         if has_filter:
-            newest = catalog.filter_photo_ids(
-                date_from=date_from.isoformat() if date_from else None,
-                date_before=(date_to + timedelta(days=1)).isoformat() if date_to else None,
-                months=months,
-                place=_split_place_key(place_key) if place_key else None,
-                weekend=parsed.weekend,
-                month_days=_birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
-            )
+            newest = catalog.filter_photo_ids(**where)
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
@@ -517,6 +540,22 @@ class SearchEngine:
                 "没有找到很符合的照片，下面是最接近的" if zh else "no strong match: these are the closest"
             )
         page = ranked[offset : offset + limit]
+        return self._finish(catalog, results, page, similar, parsed, lang, directory, has_filter)
+
+    def _finish(
+        self,
+        catalog: Catalog,
+        results: SearchResults,
+        page: list[_Candidate],
+        similar: dict[int, SimilarPhotos],
+        parsed: ParsedQuery,
+        lang: str,
+        directory: PeopleDirectory,
+        has_filter: bool,
+    ) -> SearchResults:
+        """The page's hits with their explanations, people and near-duplicates; what was understood."""
+        zh = lang == "zh"
+        steps = results.steps
         summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
         people = catalog.people.people_in_photos([c.photo_id for c in page])
