@@ -183,3 +183,25 @@ def test_remove_unknown_folder(tmp_path: Path) -> None:
         f"error: {tmp_path / 'photos'} is not a registered folder",
         "hint: see `smartalbum roots`",
     ]
+
+
+def test_progress_bars_show_the_stages_own_rate_per_second_or_per_hour() -> None:
+    from rich.progress import Progress
+
+    from smartalbum.cli import _Bars, _RateColumn, rate_text
+    from smartalbum.pipeline.progress import Progress as StageProgress
+
+    assert (rate_text(12.34), rate_text(0.2), rate_text(0.0)) == ("12.3/s", "720/h", "")
+    now = [0.0]
+    bars = _Bars(Progress(_RateColumn(), disable=True))
+    stage = StageProgress(on_update=bars, clock=lambda: now[0])
+    stage.begin("vision", 100, timed=False)  # loading the model: no rate yet
+    now[0] = 60.0
+    stage.advance(4)
+    column, task = _RateColumn(), bars.bars.tasks[0]
+    assert column.render(task).plain == ""
+    stage.start_clock()
+    now[0] = 60.0 + 36.0
+    stage.advance(2)  # 2 photos in 36 s after the model loaded: 200 an hour, not 6 in 96 s
+    assert column.render(bars.bars.tasks[0]).plain == "200/h"
+    bars.stop()

@@ -114,9 +114,18 @@ def roots(json_out: JsonOpt = False) -> None:
     console.print(table)
 
 
+def rate_text(per_s: float) -> str:
+    """A stage's speed as people read it: photos a second when fast, an hour when slow (the vision stage)."""
+    if per_s <= 0:
+        return ""
+    return f"{per_s:.1f}/s" if per_s >= 1 else f"{per_s * 3600:,.0f}/h"
+
+
 class _RateColumn(ProgressColumn):
+    """The stage's own rate (pipeline Progress.rate: the vision stage times it after the model has loaded)."""
+
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="cyan")
+        return Text(rate_text(task.fields.get("rate") or 0.0), style="cyan")
 
 
 class _TimeLeftColumn(TimeRemainingColumn):
@@ -151,7 +160,7 @@ class _Bars:
         task = self.tasks.get(p.stage)
         if task is None:
             task = self.tasks[p.stage] = self.bars.add_task(
-                p.stage, total=p.total or None, detail="", eta=None
+                p.stage, total=p.total or None, detail="", eta=None, rate=0.0
             )
         self.bars.update(
             task,
@@ -160,6 +169,7 @@ class _Bars:
             description=f"{p.stage} ({p.errors} errors)" if p.errors else p.stage,
             detail=p.detail,
             eta=p.eta_s,
+            rate=p.rate,
         )
 
 
