@@ -306,26 +306,18 @@ class Catalog:
 
     def visible_photo_ids(self) -> list[int]:
         """Photos that still have at least one existing path: the ones search may return."""
-        rows = self.db.execute(
-            "SELECT DISTINCT photo_id FROM files WHERE status = 'ok' AND photo_id IS NOT NULL ORDER BY 1"
-        )
-        return [r[0] for r in rows]
+        return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {self._VISIBLE} ORDER BY 1")]
 
     def counts(self) -> dict[str, Any]:
         q = self.db.execute
         files = {r[0]: r[1] for r in q("SELECT status, count(*) FROM files GROUP BY status")}
         return {
             "roots": q("SELECT count(*) FROM roots").fetchone()[0],
-            "photos": q(
-                "SELECT count(DISTINCT photo_id) FROM files WHERE status = 'ok' AND photo_id IS NOT NULL"
-            ).fetchone()[0],
+            "photos": q(f"SELECT count(*) FROM photos p WHERE {self._VISIBLE}").fetchone()[0],
             "videos": q(
                 f"SELECT count(*) FROM photos p WHERE p.media = 'video' AND {self._VISIBLE}"
             ).fetchone()[0],
-            "photos_gone": q(
-                "SELECT count(*) FROM photos p WHERE NOT EXISTS "
-                "(SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.status = 'ok')"
-            ).fetchone()[0],
+            "photos_gone": q(f"SELECT count(*) FROM photos p WHERE NOT ({self._VISIBLE})").fetchone()[0],
             "files": files.get("ok", 0),
             "files_error": files.get("error", 0),
             "files_gone": files.get("gone", 0),

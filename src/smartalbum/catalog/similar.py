@@ -136,7 +136,7 @@ class SimilarStore:
         rows = self.db.execute(
             f"""SELECT s.group_id, p.id, p.hash, p.taken_at, p.width, p.height, p.size,
                        (SELECT min(f.path) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok') AS path,
-                       (SELECT count(*) FROM files f WHERE f.photo_id = p.id AND f.status = 'ok') AS files
+                       p.files_ok AS files
                 FROM similar_hashes s JOIN photos p ON p.hash = s.hash
                 WHERE s.group_id IS NOT NULL AND {self.catalog._VISIBLE} AND {where}
                 ORDER BY s.group_id, p.taken_at IS NULL, p.taken_at, p.id""",
