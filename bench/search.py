@@ -565,7 +565,7 @@ def build(lib: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     if lib.exists():
         shutil.rmtree(lib)
     lib.mkdir(parents=True)
-    faithful = args.faithful_build or n <= 10_000
+    faithful = args.faithful_build or n <= args.shortcuts_above
     out: dict[str, Any] = {"n": n, "generator": GENERATOR_VERSION, "vectors": args.vectors}
     out["faithful"] = faithful
     out["load_before"] = os.getloadavg()
@@ -892,10 +892,10 @@ def describe(args: argparse.Namespace) -> None:
         print("- build: as the code runs at every size (--faithful-build)")
     else:
         print(
-            "- build above 10,000 photos: jieba memoised per text piece (same tokens; checked on "
-            f"{SEGMENT_CHECK_DOCS} documents) and state.sqlite3 executemany calls wrapped in one transaction "
-            "(statements the indexer runs outside its own transactions of 500 rows); --faithful-build "
-            "turns both off"
+            f"- build above {args.shortcuts_above:,} photos: jieba memoised per text piece (same tokens; "
+            f"checked on {SEGMENT_CHECK_DOCS} documents) and state.sqlite3 executemany calls wrapped in one "
+            "transaction (statements the indexer runs outside its own transactions of 500 rows); "
+            "--faithful-build turns both off"
         )
 
 
@@ -903,6 +903,7 @@ def worker_cmd(mode: str, lib: Path, n: int, args: argparse.Namespace) -> list[s
     cmd = [sys.executable, __file__, "--_worker", mode, "--_lib", str(lib), "--sizes", str(n)]
     cmd += ["--vectors", args.vectors, "--query-vectors", args.query_vectors]
     cmd += ["--queries-per-size", str(args.queries_per_size), "--feedback", str(args.feedback)]
+    cmd += ["--shortcuts-above", str(args.shortcuts_above)]
     for flag in ("no_segment_cache", "faithful_build", "profile"):
         if getattr(args, flag):
             cmd.append("--" + flag.replace("_", "-"))
@@ -1004,7 +1005,10 @@ def main() -> None:
     ap.add_argument("--rebuild", action="store_true", help="build again even if a matching library exists")
     ap.add_argument("--vectors", choices=("mixed", "random"), default="mixed", help="document vectors")
     ap.add_argument("--query-vectors", choices=("real", "random"), default="real")
-    ap.add_argument("--faithful-build", action="store_true", help="no build shortcuts above 10,000 photos")
+    ap.add_argument("--faithful-build", action="store_true", help="no build shortcuts at any size")
+    ap.add_argument(
+        "--shortcuts-above", type=int, default=10_000, help="sizes above this use the build shortcuts"
+    )
     ap.add_argument("--no-segment-cache", action="store_true", help="plain jieba for every document")
     ap.add_argument("--feedback", type=int, default=50, help="feedback verdicts in the catalog")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one pass per size")

@@ -25,9 +25,10 @@ def _run(*args: str) -> str:
 def test_search_bench_smoke_run(tmp_path: Path) -> None:
     out = _run(
         "bench/search.py", "--sizes", "300", "--queries-per-size", "5", "--vectors", "random",
-        "--query-vectors", "random", "--feedback", "5", "--keep", str(tmp_path),
+        "--query-vectors", "random", "--feedback", "5", "--keep", str(tmp_path), "--shortcuts-above", "100",
     )  # fmt: skip
     assert "search() total" in out
+    assert "build total (memoised jieba" in out  # the shortcuts a 100,000 build takes ran too
     # the per-query latency table has a row per query kind with a number in ms
     assert re.search(r"^\s+\d+\.\d+\s+\d+\s+(plain|filter)\s", out, re.MULTILINE), out[-2000:]
 
