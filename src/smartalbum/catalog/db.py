@@ -610,6 +610,24 @@ class Catalog:
         SQL. With fold_similar, a group of near-duplicates counts once, as its newest match, which carries
         the group's other matches (as search/collapse.py folds a ranked list)."""
         where, args = self._filter_where(date_from, date_before, months, place, weekend, month_days)
+        with self._snapshot():  # the count, the groups and the page of one state of the catalog
+            return self._filter_page(where, args, offset, limit, fold_similar)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the catalog (a read transaction), unless one is open already."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def _filter_page(
+        self, where: str, args: list[Any], offset: int, limit: int, fold_similar: bool
+    ) -> FilterPage:
         total = int(self.db.execute(f"SELECT count(*) FROM photos p WHERE {where}", args).fetchone()[0])
         folded: dict[int, tuple[int, list[int]]] = {}  # group's first match -> (group, the others)
         hidden: set[int] = set()
@@ -632,7 +650,7 @@ class Catalog:
             rows = self.db.execute(
                 f"SELECT p.id FROM photos p WHERE {where} {_NEWEST} LIMIT ?",
                 (*args, offset + limit + len(hidden)),
-            )
+            ).fetchall()  # read to the end inside the snapshot
             shown = (pid for (pid,) in rows if pid not in hidden)
             ids = list(itertools.islice(shown, offset, offset + limit))
         return FilterPage(total - len(hidden), ids, {pid: folded[pid] for pid in ids if pid in folded})

@@ -67,7 +67,7 @@ TIME_SOURCE_LABEL = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     photo_id: int
     rrf: float = 0.0
@@ -472,13 +472,14 @@ class SearchEngine:
             "weekend": parsed.weekend,
             "month_days": _birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
         }
+        verdicts = catalog.active_feedback()
         if (
             not parsed.semantic
             and trip_photos is None
             and not by_people
             and not parsed.exclude
             and filters.min_score is None
-            and not any(k == query_key(text) for k, _, _ in catalog.active_feedback())
+            and self._listing_in_sql(catalog, text, verdicts)
         ):
             # only a time or a place: the count and one page come from SQL, not every match (a year of a
             # million photos is 100,000 of them), in the order and with the folding of the general path
@@ -486,8 +487,8 @@ class SearchEngine:
                 offset=offset, limit=limit, fold_similar=not filters.all_similar, **where
             )
             page = [_Candidate(pid, relevance=1.0, score=1.0) for pid in listing.ids]
-            # no verdict on this question (checked above): similar questions' verdicts only nudge scores
-            self._apply_feedback(catalog, {c.photo_id: c for c in page}, text, "", set(listing.ids))
+            # similar questions' verdicts only nudge these scores (checked by _listing_in_sql)
+            self._apply_feedback(catalog, {c.photo_id: c for c in page}, text, "", None, verdicts)
             results.total = listing.total
             folded = {
                 pid: SimilarPhotos(group_id=group, count=len(others), photo_ids=others)
@@ -511,7 +512,7 @@ class SearchEngine:
         # a listing by date or inside filters must hold every match, not the best few of each retriever
         complete = filters.sort == "date" or has_filter
         cands, cut = self._retrieve(parsed.semantic, allowed, newest, complete)
-        self._apply_feedback(catalog, cands, text, parsed.semantic, allowed)
+        self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
         self._exclude(cands, parsed.exclude)
         # the default cut-off and --min-score act on the same number: the score a hit shows
         min_score = DEFAULT_MIN_SCORE if filters.min_score is None else filters.min_score
@@ -654,15 +655,16 @@ class SearchEngine:
                 found = vectors.search(qvec, len(vectors), allowed, min_cosine=lo)
             else:
                 found = vectors.search(qvec, POOL, allowed)
-            for pid, cos in found:
-                cands.setdefault(pid, _Candidate(pid)).cosine = cos
+            cands = {pid: _Candidate(pid, cosine=cos) for pid, cos in found}
             if found:
                 lists.append(([pid for pid, _ in found], 1.0))
         terms = query_terms(semantic)
         if terms:
             found_text = self.indexes.fts.search(semantic, None if complete else POOL, allowed)
             for hit in found_text:
-                c = cands.setdefault(hit.photo_id, _Candidate(hit.photo_id))
+                c = cands.get(hit.photo_id)  # not setdefault: a complete listing has tens of thousands
+                if c is None:
+                    c = cands[hit.photo_id] = _Candidate(hit.photo_id)
                 c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
                 c.words = hit.coverage / len(terms)
             if found_text:  # a list with nothing in it has no say in agreement
@@ -707,6 +709,17 @@ class SearchEngine:
         for pid in drop:
             cands.pop(pid, None)
 
+    def _listing_in_sql(self, catalog: Catalog, text: str, verdicts: list[tuple[str, int, str]]) -> bool:
+        """Whether a time/place listing can be paged in SQL: no verdict can change which photos it shows
+        (none on this question, and no photo that similar questions' "wrong" verdicts push under the
+        cut-off)."""
+        key = query_key(text)
+        if any(k == key for k, _, _ in verdicts):
+            return False
+        probe = {pid: _Candidate(pid, relevance=1.0, score=1.0) for _, pid, _ in verdicts}
+        self._apply_feedback(catalog, probe, text, "", None, verdicts)
+        return all(c.score >= DEFAULT_MIN_SCORE for c in probe.values())
+
     def _apply_feedback(
         self,
         catalog: Catalog,
@@ -714,12 +727,14 @@ class SearchEngine:
         text: str,
         semantic: str,
         allowed: set[int] | None,
+        verdicts: list[tuple[str, int, str]] | None = None,
     ) -> None:
         """Verdicts on this question decide; verdicts on similar questions nudge. Runs before exclusions,
-        which a "good" verdict does not override; only visible photos are brought back."""
+        which a "good" verdict does not override; only visible photos are brought back. `verdicts`: the
+        catalog's active ones, when the caller has read them already."""
         key = query_key(text)
         terms = set(_terms(semantic or text))
-        for fb_key, pid, verdict in catalog.active_feedback():
+        for fb_key, pid, verdict in catalog.active_feedback() if verdicts is None else verdicts:
             if fb_key == key:
                 if verdict == "bad":
                     cands.pop(pid, None)
