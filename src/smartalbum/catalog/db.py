@@ -647,11 +647,11 @@ class Catalog:
         ids: list[int] = []
         if offset + limit > 0 and total > len(hidden):
             # the scan stops after the page: at most `hidden` rows more than offset + limit
-            rows = self.db.execute(
+            newest = self.db.execute(
                 f"SELECT p.id FROM photos p WHERE {where} {_NEWEST} LIMIT ?",
                 (*args, offset + limit + len(hidden)),
             ).fetchall()  # read to the end inside the snapshot
-            shown = (pid for (pid,) in rows if pid not in hidden)
+            shown = (pid for (pid,) in newest if pid not in hidden)
             ids = list(itertools.islice(shown, offset, offset + limit))
         return FilterPage(total - len(hidden), ids, {pid: folded[pid] for pid in ids if pid in folded})
 
