@@ -455,7 +455,13 @@ def main(args: argparse.Namespace) -> None:
         print(f"\nderived {args.big} vectors in {time.perf_counter() - t0:.1f} s (noise {args.big_noise})")
         bnames = set(args.big_only.split(";"))
         bef = [int(v) for v in args.big_ef.split(",")]
-        measure(big, q, grid(len(big), bef, nprobe, rerank, bnames), f"derived from real: {args.big}")
+        measure(
+            big,
+            q,
+            grid(len(big), bef, nprobe, rerank, bnames),
+            f"derived from real: {args.big}",
+            app=args.big_app,
+        )
         scan_table(big, q, f"derived {args.big}")
 
 
@@ -484,8 +490,9 @@ if __name__ == "__main__":
     ap.add_argument("--rerank", default="30,50,100")
     ap.add_argument("--big", type=int, default=0, help="also a derived set of this many vectors")
     ap.add_argument("--big-noise", type=float, default=0.3)
-    ap.add_argument("--big-only", default="Flat;HNSW32,Flat;HNSW32,SQ8+rerank")
+    ap.add_argument("--big-only", default="Flat;HNSW32,Flat;HNSW32,SQ8;HNSW32,SQfp16")
     ap.add_argument("--big-ef", default="64,128")
+    ap.add_argument("--big-app", action="store_true", help="also the app's VectorIndex on the derived set")
     a = ap.parse_args()
     if a.embed_only:
         embed_main(a)
