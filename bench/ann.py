@@ -313,7 +313,7 @@ def app_row(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict:
     index.add(np.arange(len(x)), x)
     build_s = time.perf_counter() - t0
     faiss.omp_set_num_threads(1)
-    found = {10: [], 30: []}
+    found: dict[int, list[list[int]]] = {10: [], 30: []}
     lat = []
     for v in q:
         s = time.perf_counter()
