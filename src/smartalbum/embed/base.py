@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,11 @@ def default_threads() -> int:
     return max(1, min(4, cpu_count() // 4))
 
 
+# One lock for every bundled model's first load: the backends keep one model per process (functools caches,
+# which do not lock), so two embedders loading the same weights at once would each build a copy.
+_LOAD_LOCK = threading.RLock()
+
+
 class LazyModel:
     """Loads `self._load()` once, on first use, under a lock; `loaded` says whether that has happened."""
 
@@ -35,7 +42,6 @@ class LazyModel:
 
     def __init__(self) -> None:
         self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -43,13 +49,46 @@ class LazyModel:
 
     def load(self) -> Any:
         """Load the model now (it is otherwise loaded on the first embed or dim)."""
-        with self._lock:
+        model = self._model
+        if model is not None:
+            return model
+        with _LOAD_LOCK:
             if self._model is None:
                 self._model = self._load()
             return self._model
 
     def _load(self) -> Any:  # pragma: no cover - every backend overrides it
         raise NotImplementedError
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: Any = None  # threadpoolctl's limit while any embed runs
+
+
+@contextmanager
+def blas_threads(threads: int) -> Iterator[None]:
+    """numpy's BLAS limited to `threads` while embedders compute. The limit is the whole process's
+    (threadpoolctl), so overlapping calls (web requests) share one: the first sets it, the last puts the
+    original back (a limit per call let an overlapping call restore the wrong value for good)."""
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover - a declared dependency
+                _blas_limit = None
+            else:
+                _blas_limit = ThreadpoolController().limit(limits=threads, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def missing_package(name: str, package: str, exc: Exception) -> ModelError:

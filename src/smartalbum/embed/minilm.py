@@ -19,15 +19,12 @@ import functools
 import json
 import logging
 import math
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from smartalbum.embed.base import LazyModel, checked, default_threads, failed
+from smartalbum.embed.base import LazyModel, blas_threads, checked, default_threads, failed
 from smartalbum.embed.text import OFFLINE_MODEL_NAME, offline_model_path
 from smartalbum.errors import ModelError
 
@@ -279,22 +276,6 @@ def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
 def _shared_model(folder: str) -> MiniLM:
     """The process's model for this folder, loaded once (a failure is not cached)."""
     return MiniLM(Path(folder))
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_limiter() -> Callable[..., Any] | None:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - a declared dependency
-        log.warning("threadpoolctl is not installed: MiniLM runs on numpy's default BLAS threads")
-        return None
-    return ThreadpoolController().limit
-
-
-def blas_threads(threads: int) -> AbstractContextManager[Any]:
-    """numpy's BLAS limited to `threads` for the block."""
-    limit = _blas_limiter()
-    return nullcontext() if limit is None else limit(limits=threads, user_api="blas")
 
 
 class MiniLMEmbedder(LazyModel):

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from smartalbum.embed.base import LazyModel, checked, default_threads, failed, missing_package
+from smartalbum.embed.base import (
+    LazyModel,
+    blas_threads,
+    checked,
+    default_threads,
+    failed,
+    missing_package,
+)
 from smartalbum.fileio import write_atomic
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,8 @@ class Usem3Embedder(LazyModel):
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         try:
-            out = model.encode(list(texts))
+            with blas_threads(self.threads):  # the package limits each call too: it then keeps this limit
+                out = model.encode(list(texts))
         except Exception as exc:
             raise failed(NAME, exc) from exc
         return checked(NAME, out, len(texts), DIM)
