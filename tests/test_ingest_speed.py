@@ -378,3 +378,21 @@ def test_a_damaged_12mp_jpeg_is_a_clear_error_and_the_others_go_on(
         photo = catalog.photo(str(path))
         with Image.open(thumb_path(settings.thumbs_dir, photo["hash"], 1024)) as thumb:
             assert thumb.size == ((1000, 750) if i == 0 else (750, 1000))
+
+
+def test_a_multi_picture_jpeg_is_decoded_at_the_thumbnail_scale_too(
+    tmp_path: Path, settings: Settings, catalog: Catalog
+) -> None:
+    # MPO: the JPEG cameras and Ultra HDR photos write, with a second picture after the first
+    path = tmp_path / "photos" / "mpo.jpg"
+    path.parent.mkdir()
+    first = Image.new("RGB", (4000, 3000), (30, 160, 220))
+    first.save(path, "MPO", save_all=True, append_images=[Image.new("RGB", (640, 480))])
+    with Image.open(path) as img:
+        assert img.format == "MPO"
+    catalog.add_root(path.parent)
+    index(catalog, settings)
+    photo = catalog.photo(str(path))
+    assert (photo["width"], photo["height"]) == (4000, 3000)
+    with Image.open(thumb_path(settings.thumbs_dir, photo["hash"], 1024)) as thumb:
+        assert thumb.size == (1000, 750)  # the 1/4 decode itself, as for a plain JPEG (a resize gives 1024)

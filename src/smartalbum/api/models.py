@@ -15,7 +15,7 @@ MAX_OFFSET = 100_000
 MAX_ID = 2**62  # SQLite integers are 64-bit signed; bigger ids would overflow, not just miss
 MAX_FACE_IDS = 500  # faces moved in one request
 MAX_MERGE = 100  # people merged in one request
-MAX_CROP = 512  # the largest face crop, in pixels (cut from the 1024-pixel thumbnail)
+MAX_CROP = 512  # the largest face crop, in pixels (cut from the large thumbnail, up to 1024 pixels)
 # No control characters (a NUL byte would crash path functions) in anything that names a file or a place.
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 

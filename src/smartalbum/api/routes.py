@@ -124,7 +124,7 @@ def build_router(library: Library) -> APIRouter:
     def thumbnail(
         photo_id: PhotoId, size: m.ThumbSize = m.ThumbSize.small, if_none_match: IfNoneMatch = None
     ) -> Response:
-        """An upright JPEG, 256 or 1024 pixels on the long side."""
+        """An upright JPEG, at most 256 or 1024 pixels on the long side (a 12-MP photo's large one: 1000)."""
         photo = photo_row(photo_id)
         path = library.thumbnail(photo_id, int(size))
         return photo_file_response(path, f"{photo['hash']}-{int(size)}", "image/jpeg", if_none_match)

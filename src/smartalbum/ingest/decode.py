@@ -135,7 +135,8 @@ def _read_photo(task: IngestTask, out: IngestOutcome) -> PhotoMeta | None:
             need_thumbs = not all(p.exists() for p in thumbs)
             _lap("open")
             if need_thumbs:
-                if img.format == "JPEG":  # DCT scaling: decode big JPEGs at 1/2, 1/4 or 1/8 size
+                if img.format in ("JPEG", "MPO"):  # DCT scaling: decode big JPEGs at 1/2, 1/4 or 1/8 size
+                    # (MPO: a JPEG with more frames after it, as many cameras and Ultra HDR photos write)
                     img.draft("RGB", draft_size(img.size, max(task.thumb_sizes)))
                 img.load()  # decode before reading EXIF: a PNG's getexif() would load and hide a decode error
                 _lap(f"decode {img.format} to {max(img.size)} px")
