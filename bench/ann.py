@@ -9,11 +9,13 @@ the text list, so reruns are instant.
 For each candidate index (faiss) and parameter set: recall@10 and recall@30 (a page) against exact inner
 product search, p50/p99 single-query latency with one thread (as the app runs it), build time, bytes per vector.
 
-Scale-up: a synthetic set derived from the real vectors (each real document vector plus Gaussian noise of
-std sigma/sqrt(d) per coordinate, renormalised, so each real vector becomes a tight cloud of near copies and the
-set keeps the real neighbourhood structure) at --big N vectors, for the best few candidates.
+Scale-up (--big N): N vectors derived from the real ones, for the best few candidates: each is a random real
+vector v_i, one of its 10 nearest real neighbours v_j, t ~ U(0, 0.5), normalise((1-t) v_i + t v_j +
+noise/sqrt(d) N(0, I)) with noise 0.3 (--big-noise): the real neighbourhood structure, denser (harder).
+Then the "complete listing" scan (search(q, len, min_cosine=lo)): the old float32 decode + matmul against
+faiss k-NN and range scans of float32 / fp16 / SQ8 codes.
 
-Usage: python bench/ann.py [--docs 24000] [--queries 1000] [--big 1000000] [--big-noise 0.2]
+Usage: python bench/ann.py [--docs 20000] [--queries 500] [--big 100000] [--big-app] [--partial]
 Smoke run: python bench/ann.py --smoke
 """
 
