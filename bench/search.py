@@ -700,15 +700,11 @@ def _components(prof: cProfile.Profile, queries: int) -> dict[str, float]:
 
 
 def measure(lib: Path, args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     from smartalbum.search.engine import SearchEngine
     from smartalbum.search.query import parse_query
     from smartalbum.search.results import SearchFilters
 
     out: dict[str, Any] = {"load_before": os.getloadavg()}
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
     rss_start = _rss()
     embedder = make_embedder(lib.parent, "random", args.query_vectors)  # base vectors: building only
     if embedder.query_model is not None:
@@ -762,11 +758,7 @@ def measure(lib: Path, args: argparse.Namespace) -> dict[str, Any]:
     out["embedded_check_ms"] = _median_ms(
         lambda: engine.indexes.state.execute("SELECT 1 FROM docs WHERE embedded = 0 LIMIT 1").fetchone(), 20
     )
-    out["torch_threads"] = torch.get_num_threads()
     out["query_embed_ms"] = _median_ms(lambda: embedder.embed(["dogs on the beach"], query=True), 20)
-    torch.set_num_threads(1)
-    out["query_embed_1thread_ms"] = _median_ms(lambda: embedder.embed(["dogs on the beach"], query=True), 20)
-    torch.set_num_threads(out["torch_threads"])
     out["feedback_rows"] = len(cat.active_feedback())
 
     prof = cProfile.Profile()
@@ -851,11 +843,7 @@ def report(n: int, built: dict[str, Any], m: dict[str, Any], reused: bool) -> No
     print(f"| per query: index sync check, nothing changed | {m['noop_sync_ms']:.2f} ms |")
     print(f"| per query after any catalog commit: catalog.state_token() | {m['state_token_ms']:.2f} ms |")
     print(f"| per query after any catalog commit: 'embedded = 0' scan | {m['embedded_check_ms']:.2f} ms |")
-    t1 = m["query_embed_1thread_ms"]
-    print(
-        f"| per query: query embedding, {m['torch_threads']} / 1 torch threads | "
-        f"{m['query_embed_ms']:.1f} / {t1:.1f} ms |"
-    )
+    print(f"| per query: query embedding (not in the latencies above) | {m['query_embed_ms']:.1f} ms |")
     print(f"| load average during build / timing | {_load(built['load_after'])} / {_load(m['load_after'])} |")
     print("\nwhere the time goes (cProfile of one pass, ms per query, includes profiler overhead):")
     for label, ms in m["components"].items():
@@ -882,8 +870,7 @@ def describe(args: argparse.Namespace) -> None:
         f"- query vectors: {qv}; query embedding is measured separately: the timed searches reuse the "
         "vector the engine kept from the untimed run (as paging does)"
     )
-    threads = args.torch_threads or "torch's default"
-    print(f"- torch threads for query embedding: {threads}; faiss/OpenMP threads: default")
+    print("- query embedding: the embedder's own thread limit; faiss/OpenMP threads: default")
     print(
         f"- queries: {len(QUERIES)} (English and Chinese), {args.queries_per_size} timed searches per size, "
         f"limit {LIMIT}, today = {TODAY}"
@@ -908,7 +895,6 @@ def worker_cmd(mode: str, lib: Path, n: int, args: argparse.Namespace) -> list[s
     for flag in ("no_segment_cache", "faithful_build", "profile"):
         if getattr(args, flag):
             cmd.append("--" + flag.replace("_", "-"))
-    cmd += ["--torch-threads", str(args.torch_threads)]
     return cmd
 
 
@@ -1012,9 +998,6 @@ def main() -> None:
     ap.add_argument("--no-segment-cache", action="store_true", help="plain jieba for every document")
     ap.add_argument("--feedback", type=int, default=50, help="feedback verdicts in the catalog")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one pass per size")
-    ap.add_argument(
-        "--torch-threads", type=int, default=0, help="torch threads for queries (0: torch's default)"
-    )
     ap.add_argument("--_worker", choices=("build", "measure"), help=argparse.SUPPRESS)
     ap.add_argument("--_lib", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
