@@ -476,37 +476,43 @@ class FullTextIndex:
                 # quoting makes this unreachable for user text; never let a query crash the search
                 log.warning("full-text query failed for %r: %s", query[:100], exc)
                 return []
-            matched = self._matched_terms([int(r[0]) for r in rows], terms)
+            # every match: each term's own matches need no restriction to the pool (they are in it)
+            within = pool is not None or allowed_ids is not None
+            matched = self._matched_terms([r[0] for r in rows], terms, within=within)
         hits = []
-        for pid, rank in rows:
-            strong, weak = matched.get(int(pid), ((), ()))
-            hit = TextHit(int(pid), 0.0, strong, weak)
-            hits.append(hit._replace(score=-float(rank) * (hit.coverage / len(terms)) ** COORDINATION))
+        n, nothing = len(terms), ((), ())
+        for pid, rank in rows:  # one object a hit: a complete list has tens of thousands
+            strong, weak = matched.get(pid, nothing)
+            share = (len(strong) + WEAK_TERM * len(weak)) / n  # TextHit.coverage / n
+            hits.append(TextHit(pid, -float(rank) * share**COORDINATION, strong, weak))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
     def _matched_terms(
-        self, ids: list[int], terms: list[str]
+        self, ids: list[int], terms: list[str], *, within: bool = True
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Per photo: (terms found as words, terms found only among the characters of other words).
 
         One MATCH per term over the pool, first in the word columns, then anywhere: exactly FTS5's notion of a
-        match (stemming, character phrases)."""
+        match (stemming, character phrases). within=False: the pool is every match of the terms, so each
+        term's matches are read whole (no id list to look up in; about twice as fast)."""
         if not ids:
             return {}
-        pool = json.dumps(ids)
-        sql = "SELECT rowid FROM fts WHERE fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))"
+        pool: tuple[str, ...] = (json.dumps(ids),) if within else ()
+        sql = "SELECT rowid FROM fts WHERE fts MATCH ?"
+        if within:
+            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
         strong: dict[int, list[str]] = {}
         weak: dict[int, list[str]] = {}
         for term in terms:
             expr = _term_expr(term)
-            as_word = {int(r[0]) for r in self._conn.execute(sql, (f"{_WORD_COLUMNS} : ({expr})", pool))}
+            as_word = {r[0] for r in self._conn.execute(sql, (f"{_WORD_COLUMNS} : ({expr})", *pool))}
             for pid in as_word:
                 strong.setdefault(pid, []).append(term)
             if any(_is_cjk(c) for c in term):
-                for (pid,) in self._conn.execute(sql, (expr, pool)):
-                    if int(pid) not in as_word:
-                        weak.setdefault(int(pid), []).append(term)
+                for (pid,) in self._conn.execute(sql, (expr, *pool)):
+                    if pid not in as_word:
+                        weak.setdefault(pid, []).append(term)
         return {
             pid: (tuple(strong.get(pid, ())), tuple(weak.get(pid, ()))) for pid in strong.keys() | weak.keys()
         }
