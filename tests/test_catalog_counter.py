@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from smartalbum.catalog import Catalog
+from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.vision.base import AnalysisResult
 from tests.helpers import index, make_photo
@@ -77,7 +78,7 @@ def test_visible_photos_follow_their_files(tmp_path: Path, settings: Settings, c
     index(catalog, settings)
     pa, pb, pc = (catalog.photo(str(p))["id"] for p in (a, b, other / "c.jpg"))
     assert _files_ok_agree(catalog) == sorted([pa, pb, pc])
-    assert catalog.filter_photo_ids(months=[7]) == [pa, pb, pc]  # newest first
+    assert catalog.filter_photo_ids(PhotoFilter(months=[7])) == [pa, pb, pc]  # newest first
 
     a.unlink()
     index(catalog, settings)  # one of two copies gone: still visible
@@ -86,16 +87,16 @@ def test_visible_photos_follow_their_files(tmp_path: Path, settings: Settings, c
     b.write_bytes(b"now a corrupt file")  # the path stays, as an error: b's photo has no file left
     index(catalog, settings)
     assert _files_ok_agree(catalog) == [pc]
-    assert catalog.filter_photo_ids(months=[7]) == [pc]
+    assert catalog.filter_photo_ids(PhotoFilter(months=[7])) == [pc]
 
     catalog.remove_root(other)  # removing a folder deletes its files (a cascade)
     assert _files_ok_agree(catalog) == []
-    assert catalog.filter_photo_ids() == []
+    assert catalog.filter_photo_ids(PhotoFilter()) == []
 
 
 def test_a_month_filter_reads_the_month_index_not_every_photo(tmp_path: Path) -> None:
     with Catalog(tmp_path / "catalog.sqlite3") as cat:
-        where, args = cat._filter_where(None, None, (3, 4, 5), None, False, ())
+        where, args = cat._filter_where(PhotoFilter(months=(3, 4, 5)))
         for sql in (
             f"SELECT count(*) FROM photos p WHERE {where}",
             f"SELECT p.id FROM photos p WHERE {where}",

@@ -26,6 +26,19 @@ _PHOTO_FIELDS = [f.name for f in fields(PhotoMeta) if f.name not in ("hash", "ke
 _NEWEST = "ORDER BY p.taken_at DESC, p.id DESC"  # undated last (NULL sorts first, so last descending)
 
 
+@dataclass(frozen=True)
+class PhotoFilter:
+    """Which photos a time or place in a question allows (every one passing all that is set)."""
+
+    date_from: str | None = None  # taken at or after this ISO date
+    date_before: str | None = None  # taken before it
+    months: Sequence[int] = ()  # in any of these months, any year
+    # (field, canonical English name, country code, region) with field city | region | country
+    place: tuple[str, str, str | None, str | None] | None = None
+    weekend: bool = False
+    month_days: Sequence[str] = ()  # 'MM-DD' in any year (birthdays)
+
+
 @dataclass
 class FilterPage:
     """A page of photos passing filters, newest first (Catalog.filter_listing)."""
@@ -576,40 +589,18 @@ class Catalog:
         with self.transaction():
             self.db.executemany("UPDATE files SET size = -1 WHERE photo_id = ?", [(i,) for i in photo_ids])
 
-    def filter_photo_ids(
-        self,
-        *,
-        date_from: str | None = None,
-        date_before: str | None = None,
-        months: Sequence[int] = (),
-        place: tuple[str, str, str | None, str | None] | None = None,
-        weekend: bool = False,
-        month_days: Sequence[str] = (),
-    ) -> list[int]:
-        """Visible photos taken in [date_from, date_before) / in these months / at this place, newest first.
-
-        place: (field, canonical English name, country code, region) with field city | region | country.
-        """
-        where, args = self._filter_where(date_from, date_before, months, place, weekend, month_days)
+    def filter_photo_ids(self, photo_filter: PhotoFilter) -> list[int]:
+        """Visible photos passing the filter, newest first."""
+        where, args = self._filter_where(photo_filter)
         return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {_NEWEST}", args)]
 
     def filter_listing(
-        self,
-        *,
-        offset: int,
-        limit: int,
-        fold_similar: bool,
-        date_from: str | None = None,
-        date_before: str | None = None,
-        months: Sequence[int] = (),
-        place: tuple[str, str, str | None, str | None] | None = None,
-        weekend: bool = False,
-        month_days: Sequence[str] = (),
+        self, photo_filter: PhotoFilter, *, offset: int, limit: int, fold_similar: bool
     ) -> FilterPage:
         """One page of `filter_photo_ids` without reading every match: the count and the page come from
         SQL. With fold_similar, a group of near-duplicates counts once, as its newest match, which carries
         the group's other matches (as search/collapse.py folds a ranked list)."""
-        where, args = self._filter_where(date_from, date_before, months, place, weekend, month_days)
+        where, args = self._filter_where(photo_filter)
         with self._snapshot():  # the count, the groups and the page of one state of the catalog
             return self._filter_page(where, args, offset, limit, fold_similar)
 
@@ -655,33 +646,25 @@ class Catalog:
             ids = list(itertools.islice(shown, offset, offset + limit))
         return FilterPage(total - len(hidden), ids, {pid: folded[pid] for pid in ids if pid in folded})
 
-    def _filter_where(
-        self,
-        date_from: str | None,
-        date_before: str | None,
-        months: Sequence[int],
-        place: tuple[str, str, str | None, str | None] | None,
-        weekend: bool,
-        month_days: Sequence[str],
-    ) -> tuple[str, list[Any]]:
+    def _filter_where(self, f: PhotoFilter) -> tuple[str, list[Any]]:
         sql = self._VISIBLE
         args: list[Any] = []
-        if date_from:
+        if f.date_from:
             sql += " AND p.taken_at >= ?"
-            args.append(date_from)
-        if date_before:
+            args.append(f.date_from)
+        if f.date_before:
             sql += " AND p.taken_at < ?"
-            args.append(date_before)
-        if months:  # the expression of the photos_visible_month index
-            sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(months))})"
-            args.extend(int(m) for m in months)
-        if month_days:  # 'MM-DD' in any year
-            sql += f" AND substr(p.taken_at, 6, 5) IN ({','.join('?' * len(month_days))})"
-            args.extend(month_days)
-        if weekend:  # Sunday is 0, Saturday 6
+            args.append(f.date_before)
+        if f.months:  # the expression of the photos_visible_month index
+            sql += f" AND CAST(substr(p.taken_at, 6, 2) AS INTEGER) IN ({','.join('?' * len(f.months))})"
+            args.extend(int(m) for m in f.months)
+        if f.month_days:  # 'MM-DD' in any year
+            sql += f" AND substr(p.taken_at, 6, 5) IN ({','.join('?' * len(f.month_days))})"
+            args.extend(f.month_days)
+        if f.weekend:  # Sunday is 0, Saturday 6
             sql += " AND CAST(strftime('%w', p.taken_at) AS INTEGER) IN (0, 6)"
-        if place:
-            field, name, cc, region = place
+        if f.place:
+            field, name, cc, region = f.place
             if field == "country":
                 sql += " AND p.country_code = ?"
                 args.append(cc)

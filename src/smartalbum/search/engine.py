@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from smartalbum.catalog import Catalog
+from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
@@ -464,14 +465,14 @@ class SearchEngine:
                 notes.append("空查询：请输入想找的内容" if zh else "empty query: type what you remember")
             results.understood = [line for _, line in steps]
             return results
-        where: dict[str, Any] = {
-            "date_from": date_from.isoformat() if date_from else None,
-            "date_before": (date_to + timedelta(days=1)).isoformat() if date_to else None,
-            "months": months,
-            "place": _split_place_key(place_key) if place_key else None,
-            "weekend": parsed.weekend,
-            "month_days": _birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
-        }
+        where = PhotoFilter(
+            date_from=date_from.isoformat() if date_from else None,
+            date_before=(date_to + timedelta(days=1)).isoformat() if date_to else None,
+            months=months,
+            place=_split_place_key(place_key) if place_key else None,
+            weekend=parsed.weekend,
+            month_days=_birthday_days([directory.birthdays[p] for p in parsed.birthday_of]),
+        )
         verdicts = catalog.active_feedback()
         if (
             not parsed.semantic
@@ -484,7 +485,7 @@ class SearchEngine:
             # only a time or a place: the count and one page come from SQL, not every match (a year of a
             # million photos is 100,000 of them), in the order and with the folding of the general path
             listing = catalog.filter_listing(
-                offset=offset, limit=limit, fold_similar=not filters.all_similar, **where
+                where, offset=offset, limit=limit, fold_similar=not filters.all_similar
             )
             page = [_Candidate(pid, relevance=1.0, score=1.0) for pid in listing.ids]
             # similar questions' verdicts only nudge these scores (checked by _listing_in_sql)
@@ -497,7 +498,7 @@ class SearchEngine:
             return self._finish(catalog, results, page, folded, parsed, lang, directory, has_filter)
         newest: list[int] | None = None  # photos passing the filters, newest first
         if has_filter:
-            newest = catalog.filter_photo_ids(**where)
+            newest = catalog.filter_photo_ids(where)
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
