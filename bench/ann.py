@@ -204,6 +204,22 @@ def exact_topk(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _row(
+    name: str, r10: float, r30: float, lat: list[float], build_s: float, nbytes: int, n: int
+) -> dict[str, Any]:
+    """One line of the table: recall, latency percentiles (ms), build time, size."""
+    return dict(
+        name=name,
+        r10=r10,
+        r30=r30,
+        p50=float(np.percentile(lat, 50)),
+        p99=float(np.percentile(lat, 99)),
+        build=build_s,
+        bpv=nbytes / n,
+        mb=nbytes / 1e6,
+    )
+
+
 def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     hits = sum(len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth, strict=True))
     return hits / (len(truth) * k)
@@ -281,16 +297,7 @@ def measure(
                 lat.append((time.perf_counter() - s) * 1000)
             r10, r30 = recall(found10, truth, 10), recall(found30, truth, 30)
             nb = c.nbytes() if c.rerank else size
-            row = dict(
-                name=c.name,
-                r10=r10,
-                r30=r30,
-                p50=float(np.percentile(lat, 50)),
-                p99=float(np.percentile(lat, 99)),
-                build=build_s,
-                bpv=nb / len(x),
-                mb=nb / 1e6,
-            )
+            row = _row(c.name, r10, r30, lat, build_s, nb, len(x))
             rows.append(row)
             print(
                 f"| {c.name} | {r10:.4f} | {r30:.4f} | {row['p50']:.2f} | {row['p99']:.2f} | {build_s:.1f} | {row['bpv']:.0f} | {row['mb']:.0f} |",
@@ -327,16 +334,7 @@ def app_row(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict:
     r30 = recall(np.array(found[30]), truth, 30)
     nb = len(faiss.serialize_index(index._hnsw)) + index._label_ids.nbytes
     name = f"VectorIndex (app: HNSW{index.hnsw_m} {index.hnsw_storage} ef={index.ef_search})"
-    row = dict(
-        name=name,
-        r10=r10,
-        r30=r30,
-        p50=float(np.percentile(lat, 50)),
-        p99=float(np.percentile(lat, 99)),
-        build=build_s,
-        bpv=nb / len(x),
-        mb=nb / 1e6,
-    )
+    row = _row(name, r10, r30, lat, build_s, nb, len(x))
     print(
         f"| {name} | {r10:.4f} | {r30:.4f} | {row['p50']:.2f} | {row['p99']:.2f} | {build_s:.1f} | {row['bpv']:.0f} | {row['mb']:.0f} |",
         flush=True,
