@@ -562,18 +562,31 @@ def build(lib: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     from smartalbum.search import indexer
     from smartalbum.search.engine import SearchEngine
 
-    if lib.exists():
-        shutil.rmtree(lib)
-    lib.mkdir(parents=True)
     faithful = args.faithful_build or n <= args.shortcuts_above
     out: dict[str, Any] = {"n": n, "generator": GENERATOR_VERSION, "vectors": args.vectors}
     out["faithful"] = faithful
+    # resumable: a catalog filled by an interrupted build is kept, and sync() picks up where it stopped
+    filled = lib / "bench-catalog.json"
+    wanted = {**out, "feedback": args.feedback}
+    previous = json.loads(filled.read_text()) if filled.is_file() and not args.rebuild else None
+    resumed = previous is not None and previous.get("wanted") == wanted
+    if not resumed:
+        if lib.exists():
+            shutil.rmtree(lib)
+        lib.mkdir(parents=True)
+    out["resumed"] = resumed
     out["load_before"] = os.getloadavg()
     t0 = time.perf_counter()
     settings = settings_for(lib)
     cat = Catalog(settings.catalog_path)
-    fill_catalog(cat, n, args.feedback)
-    out["catalog_s"] = time.perf_counter() - t0
+    if resumed:
+        assert previous is not None
+        out["catalog_s"] = previous["catalog_s"]
+        print("  resuming: the catalog is kept, the indexes continue where they stopped", flush=True)
+    else:
+        fill_catalog(cat, n, args.feedback)
+        out["catalog_s"] = time.perf_counter() - t0
+        filled.write_text(json.dumps({"wanted": wanted, "catalog_s": out["catalog_s"]}))
 
     embedder = make_embedder(lib.parent, args.vectors, "random")  # queries are not embedded while building
     engine = SearchEngine(settings, embedder=embedder, today=lambda: TODAY)
@@ -626,7 +639,8 @@ def build(lib: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         indexer.iter_documents = original_iter
         fulltext.segment = original_segment
-    assert stats.documents == n and stats.fulltext_updated == n, stats
+    assert resumed or (stats.documents == n and stats.fulltext_updated == n), stats
+    assert idx.vectors is not None and len(idx.vectors) == n, "the vector index misses photos"
     out["phases_s"] = phases
     out["segment_cache"] = memo is not None
     out["segment_misses"] = memo.misses if memo else None
@@ -793,6 +807,10 @@ def _load(pair: Sequence[float]) -> str:
     return f"{pair[0]:.1f}"
 
 
+def _per_s(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f}" if seconds > 0 else "-"
+
+
 def report(n: int, built: dict[str, Any], m: dict[str, Any], reused: bool) -> None:
     kinds = m["kinds"]
     all_ms = [t for ts in m["timings"].values() for t in ts]
@@ -807,16 +825,17 @@ def report(n: int, built: dict[str, Any], m: dict[str, Any], reused: bool) -> No
     print("|---|---|")
     cat_s, idx_s = built["catalog_s"], built["index_s"]
     how = "as the code runs" if built["faithful"] else "memoised jieba, state rows batched (see notes)"
+    if built.get("resumed"):
+        how += "; resumed after an interruption: the index time counts the last run only"
     print(f"| build total ({how}) | {_fmt_s(cat_s + idx_s)} |")
-    print(f"| - catalog rows (executemany) | {_fmt_s(cat_s)} ({n / cat_s:,.0f} photos/s) |")
-    print(f"| - SearchIndexes.sync | {_fmt_s(idx_s)} ({n / idx_s:,.0f} photos/s) |")
-    print(f"| -- documents (iter_documents) | {_fmt_s(ph['documents'])} ({n / ph['documents']:,.0f}/s) |")
+    print(f"| - catalog rows (executemany) | {_fmt_s(cat_s)} ({_per_s(n, cat_s)} photos/s) |")
+    print(f"| - SearchIndexes.sync | {_fmt_s(idx_s)} ({_per_s(n, idx_s)} photos/s) |")
+    print(f"| -- documents (iter_documents) | {_fmt_s(ph['documents'])} ({_per_s(n, ph['documents'])}/s) |")
     seg = "memoised jieba" if built["segment_cache"] else "jieba"
-    print(f"| -- full text: {seg} + FTS5 insert | {_fmt_s(ph['fulltext'])} ({n / ph['fulltext']:,.0f}/s) |")
+    print(f"| -- full text: {seg} + FTS5 insert | {_fmt_s(ph['fulltext'])} ({_per_s(n, ph['fulltext'])}/s) |")
     kind = f"{built['vector_kind']}, {built['vectors']}"
-    print(
-        f"| -- vectors ({kind}): embed + add + save | {_fmt_s(ph['vectors'])} ({n / ph['vectors']:,.0f}/s) |"
-    )
+    vec_s = ph["vectors"]
+    print(f"| -- vectors ({kind}): embed + add + save | {_fmt_s(vec_s)} ({_per_s(n, vec_s)}/s) |")
     batched = "in the indexer's transactions of 500 rows"
     print(f"| -- state.sqlite3 rows ({batched}) | {_fmt_s(ph['state rows'])} |")
     print(f"| build peak RSS | {_mb(built['build_peak_rss'])} |")
@@ -892,7 +911,7 @@ def worker_cmd(mode: str, lib: Path, n: int, args: argparse.Namespace) -> list[s
     cmd += ["--vectors", args.vectors, "--query-vectors", args.query_vectors]
     cmd += ["--queries-per-size", str(args.queries_per_size), "--feedback", str(args.feedback)]
     cmd += ["--shortcuts-above", str(args.shortcuts_above)]
-    for flag in ("no_segment_cache", "faithful_build", "profile"):
+    for flag in ("no_segment_cache", "faithful_build", "profile", "rebuild"):
         if getattr(args, flag):
             cmd.append("--" + flag.replace("_", "-"))
     return cmd
