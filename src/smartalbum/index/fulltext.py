@@ -166,6 +166,11 @@ QUERY_STOPWORDS = frozenset(
 SEGMENTER_VERSION = f"jieba-search-1:{len(PHOTO_WORDS)}:{TOKENIZER}"
 MAX_QUERY_TERMS = 32
 COORDINATION = 1.0
+# In a relevance list (search() with a limit), a term found in more photos than this does not retrieve: FTS5
+# ranks every match by BM25 (~2 us each, so a common word of a million photos costs a second) and such a
+# word weighs little (low IDF). It still counts for the photos that the other terms, or other retrievers
+# (`rescore`), found: it is matched in their stored words. bench/search.py; quality: bench/quality.py.
+RARE_DF = 2_000
 MAX_QUERY_CHARS = 2_000
 
 _tokenizer: jieba.Tokenizer | None = None
@@ -199,18 +204,19 @@ def _has_word_char(token: str) -> bool:
     return any(unicodedata.category(c)[0] in "LN" for c in token)
 
 
+_FOLDABLE = re.compile("[\u0080-\u1fff]+")  # where diacritics can be: Latin, Greek, Cyrillic and the like
+
+
+def _strip_marks(m: re.Match[str]) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", m.group()) if not unicodedata.combining(c))
+
+
 def fold(text: str) -> str:
     """Width-fold, lower-case and strip Latin diacritics, as unicode61 remove_diacritics=2 does."""
     text = unicodedata.normalize("NFKC", text).lower()
     if text.isascii():
         return text
-    out: list[str] = []
-    for ch in text:
-        if ord(ch) < 0x2000:
-            out.extend(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _FOLDABLE.sub(_strip_marks, text)  # Chinese text has nothing to strip
 
 
 def segment(text: str) -> list[str]:
@@ -250,9 +256,11 @@ def _term_expr(term: str) -> str:
     return _quote(term)
 
 
-def build_match(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression that ORs the quoted terms; empty when there are none."""
-    return " OR ".join(_term_expr(t) for t in terms)
+class TextHits(list["TextHit"]):
+    """search()'s hits; `partial`: terms too common to retrieve (or their character phrase) were left out,
+    so photos that only they match may be missing (a relevance list is then not every match)."""
+
+    partial = False
 
 
 class TextHit(NamedTuple):
@@ -260,6 +268,7 @@ class TextHit(NamedTuple):
     score: float  # -bm25 times the share of terms matched: higher is better
     matched_terms: tuple[str, ...]  # terms found as words
     weak_terms: tuple[str, ...] = ()  # terms found only among the characters of other words
+    retrieved: bool = True  # False: one of search()'s `rescore` photos, matched in its stored words (score 0)
 
     @property
     def coverage(self) -> float:
@@ -268,6 +277,97 @@ class TextHit(NamedTuple):
 
 
 FieldValue = str | Sequence[str] | None
+
+
+_TOKEN = re.compile(r"[^\W_]+")  # a unicode61 token: letters and numbers (FTS5's default categories)
+
+
+class _WordMatcher:
+    """Which query terms a photo's stored (segmented, folded) words hold, as the terms' FTS5 expressions
+    would find them: each term's tokens as a phrase, porter stems compared, and for an all-Chinese term also
+    its characters as a phrase of single-character tokens (as words); and, for Chinese terms, the weak match
+    among the characters of other words. Candidate words are found by their first letters, then stemmed."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.terms = list(terms)
+        self.single: dict[str, str] = {}  # term -> its one stem
+        self.exact: list[tuple[str, re.Pattern[str]]] = []  # Chinese character phrases: no stemming
+        self.phrases: list[tuple[str, list[str]]] = []  # Latin phrases of several tokens (rare)
+        self.chars: dict[str, str] = {}  # all-Chinese term -> its characters, for the weak match
+        prefixes = set()
+        for term in self.terms:
+            stems = porter_stems(_TOKEN.findall(fold(term)))
+            if len(stems) == 1:
+                self.single[term] = stems[0]
+                # porter rewrites only a word's ending: a word with stem s starts with s less two letters
+                prefixes.add(stems[0][: max(2, len(stems[0]) - 2)])
+            elif stems:
+                self.phrases.append((term, stems))
+            if term and all(_is_cjk(c) for c in term):
+                self.chars[term] = term
+                if len(term) > 1:
+                    sep = r"(?:[^\w\n]|_)+"  # between two tokens of one column (columns are joined by \n)
+                    body = sep.join(map(re.escape, term))
+                    self.exact.append((term, re.compile(rf"{body}(?![^\W_])")))  # a literal first: fast
+        # one pattern a prefix: a pattern that starts with a literal is searched fast (4x a lookbehind's)
+        self._starts = [re.compile(re.escape(p) + r"[^\W_]*") for p in prefixes]
+
+    def match(self, words: str, chars: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(terms found as words, terms found only among the characters); `words`: the word columns joined
+        by newlines; `chars`: the zh_chars column (single characters between spaces)."""
+        found: set[str] = set()
+        if self._starts:
+            candidates = {
+                m.group()
+                for rx in self._starts
+                for m in rx.finditer(words)
+                if _starts_token(words, m.start())
+            }
+            stems = {_stem(w) for w in candidates}
+            found.update(t for t, st in self.single.items() if st in stems)
+        for term, rx in self.exact:
+            if term not in found and any(_starts_token(words, m.start()) for m in rx.finditer(words)):
+                found.add(term)
+        if self.phrases:
+            for column in words.split("\n"):
+                col = [_stem(w) for w in _TOKEN.findall(column)]
+                for term, phrase in self.phrases:
+                    k = len(phrase)
+                    if term not in found and any(col[i : i + k] == phrase for i in range(len(col) - k + 1)):
+                        found.add(term)
+        weak: tuple[str, ...] = ()
+        if self.chars and any(t not in found for t in self.chars):
+            joined = chars.replace(" ", "")
+            weak = tuple(t for t, c in self.chars.items() if t not in found and c in joined)
+        return tuple(t for t in self.terms if t in found), weak
+
+
+def _starts_token(text: str, i: int) -> bool:
+    return i == 0 or not text[i - 1].isalnum()  # unicode61: letters and numbers make tokens
+
+
+def _stem(token: str) -> str:
+    """The stem FTS5's porter gives one stored (folded) token: every porter rule rewrites a Latin ending, so
+    a token that does not end in a letter, or is shorter than three, passes as it is."""
+    if len(token) < 3 or not "a" <= token[-1] <= "z":
+        return token
+    stem = _stem_cache.get(token)
+    return stem if stem is not None else porter_stems([token])[0]
+
+
+def _merge_matches(
+    terms: Sequence[str],
+    a: dict[int, tuple[tuple[str, ...], tuple[str, ...]]],
+    b: dict[int, tuple[tuple[str, ...], tuple[str, ...]]],
+) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Two sets of per-photo matches (of different terms) as one, in the query's term order."""
+    out = {}
+    nothing: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    for pid in a.keys() | b.keys():
+        (s1, w1), (s2, w2) = a.get(pid, nothing), b.get(pid, nothing)
+        strong, weak = {*s1, *s2}, {*w1, *w2}
+        out[pid] = (tuple(t for t in terms if t in strong), tuple(t for t in terms if t in weak))
+    return out
 
 
 def _field_text(value: FieldValue) -> str:
@@ -281,8 +381,9 @@ def _field_text(value: FieldValue) -> str:
 class FullTextIndex:
     """An FTS5 index of photo texts in its own SQLite file; fill it from the catalog when `needs_rebuild`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, rare_df: int = RARE_DF) -> None:
         self.path = Path(path)
+        self.rare_df = rare_df
         self._lock = threading.RLock()
         # True when the file was (re)created empty: new, from an older format, or unreadable
         self.needs_rebuild = False
@@ -447,38 +548,69 @@ class FullTextIndex:
     # ---- search ------------------------------------------------------------------------------------------
 
     def search(
-        self, query: str, limit: int | None = 50, allowed_ids: set[int] | None = None
-    ) -> list[TextHit]:
+        self,
+        query: str,
+        limit: int | None = 50,
+        allowed_ids: set[int] | None = None,
+        *,
+        rescore: Sequence[int] = (),
+    ) -> TextHits:
         """Photos matching any query term: more distinct matched terms first, then by BM25; limit None: all.
 
         Scores are -bm25 (higher is better; not comparable across queries). Any input is safe: terms are
         quoted, so FTS5 operators in the query are searched as words.
+
+        With a limit the work is bounded: terms in more than `rare_df` photos do not retrieve (RARE_DF), they
+        are matched in the stored words of what the others found, and the list is cut. `rescore`: photos
+        found by other means (the meaning); those among them that the list left out but that match a term
+        are added after it, with score 0 and retrieved=False.
         """
         terms = query_terms(query)
         if not terms or (limit is not None and limit <= 0) or (allowed_ids is not None and not allowed_ids):
-            return []
+            return TextHits()
         weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
-        # a pool larger than `limit`, re-ordered by how many terms each photo matched
-        pool = max(limit * 4, 100) if limit is not None else None
-        sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
-        params: list[object] = [build_match(terms)]
-        if allowed_ids is not None:
-            # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH for every id
-            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
-        if pool is not None:  # every match needs no order here: they are sorted below
-            sql += " ORDER BY rank LIMIT ?"
-            params.append(pool)
         with self._lock:
-            try:
-                rows = self._conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                # quoting makes this unreachable for user text; never let a query crash the search
-                log.warning("full-text query failed for %r: %s", query[:100], exc)
-                return []
+            # each term's FTS5 expression; with a limit, within bounded work (None: it retrieves nothing)
+            exprs = self._bounded_exprs(terms) if limit is not None else {t: _term_expr(t) for t in terms}
+            exact = [t for t in terms if exprs[t] == _term_expr(t)]  # matched through the index
+            others = [t for t in terms if t not in exact]  # matched in the stored words of what was found
+            # a pool larger than `limit`, re-ordered by how many terms each photo matched (when some terms are
+            # matched photo by photo, the pool is the limit)
+            pool = None if limit is None else limit if others else max(limit * 4, 100)
+            retrieving = [e for e in exprs.values() if e]
+            rows: list[tuple[int, float]] = []
+            if retrieving:
+                sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
+                params: list[object] = [" OR ".join(retrieving)]
+                if allowed_ids is not None:
+                    # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
+                    sql += " AND +rowid IN (SELECT value FROM json_each(?))"
+                    params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
+                if pool is not None:  # every match needs no order here: they are sorted below
+                    sql += " ORDER BY rank LIMIT ?"
+                    params.append(pool)
+                try:
+                    rows = self._conn.execute(sql, params).fetchall()
+                except sqlite3.OperationalError as exc:
+                    # quoting makes this unreachable for user text; never let a query crash the search
+                    log.warning("full-text query failed for %r: %s", query[:100], exc)
+                    return TextHits()
+            ids = [r[0] for r in rows]
             # every match: each term's own matches need no restriction to the pool (they are in it)
             within = pool is not None or allowed_ids is not None
-            matched = self._matched_terms([r[0] for r in rows], terms, within=within)
+            matched = self._matched_terms(ids, exact, within=within)
+            if others:
+                matched = _merge_matches(terms, matched, self.word_matches(ids, others))
+            extra: list[int] = []
+            if rescore and (others or (pool is not None and len(rows) >= pool)):
+                # the list is incomplete: photos outside it may match too
+                seen = set(ids)
+                extra = [
+                    int(p)
+                    for p in dict.fromkeys(rescore)
+                    if p not in seen and (allowed_ids is None or p in allowed_ids)
+                ]
+                matched.update(self.word_matches(extra, terms))
         hits = []
         n, nothing = len(terms), ((), ())
         for pid, rank in rows:  # one object a hit: a complete list has tens of thousands
@@ -486,7 +618,55 @@ class FullTextIndex:
             share = (len(strong) + WEAK_TERM * len(weak)) / n  # TextHit.coverage / n
             hits.append(TextHit(pid, -float(rank) * share**COORDINATION, strong, weak))
         hits.sort(key=lambda h: -h.score)
-        return hits[:limit]
+        hits = hits[:limit]
+        more = [TextHit(pid, 0.0, *matched[pid], retrieved=False) for pid in extra if pid in matched]
+        more.sort(key=lambda h: -h.coverage)  # stable: the caller's order among equals
+        out = TextHits(hits + more)
+        out.partial = bool(others)
+        return out
+
+    def _bounded_exprs(self, terms: Sequence[str]) -> dict[str, str | None]:
+        """Per term, what retrieves it while reading at most `rare_df` photos' entries: its whole expression;
+        for a Chinese word whose characters are all common, the word alone (a phrase of common characters
+        reads them all, even when nothing matches); nothing for a term in more than `rare_df` photos."""
+        sql = "SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ? LIMIT ?)"
+
+        def common(expr: str) -> bool:
+            return int(self._conn.execute(sql, (expr, self.rare_df + 1)).fetchone()[0]) > self.rare_df
+
+        out: dict[str, str | None] = {}
+        for term in terms:
+            word = _quote(term)
+            if common(word):
+                out[term] = None
+            elif _term_expr(term) != word and all(common(_quote(c)) for c in set(term)):
+                out[term] = word
+            else:
+                out[term] = _term_expr(term)
+        return out
+
+    def word_matches(
+        self, ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """`_matched_terms` for a few photos, read from their stored words instead of the index: the cost
+        depends on the photos, not on how common the terms are (the same tokens, folding and stems as FTS5's
+        unicode61 + porter, checked against it in tests)."""
+        if not ids or not terms:
+            return {}
+        matcher = _WordMatcher(terms)
+        cols = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
+        with self._lock:
+            # FTS5's own content table (c0, c1, ... in column order): read by id, half the time of `fts`
+            rows = self._conn.execute(
+                f"SELECT id, {cols} FROM fts_content WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([int(i) for i in ids]),),
+            ).fetchall()
+        out: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for pid, *texts in rows:
+            strong, weak = matcher.match("\n".join(t or "" for t in texts[: len(FIELDS)]), texts[-1] or "")
+            if strong or weak:
+                out[int(pid)] = (strong, weak)
+        return out
 
     def _matched_terms(
         self, ids: list[int], terms: list[str], *, within: bool = True
@@ -543,7 +723,9 @@ class FullTextIndex:
         stems = set(porter_stems([t for t in terms if t not in cjk_terms]))
         # the porter stemmer rewrites only a word's last letters, so a word whose stem is a query stem
         # starts with that stem less its last two letters: other words need no stemming
-        prefixes = tuple({st[: max(1, len(st) - 2)] for st in stems})
+        prefixes = {st[: max(1, len(st) - 2)] for st in stems}
+        # one pattern a prefix, a literal first (fast); a match is a word where it starts one
+        starts = [re.compile(re.escape(p) + _WORD.pattern[:-1] + "*") for p in prefixes]
         longest_first = sorted(cjk_terms, key=len, reverse=True)
         cjk_pattern = re.compile("|".join(map(re.escape, longest_first))) if cjk_terms else None
         out: dict[int, dict[str, str]] = {}
@@ -556,11 +738,13 @@ class FullTextIndex:
                 # offsets in the folded text only map back when folding kept the length
                 haystack = folded if len(folded) == len(text) else text.lower()
                 spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
-                if prefixes:
+                if starts:
                     words = [
                         m
-                        for m in _WORD.finditer(haystack)
-                        if m.group().startswith(prefixes) and not any(_is_cjk(c) for c in m.group())
+                        for rx in starts
+                        for m in rx.finditer(haystack)
+                        if (m.start() == 0 or not _WORD.match(haystack, m.start() - 1))
+                        and not any(_is_cjk(c) for c in m.group())
                     ]
                     word_stems = porter_stems([m.group() for m in words])
                     spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]

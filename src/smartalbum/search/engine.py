@@ -659,9 +659,15 @@ class SearchEngine:
             cands = {pid: _Candidate(pid, cosine=cos) for pid, cos in found}
             if found:
                 lists.append(([pid for pid, _ in found], 1.0))
+        own = [ranked for ranked, _ in lists]  # each retriever's own list (not the photos it only re-scored)
         terms = query_terms(semantic)
+        partial = False  # words too common to retrieve were left out: any photo could match them
         if terms:
-            found_text = self.indexes.fts.search(semantic, None if complete else POOL, allowed)
+            # a relevance list's words are bounded (common words do not retrieve): the photos found by meaning
+            # have their words matched too
+            found_text = self.indexes.fts.search(
+                semantic, None if complete else POOL, allowed, rescore=() if complete else list(cands)
+            )
             for hit in found_text:
                 c = cands.get(hit.photo_id)  # not setdefault: a complete listing has tens of thousands
                 if c is None:
@@ -670,6 +676,8 @@ class SearchEngine:
                 c.words = hit.coverage / len(terms)
             if found_text:  # a list with nothing in it has no say in agreement
                 lists.append(([h.photo_id for h in found_text], TEXT_LIST_WEIGHT))
+                own.append([h.photo_id for h in found_text if h.retrieved])
+            partial = found_text.partial
         for ranked, weight in lists:
             for rank, pid in enumerate(ranked):
                 cands[pid].rrf += weight / (RRF_K + rank + 1)
@@ -682,7 +690,9 @@ class SearchEngine:
             # rank agreement orders photos of similar strength but never lifts a weak one
             c.score = round(c.relevance * (0.5 + 0.5 * c.rrf / best_rrf), 4)
             c.weak = c.relevance < STRONG_RELEVANCE
-        cut = [cands[ranked[-1]].score for ranked, _ in lists if len(ranked) >= POOL and not complete]
+        cut = [cands[ranked[-1]].score for ranked in own if len(ranked) >= POOL and not complete]
+        if partial:
+            cut.append(1.0)
         _fold_moments(cands)
         return cands, max(cut) if cut else None
 

@@ -1,0 +1,127 @@
+"""Full-text search with bounded work: common words do not retrieve, they are matched in stored words.
+
+`FullTextIndex.word_matches` must find exactly what FTS5 finds (tokens, folding, porter stems, Chinese
+character phrases), and a relevance list must keep counting common words for the photos it shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from smartalbum.index.fulltext import FullTextIndex, query_terms
+from smartalbum.library import Library
+from test_search_correctness import _analysis, _library
+
+TEXTS = [
+    "Running dogs ran across the park; a dog runs",
+    "The 1990s café on a rainy street, naïve art on the wall",
+    "熊猫在吃竹子，旁边有一只小猫",
+    "上海的外滩夜景和海边的日落",
+    "一件白色的t恤和iPhone手机",
+    "A 3.5 km trail with Wi-Fi signs and spies watching ponies",
+    "Happy children playing happily; happiness everywhere",
+    "ＡＢＣ fullwidth letters and 2019年的照片",
+    "A quiet room with nothing in it",
+    "海 边 写成了两个字",
+]
+QUERIES = [
+    "run dog",
+    "running",
+    "1990 1990s",
+    "cafe café rainy",
+    "猫",
+    "海",
+    "海边 日落",
+    "竹子 外滩",
+    "t恤 手机 iphone",
+    "3.5 wi-fi spy pony",
+    "happy happiness play",
+    "abc 2019年",
+    "naive art wall",
+    "nothing here",
+]
+
+
+def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
+    with FullTextIndex(tmp_path / "fts.sqlite3") as fts:
+        fts.upsert_many(
+            (i, {"desc_en" if i % 2 else "desc_zh": text, "tags": text.split()[:2]})
+            for i, text in enumerate(TEXTS, 1)
+        )
+        ids = list(range(1, len(TEXTS) + 1))
+        strong = weak = 0
+        for query in QUERIES:
+            terms = query_terms(query)
+            expected = fts._matched_terms(ids, terms, within=True)
+            assert fts.word_matches(ids, terms) == expected, query
+            strong += sum(bool(s) for s, _ in expected.values())
+            weak += sum(bool(w) for _, w in expected.values())
+        assert strong >= 12 and weak >= 2  # the comparison covered word and character matches
+
+
+def _index(fts: FullTextIndex) -> tuple[set[int], int]:
+    """Ten photos with "white", two with "teapot", one of them both."""
+    rows: list[tuple[int, dict[str, Any]]] = [
+        (i, {"desc_en": f"a white plate number {i}"}) for i in range(1, 10)
+    ]
+    rows += [(10, {"desc_en": "a white teapot"}), (11, {"desc_en": "a blue teapot"})]
+    rows += [(12, {"desc_en": "a green tree"})]
+    fts.upsert_many(rows)
+    return set(range(1, 11)), 10
+
+
+def test_common_terms_do_not_retrieve_but_count_for_what_is_shown(tmp_path: Path) -> None:
+    with FullTextIndex(tmp_path / "fts.sqlite3", rare_df=3) as fts:
+        white, both = _index(fts)
+        hits = fts.search("white teapot", 5)
+        # "white" is in ten photos (over rare_df): only the teapots are retrieved, the one with both first
+        assert [h.photo_id for h in hits] == [both, 11] and hits.partial
+        assert hits[0].matched_terms == ("white", "teapot") and hits[1].matched_terms == ("teapot",)
+        # photos found by other means have their words matched: here a white plate and the tree
+        more = fts.search("white teapot", 5, rescore=[12, 3, both])
+        assert [(h.photo_id, h.matched_terms, h.retrieved) for h in more[2:]] == [(3, ("white",), False)]
+        # with a filter, a re-scored photo outside it stays out
+        assert [h.photo_id for h in fts.search("white teapot", 5, {both, 11, 4}, rescore=[3, 4])] == [
+            both,
+            11,
+            4,
+        ]
+        # every match (no limit) is still every match
+        every = fts.search("white teapot", None)
+        assert {h.photo_id for h in every} == white | {11} and not every.partial
+        assert not fts.search("teapot", 5).partial
+
+
+def test_rescoring_adds_nothing_when_the_list_is_already_complete(tmp_path: Path) -> None:
+    with FullTextIndex(tmp_path / "fts.sqlite3") as fts:  # nothing common at the default rare_df
+        white, both = _index(fts)
+        hits = fts.search("white teapot", 50, rescore=[3, 12])
+        assert {h.photo_id for h in hits} == white | {11} and all(h.retrieved for h in hits)
+        assert not hits.partial
+        assert hits[0].photo_id == both
+
+
+def test_common_words_still_count_for_photos_found_by_meaning(tmp_path: Path) -> None:
+    photos = [
+        (f"car{i}.jpg", _analysis(f"一辆红色的汽车 {i}", f"A red car on the street {i}")) for i in range(8)
+    ]
+    photos += [
+        ("cat.jpg", _analysis("一只猫", "A cat on a sofa")),
+        ("tree.jpg", _analysis("一棵树", "A tree")),
+    ]
+    settings = _library(tmp_path, photos)
+    results = {}
+    for rare_df in (5_000, 2):
+        with Library(settings) as lib:
+            lib.search("warm up")  # builds the indexes
+            lib._engine().indexes.fts.rare_df = rare_df  # 2: "red" and "car" are common here
+            res = lib.search("red car", limit=20)
+            results[rare_df] = {Path(h.path or "").name: h for h in res.hits}
+            # words left out of retrieval: the list does not claim to hold every match
+            assert res.complete == (rare_df > 8), res.notes
+    bounded, exact = results[2], results[5_000]
+    cars = {f"car{i}.jpg" for i in range(8)}
+    assert set(bounded) == set(exact) and cars <= set(bounded)
+    for name in cars:  # the words were matched photo by photo, not dropped: same evidence, same strength
+        assert not bounded[name].weak and bounded[name].score >= 0.9 * exact[name].score, name
