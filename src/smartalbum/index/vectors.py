@@ -458,8 +458,8 @@ class VectorIndex:
             storage = faiss.downcast_index(self._hnsw.storage)
             scores, found = storage.search(q, k, params=params)
             del bitmap  # kept alive until here: the selector points into it
-            pairs = [(lab, s) for lab, s in zip(found[0], scores[0], strict=True) if lab >= 0]
-            return [(int(self._label_ids[lab]), float(s)) for lab, s in pairs]
+            ok = found[0] >= 0
+            return self._pairs(found[0][ok], scores[0][ok])
         best_scores = np.empty(0, dtype=np.float32)
         best_labels = np.empty(0, dtype=np.int64)
         for start in range(0, len(labels), 65_536):
@@ -471,7 +471,11 @@ class VectorIndex:
                 top = np.argpartition(-best_scores, k - 1)[:k]
                 best_scores, best_labels = best_scores[top], best_labels[top]
         order = np.argsort(-best_scores, kind="stable")[:k]
-        return [(int(self._label_ids[best_labels[i]]), float(best_scores[i])) for i in order]
+        return self._pairs(best_labels[order], best_scores[order])
+
+    def _pairs(self, labels: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+        """(photo id, score) for labels, as Python numbers (a complete listing has tens of thousands)."""
+        return list(zip(self._label_ids[labels].tolist(), scores.astype(np.float64).tolist(), strict=True))
 
     # ---- persistence -------------------------------------------------------------------------------------
 
