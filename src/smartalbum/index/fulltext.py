@@ -12,6 +12,8 @@ WEAK_TERM of a word match.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import re
@@ -306,40 +308,57 @@ class _WordMatcher:
             if term and all(_is_cjk(c) for c in term):
                 self.chars[term] = term
                 if len(term) > 1:
-                    sep = r"(?:[^\w\n]|_)+"  # between two tokens of one column (columns are joined by \n)
+                    sep = r"(?:[^\w\n\0]|_)+"  # between two tokens of a column (columns: \n, photos: NUL)
                     body = sep.join(map(re.escape, term))
                     self.exact.append((term, re.compile(rf"{body}(?![^\W_])")))  # a literal first: fast
         # one pattern a prefix: a pattern that starts with a literal is searched fast (4x a lookbehind's)
         self._starts = [re.compile(re.escape(p) + r"[^\W_]*") for p in prefixes]
 
-    def match(self, words: str, chars: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(terms found as words, terms found only among the characters); `words`: the word columns joined
-        by newlines; `chars`: the zh_chars column (single characters between spaces)."""
-        found: set[str] = set()
+    def match_all(self, docs: Sequence[tuple[str, str]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per photo (its word columns joined by newlines, its zh_chars column): (terms found as words, terms
+        found only among the characters). All photos are scanned at once: one search a pattern over their
+        texts joined by NUL (not a token character), so the cost is in C, not in a loop per photo."""
+        words = "\0".join(w for w, _ in docs)
+        starts = list(itertools.accumulate((len(w) + 1 for w, _ in docs[:-1]), initial=0))
+        found: list[set[str]] = [set() for _ in docs]
         if self._starts:
-            candidates = {
-                m.group()
-                for rx in self._starts
-                for m in rx.finditer(words)
-                if _starts_token(words, m.start())
-            }
-            stems = {_stem(w) for w in candidates}
-            found.update(t for t, st in self.single.items() if st in stems)
+            by_doc: dict[int, set[str]] = {}
+            for rx in self._starts:
+                for m in rx.finditer(words):
+                    if _starts_token(words, m.start()):
+                        by_doc.setdefault(bisect.bisect_right(starts, m.start()) - 1, set()).add(m.group())
+            for d, candidates in by_doc.items():
+                stems = {_stem(w) for w in candidates}
+                found[d].update(t for t, st in self.single.items() if st in stems)
         for term, rx in self.exact:
-            if term not in found and any(_starts_token(words, m.start()) for m in rx.finditer(words)):
-                found.add(term)
+            for m in rx.finditer(words):
+                if _starts_token(words, m.start()):
+                    found[bisect.bisect_right(starts, m.start()) - 1].add(term)
         if self.phrases:
-            for column in words.split("\n"):
-                col = [_stem(w) for w in _TOKEN.findall(column)]
-                for term, phrase in self.phrases:
-                    k = len(phrase)
-                    if term not in found and any(col[i : i + k] == phrase for i in range(len(col) - k + 1)):
-                        found.add(term)
-        weak: tuple[str, ...] = ()
-        if self.chars and any(t not in found for t in self.chars):
-            joined = chars.replace(" ", "")
-            weak = tuple(t for t, c in self.chars.items() if t not in found and c in joined)
-        return tuple(t for t in self.terms if t in found), weak
+            for d, (text, _) in enumerate(docs):
+                for column in text.split("\n"):
+                    col = [_stem(w) for w in _TOKEN.findall(column)]
+                    for term, phrase in self.phrases:
+                        k = len(phrase)
+                        if any(col[i : i + k] == phrase for i in range(len(col) - k + 1)):
+                            found[d].add(term)
+        weak: list[list[str]] = [[] for _ in docs]
+        if self.chars:
+            chars = "\0".join(c.replace(" ", "") for _, c in docs)  # single characters, in order
+            char_starts = list(
+                itertools.accumulate((len(c.replace(" ", "")) + 1 for _, c in docs[:-1]), initial=0)
+            )
+            for term, c in self.chars.items():
+                at = chars.find(c)
+                while at >= 0:
+                    d = bisect.bisect_right(char_starts, at) - 1
+                    if term not in found[d] and term not in weak[d]:
+                        weak[d].append(term)
+                    at = chars.find(c, at + 1)
+        return [
+            (tuple(t for t in self.terms if t in f), tuple(t for t in self.chars if t in w))
+            for f, w in zip(found, weak, strict=True)
+        ]
 
 
 def _starts_token(text: str, i: int) -> bool:
@@ -661,12 +680,12 @@ class FullTextIndex:
                 f"SELECT id, {cols} FROM fts_content WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps([int(i) for i in ids]),),
             ).fetchall()
-        out: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        for pid, *texts in rows:
-            strong, weak = matcher.match("\n".join(t or "" for t in texts[: len(FIELDS)]), texts[-1] or "")
-            if strong or weak:
-                out[int(pid)] = (strong, weak)
-        return out
+        docs = [("\n".join(t or "" for t in texts[: len(FIELDS)]), texts[-1] or "") for _, *texts in rows]
+        return {
+            int(row[0]): (strong, weak)
+            for row, (strong, weak) in zip(rows, matcher.match_all(docs), strict=True)
+            if strong or weak
+        }
 
     def _matched_terms(
         self, ids: list[int], terms: list[str], *, within: bool = True
@@ -744,7 +763,7 @@ class FullTextIndex:
                         for rx in starts
                         for m in rx.finditer(haystack)
                         if (m.start() == 0 or not _WORD.match(haystack, m.start() - 1))
-                        and not any(_is_cjk(c) for c in m.group())
+                        and (m.group().isascii() or not any(_is_cjk(c) for c in m.group()))
                     ]
                     word_stems = porter_stems([m.group() for m in words])
                     spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]
