@@ -24,6 +24,8 @@ TEXTS = [
     "ＡＢＣ fullwidth letters and 2019年的照片",
     "A quiet room with nothing in it",
     "海 边 写成了两个字",
+    "热狗、狗、狗 and a blue-eyed cat",
+    "ΟΔΟΣ and a dog running, 1.250 kg",
 ]
 QUERIES = [
     "run dog",
@@ -40,6 +42,8 @@ QUERIES = [
     "abc 2019年",
     "naive art wall",
     "nothing here",
+    "狗狗 eyed",
+    "σ ς οδος",
 ]
 
 
@@ -50,6 +54,8 @@ def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
             for i, text in enumerate(TEXTS, 1)
         )
         ids = list(range(1, len(TEXTS) + 1))
+        # a term SQLite splits (1.25) once made every word of its batch unstemmed in the shared stem cache
+        assert "running" in fts.highlight(len(TEXTS), "1.25 run").get("desc_zh", "")
         strong = weak = 0
         for query in QUERIES:
             terms = query_terms(query)
@@ -57,7 +63,7 @@ def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
             assert fts.word_matches(ids, terms) == expected, query
             strong += sum(bool(s) for s, _ in expected.values())
             weak += sum(bool(w) for _, w in expected.values())
-        assert strong >= 12 and weak >= 2  # the comparison covered word and character matches
+        assert strong >= 16 and weak >= 2  # the comparison covered word and character matches
 
 
 def _index(fts: FullTextIndex) -> tuple[set[int], int]:
@@ -74,8 +80,9 @@ def _index(fts: FullTextIndex) -> tuple[set[int], int]:
 def test_common_terms_do_not_retrieve_but_count_for_what_is_shown(tmp_path: Path) -> None:
     with FullTextIndex(tmp_path / "fts.sqlite3", rare_df=3) as fts:
         white, both = _index(fts)
-        hits = fts.search("white teapot", 5)
-        # "white" is in ten photos (over rare_df): only the teapots are retrieved, the one with both first
+        hits = fts.search("white teapot", 5, rescore=[])
+        # beside another retriever, "white" (in ten photos, over rare_df) does not retrieve: only the teapots
+        # are retrieved, the one with both words first
         assert [h.photo_id for h in hits] == [both, 11] and hits.partial
         assert hits[0].matched_terms == ("white", "teapot") and hits[1].matched_terms == ("teapot",)
         # photos found by other means have their words matched: here a white plate and the tree
@@ -90,7 +97,31 @@ def test_common_terms_do_not_retrieve_but_count_for_what_is_shown(tmp_path: Path
         # every match (no limit) is still every match
         every = fts.search("white teapot", None)
         assert {h.photo_id for h in every} == white | {11} and not every.partial
-        assert not fts.search("teapot", 5).partial
+        assert not fts.search("teapot", 5, rescore=[]).partial
+
+
+def test_photos_ranked_past_the_limit_are_rescored(tmp_path: Path) -> None:
+    with FullTextIndex(tmp_path / "fts.sqlite3") as fts:
+        # photo 1's long text ranks it last of 150 (BM25 prefers short texts)
+        fts.upsert_many(
+            [(1, {"desc_en": "a teapot " + " ".join(f"word{i}" for i in range(80))})]
+            + [(i, {"desc_en": f"a teapot {i}"}) for i in range(2, 151)]
+        )
+        for limit in (5, 50):  # outside the pool of 100, and inside it but past the limit
+            hits = fts.search("teapot", limit, rescore=[1, 3])
+            assert len(hits) == limit + 1 and 1 not in {h.photo_id for h in hits[:limit]}
+            assert hits[-1].photo_id == 1 and not hits[-1].retrieved and hits[-1].matched_terms == ("teapot",)
+
+
+def test_without_another_retriever_every_word_retrieves(tmp_path: Path) -> None:
+    with FullTextIndex(tmp_path / "fts.sqlite3", rare_df=3) as fts:
+        white, _ = _index(fts)
+        # words only (no embedder): nothing else would find the photos, so common words retrieve
+        hits = fts.search("white teapot", 50)
+        assert {h.photo_id for h in hits} == white | {11} and not hits.partial
+        # inside a few allowed photos BM25 is computed for those only: every word retrieves there too
+        hits = fts.search("white teapot", 50, {1, 2, 11}, rescore=[])
+        assert {h.photo_id for h in hits} == {1, 2, 11} and not hits.partial
 
 
 def test_rescoring_adds_nothing_when_the_list_is_already_complete(tmp_path: Path) -> None:

@@ -296,13 +296,17 @@ class _WordMatcher:
         self.exact: list[tuple[str, re.Pattern[str]]] = []  # Chinese character phrases: no stemming
         self.phrases: list[tuple[str, list[str]]] = []  # Latin phrases of several tokens (rare)
         self.chars: dict[str, str] = {}  # all-Chinese term -> its characters, for the weak match
-        prefixes = set()
+        prefixes: set[str] = set()
         for term in self.terms:
-            stems = porter_stems(_TOKEN.findall(fold(term)))
+            tokens = _TOKEN.findall(fold(term))
+            stems = porter_stems(tokens)
             if len(stems) == 1:
                 self.single[term] = stems[0]
-                # porter rewrites only a word's ending: a word with stem s starts with s less two letters
-                prefixes.add(stems[0][: max(2, len(stems[0]) - 2)])
+                # porter rewrites only a word's ending: a word with stem s starts with s less two letters.
+                # The stored text is folded by Python, the stem by SQLite: both forms, and final sigma.
+                for form in (stems[0], tokens[0]):
+                    p = form[: max(1, len(form) - 2)]
+                    prefixes.update((p, p.replace("σ", "ς")))
             elif stems:
                 self.phrases.append((term, stems))
             if term and all(_is_cjk(c) for c in term):
@@ -331,9 +335,11 @@ class _WordMatcher:
                 stems = {_stem(w) for w in candidates}
                 found[d].update(t for t, st in self.single.items() if st in stems)
         for term, rx in self.exact:
-            for m in rx.finditer(words):
-                if _starts_token(words, m.start()):
-                    found[bisect.bisect_right(starts, m.start()) - 1].add(term)
+            hit = rx.search(words)
+            while hit:  # not finditer: a match inside a word (热狗 狗) must not hide one that overlaps it
+                if _starts_token(words, hit.start()):
+                    found[bisect.bisect_right(starts, hit.start()) - 1].add(term)
+                hit = rx.search(words, hit.start() + 1)
         if self.phrases:
             for d, (text, _) in enumerate(docs):
                 for column in text.split("\n"):
@@ -366,9 +372,10 @@ def _starts_token(text: str, i: int) -> bool:
 
 
 def _stem(token: str) -> str:
-    """The stem FTS5's porter gives one stored (folded) token: every porter rule rewrites a Latin ending, so
-    a token that does not end in a letter, or is shorter than three, passes as it is."""
-    if len(token) < 3 or not "a" <= token[-1] <= "z":
+    """The term FTS5 indexes for one stored (folded) token. Every porter rule rewrites a Latin ending, so an
+    ASCII token that does not end in a letter, or is shorter than three, passes as it is; any other token
+    is asked of SQLite (cached), whose folding can differ from Python's (final sigma)."""
+    if token.isascii() and (len(token) < 3 or not "a" <= token[-1] <= "z"):
         return token
     stem = _stem_cache.get(token)
     return stem if stem is not None else porter_stems([token])[0]
@@ -572,25 +579,31 @@ class FullTextIndex:
         limit: int | None = 50,
         allowed_ids: set[int] | None = None,
         *,
-        rescore: Sequence[int] = (),
+        rescore: Sequence[int] | None = None,
     ) -> TextHits:
         """Photos matching any query term: more distinct matched terms first, then by BM25; limit None: all.
 
         Scores are -bm25 (higher is better; not comparable across queries). Any input is safe: terms are
         quoted, so FTS5 operators in the query are searched as words.
 
-        With a limit the work is bounded: terms in more than `rare_df` photos do not retrieve (RARE_DF), they
-        are matched in the stored words of what the others found, and the list is cut. `rescore`: photos
-        found by other means (the meaning); those among them that the list left out but that match a term
-        are added after it, with score 0 and retrieved=False.
+        `rescore`: photos found by another retriever (the meaning). Given with a limit, the words' work is
+        bounded: terms in more than `rare_df` photos (RARE_DF) do not retrieve, they are matched in the stored
+        words of what was found, and `partial` says so; the `rescore` photos that the list left out but that
+        match a term are added after it, with score 0 and retrieved=False. Without another retriever, or
+        inside a few allowed photos (BM25 is then computed for those only), every term retrieves.
         """
         terms = query_terms(query)
         if not terms or (limit is not None and limit <= 0) or (allowed_ids is not None and not allowed_ids):
             return TextHits()
         weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
+        bounded = (
+            limit is not None
+            and rescore is not None
+            and (allowed_ids is None or len(allowed_ids) > self.rare_df)
+        )
         with self._lock:
-            # each term's FTS5 expression; with a limit, within bounded work (None: it retrieves nothing)
-            exprs = self._bounded_exprs(terms) if limit is not None else {t: _term_expr(t) for t in terms}
+            # each term's FTS5 expression; bounded, within bounded work (None: it retrieves nothing)
+            exprs = self._bounded_exprs(terms) if bounded else {t: _term_expr(t) for t in terms}
             exact = [t for t in terms if exprs[t] == _term_expr(t)]  # matched through the index
             others = [t for t in terms if t not in exact]  # matched in the stored words of what was found
             # a pool larger than `limit`, re-ordered by how many terms each photo matched (when some terms are
@@ -620,24 +633,26 @@ class FullTextIndex:
             matched = self._matched_terms(ids, exact, within=within)
             if others:
                 matched = _merge_matches(terms, matched, self.word_matches(ids, others))
+            hits = []
+            n, nothing = len(terms), ((), ())
+            for pid, rank in rows:  # one object a hit: a complete list has tens of thousands
+                strong, weak = matched.get(pid, nothing)
+                share = (len(strong) + WEAK_TERM * len(weak)) / n  # TextHit.coverage / n
+                hits.append(TextHit(pid, -float(rank) * share**COORDINATION, strong, weak))
+            hits.sort(key=lambda h: -h.score)
+            hits = hits[:limit]
             extra: list[int] = []
-            if rescore and (others or (pool is not None and len(rows) >= pool)):
-                # the list is incomplete: photos outside it may match too
-                seen = set(ids)
+            if rescore and limit is not None and (others or len(rows) > limit):
+                # the list left matches out: the other retriever's photos among them get their words
+                kept = {h.photo_id for h in hits}
                 extra = [
                     int(p)
                     for p in dict.fromkeys(rescore)
-                    if p not in seen and (allowed_ids is None or p in allowed_ids)
+                    if p not in kept and (allowed_ids is None or p in allowed_ids)
                 ]
-                matched.update(self.word_matches(extra, terms))
-        hits = []
-        n, nothing = len(terms), ((), ())
-        for pid, rank in rows:  # one object a hit: a complete list has tens of thousands
-            strong, weak = matched.get(pid, nothing)
-            share = (len(strong) + WEAK_TERM * len(weak)) / n  # TextHit.coverage / n
-            hits.append(TextHit(pid, -float(rank) * share**COORDINATION, strong, weak))
-        hits.sort(key=lambda h: -h.score)
-        hits = hits[:limit]
+                if others or (pool is not None and len(rows) >= pool):  # beyond the pool: read the words
+                    unread = [p for p in extra if p not in matched]
+                    matched.update(self.word_matches(unread, terms))
         more = [TextHit(pid, 0.0, *matched[pid], retrieved=False) for pid in extra if pid in matched]
         more.sort(key=lambda h: -h.coverage)  # stable: the caller's order among equals
         out = TextHits(hits + more)
@@ -742,7 +757,8 @@ class FullTextIndex:
         stems = set(porter_stems([t for t in terms if t not in cjk_terms]))
         # the porter stemmer rewrites only a word's last letters, so a word whose stem is a query stem
         # starts with that stem less its last two letters: other words need no stemming
-        prefixes = {st[: max(1, len(st) - 2)] for st in stems}
+        # (a prefix with a separator, as of "1.25", is no word's: SQLite splits such a term)
+        prefixes = {p for st in stems if _WORD.fullmatch(p := st[: max(1, len(st) - 2)])}
         # one pattern a prefix, a literal first (fast); a match is a word where it starts one
         starts = [re.compile(re.escape(p) + _WORD.pattern[:-1] + "*") for p in prefixes]
         longest_first = sorted(cjk_terms, key=len, reverse=True)
@@ -788,13 +804,15 @@ def porter_stems(words: Sequence[str]) -> list[str]:
 
     Stems are cached per word: highlighting asks for the same description words on every search."""
     folded = [fold(w) for w in words]
-    missing = list(dict.fromkeys(w for w in folded if w not in _stem_cache))
-    if missing:
-        stems = _porter_stems_sqlite(missing)
+    out = [_stem_cache.get(w) for w in folded]
+    missing = list(dict.fromkeys(w for w, st in zip(folded, out, strict=True) if st is None))
+    fresh = dict(zip(missing, _porter_stems_sqlite(missing), strict=True))
+    if fresh:
         if len(_stem_cache) > _STEM_CACHE_MAX:
             _stem_cache.clear()
-        _stem_cache.update(zip(missing, stems, strict=True))
-    return [_stem_cache.get(w, w) for w in folded]
+        _stem_cache.update(fresh)
+    # from `out` and `fresh`, not the shared cache: another thread may clear it meanwhile
+    return [st if st is not None else fresh[w] for w, st in zip(folded, out, strict=True)]
 
 
 def _porter_stems_sqlite(words: Sequence[str]) -> list[str]:
@@ -810,10 +828,11 @@ def _porter_stems_sqlite(words: Sequence[str]) -> list[str]:
         _stem_conn.execute("DELETE FROM s")
         _stem_conn.execute("INSERT INTO s (rowid, t) VALUES (1, ?)", ("\n".join(fold(w) for w in words),))
         rows = _stem_conn.execute('SELECT "offset", term FROM v ORDER BY "offset"').fetchall()
-    if len(rows) != len(words):
-        # a word SQLite split in two: fall back to unstemmed words rather than misalign
-        return [fold(w) for w in words]
-    return [str(term) for _, term in rows]
+    if len(rows) == len(words):
+        return [str(term) for _, term in rows]
+    if len(words) == 1:  # SQLite splits it ("1.250") or drops it: no one stem
+        return [fold(words[0])]
+    return [_porter_stems_sqlite([w])[0] for w in words]  # find the word that split; the others stem
 
 
 def _snippet(text: str, spans: list[tuple[int, int]], start: str, end: str, width: int) -> str:

@@ -521,12 +521,13 @@ class SearchEngine:
         if cut is not None and cut >= min_score:
             # the last candidate a retriever gave would itself be shown: weaker matches were left out
             results.complete = False
-            notes.append(
-                f"只列出了最相关的 {len(ranked)} 张；加上时间、地点或更具体的词可以看到全部"
-                if zh
-                else f"showing the best {len(ranked)} matches only; add a date, a place or more words "
-                "to see them all"
-            )
+            if ranked:
+                notes.append(
+                    f"只列出了最相关的 {len(ranked)} 张；加上时间、地点或更具体的词可以看到全部"
+                    if zh
+                    else f"showing the best {len(ranked)} matches only; add a date, a place or more words "
+                    "to see them all"
+                )
         if parsed.semantic and filters.sort == "date":
             order = {pid: n for n, pid in enumerate(catalog.newest_first([c.photo_id for c in ranked]))}
             ranked.sort(key=lambda c: order[c.photo_id])
@@ -651,7 +652,9 @@ class SearchEngine:
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
-        if qvec is not None and vectors is not None and len(vectors):
+        by_meaning = qvec is not None and vectors is not None and len(vectors) > 0
+        if by_meaning:
+            assert qvec is not None and vectors is not None
             if complete:  # every photo with any semantic evidence
                 found = vectors.search(qvec, len(vectors), allowed, min_cosine=lo)
             else:
@@ -663,10 +666,13 @@ class SearchEngine:
         terms = query_terms(semantic)
         partial = False  # words too common to retrieve were left out: any photo could match them
         if terms:
-            # a relevance list's words are bounded (common words do not retrieve): the photos found by meaning
-            # have their words matched too
+            # beside a dense list, a relevance list's words are bounded (common words do not retrieve): the
+            # photos found by meaning have their words matched instead
             found_text = self.indexes.fts.search(
-                semantic, None if complete else POOL, allowed, rescore=() if complete else list(cands)
+                semantic,
+                None if complete else POOL,
+                allowed,
+                rescore=list(cands) if by_meaning and not complete else None,
             )
             for hit in found_text:
                 c = cands.get(hit.photo_id)  # not setdefault: a complete listing has tens of thousands
