@@ -307,6 +307,27 @@ def test_feedback_drops_lifts_and_undoes(lib: Library, built: dict[str, Any]) ->
         lib.undo_feedback(bad["id"])
 
 
+def test_listing_by_date_keeps_what_a_similar_question_lifts_over_the_cut_off(lib: Library) -> None:
+    """A listing by date scores every photo with some evidence and leaves out early what cannot reach the
+    cut-off: a "good" verdict on a similar question still lifts a photo just under it."""
+    every = lib.search("sunset sea", SearchFilters(min_score=0.0), limit=50).hits
+    below = next(h for h in every if 0.1 < h.score < 0.85)
+    cut_off = round(below.score + 0.05, 4)  # under it by less than a similar question's nudge
+
+    def dated() -> list[int]:
+        res = lib.search("sunset sea", SearchFilters(sort="date", min_score=cut_off), limit=50)
+        assert res.total == len(res.hits)
+        return [h.photo_id for h in res.hits]
+
+    assert below.photo_id not in dated()
+    good = lib.add_feedback("sunset sea beach", below.photo_id, "good")
+    try:
+        assert below.photo_id in dated()
+    finally:
+        lib.undo_feedback(good["id"])
+    assert below.photo_id not in dated()
+
+
 def test_similar_photos(lib: Library, built: dict[str, Any]) -> None:
     res = lib.similar(built["ids"]["cat_sofa.jpg"], limit=3)
     got = [h.photo_id for h in res.hits]

@@ -123,6 +123,13 @@ def test_tombstones_filters_and_complete_listing(data: tuple[np.ndarray, np.ndar
     listed = index.search(q, len(index), allowed, min_cosine=lo)
     assert {h[0] for h in listed} <= allowed & maybe and {h[0] for h in listed} >= sure & allowed
     assert index.search(q, len(index), {int(gone[1])}, min_cosine=-1.0) == []
+    # the same listing as arrays, with and without allowed photos
+    for among in (None, allowed):
+        got_ids, got_cos = index.search_all(q, lo, among)
+        assert got_ids.dtype == np.int64 and got_cos.dtype == np.float32
+        assert list(zip(got_ids.tolist(), got_cos.astype(np.float64).tolist(), strict=True)) == index.search(
+            q, len(index), among, min_cosine=lo
+        )
 
     # tombstones piling up rebuild the graph without them
     index.remove(ids[500:2000])
@@ -182,13 +189,35 @@ def test_storage_scan_path_matches_decoding(
     index.remove(ids[:100])
     q = queries[2]
     allowed = set(ids[::2].tolist())
-    lo = float(np.quantile(vecs @ q, 0.2))  # ~4700 listed: past the first 4096-long scan, so it widens
+    lo = float(np.quantile(vecs @ q, 0.2))  # ~4700 listed: past a first 4096-long scan
     decoded = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
     monkeypatch.setattr(mod, "DECODE_LIMIT", 100)
     scanned = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
     assert len(scanned[1]) > 4096
+    # a guess that is far too low: the scan widens until the last one is under the cut-off
+    monkeypatch.setattr(index, "_expected_hits", lambda *a: 1000)
+    assert index.search(q, 6000, min_cosine=lo) == scanned[1]
     for a, b in zip(decoded, scanned, strict=True):
         # the two compute the same cosines with different rounding: near-ties may swap, never more
         assert len({h[0] for h in a} ^ {h[0] for h in b}) <= 2 and abs(len(a) - len(b)) <= 1
         n = min(len(a), len(b))
         np.testing.assert_allclose([h[1] for h in a][:n], [h[1] for h in b][:n], atol=1e-5)
+
+
+def test_search_all_on_an_exact_index(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """A small library's index (exact, not HNSW) lists the same as arrays."""
+    ids, vecs, queries = data
+    index = VectorIndex(DIM, "m")  # under the approximate threshold: exact
+    index.add(ids[:800], vecs[:800])
+    q = queries[3]
+    lo = float(np.quantile(vecs[:800] @ q, 0.7))
+    allowed = set(ids[:800:3].tolist())
+    scores = vecs[:800] @ q
+    for among in (None, allowed):
+        got_ids, got_cos = index.search_all(q, lo, among)
+        within = np.array([among is None or int(i) in among for i in ids[:800]])
+        sure = set(ids[:800][within & (scores >= lo + 1e-5)].tolist())
+        maybe = set(ids[:800][within & (scores >= lo - 1e-5)].tolist())
+        assert index.kind == "flat" and len(sure) > 50
+        assert sure <= set(got_ids.tolist()) <= maybe
+        assert np.all(np.diff(got_cos) <= 0) and np.all(got_cos >= lo)

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
+
 from smartalbum.catalog import Catalog
 from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
-from smartalbum.index.fulltext import query_terms
+from smartalbum.index.fulltext import TextHits, query_terms
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
@@ -512,11 +514,18 @@ class SearchEngine:
             newest = [p for p in newest if p in with_people] if newest is not None else None
         # a listing by date or inside filters must hold every match, not the best few of each retriever
         complete = filters.sort == "date" or has_filter
-        cands, cut = self._retrieve(parsed.semantic, allowed, newest, complete)
-        self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
-        self._exclude(cands, parsed.exclude)
         # the default cut-off and --min-score act on the same number: the score a hit shows
         min_score = DEFAULT_MIN_SCORE if filters.min_score is None else filters.min_score
+        cands, cut = self._retrieve(
+            parsed.semantic,
+            allowed,
+            newest,
+            complete,
+            floor=min_score if complete else None,
+            keep=frozenset(pid for _, pid, _ in verdicts),  # feedback may lift them over the cut-off
+        )
+        self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
+        self._exclude(cands, parsed.exclude)
         ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
         if cut is not None and cut >= min_score:
             # the last candidate a retriever gave would itself be shown: weaker matches were left out
@@ -639,32 +648,40 @@ class SearchEngine:
         return date_from, date_to, place_key
 
     def _retrieve(
-        self, semantic: str, allowed: set[int] | None, newest: list[int] | None, complete: bool
+        self,
+        semantic: str,
+        allowed: set[int] | None,
+        newest: list[int] | None,
+        complete: bool,
+        *,
+        floor: float | None = None,
+        keep: frozenset[int] = frozenset(),
     ) -> tuple[dict[int, _Candidate], float | None]:
         """Candidates with their evidence and score; and, when a retriever's list was cut at POOL, the score
-        of the last candidate it gave (None when every list was complete)."""
+        of the last candidate it gave (None when every list was complete).
+
+        `floor`: photos that cannot score it are left out (a complete listing's retrievers find tens of
+        thousands with some evidence, most far under the cut-off); `keep` (photos with verdicts) and videos'
+        moments stay whatever their score."""
         if not semantic:
             # only filters: every photo that passes them (an empty set is no photos), as an exact match
             return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
-        cands: dict[int, _Candidate] = {}
-        lists: list[tuple[list[int], float]] = []  # each retriever's ranking and its weight
         allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
         by_meaning = qvec is not None and vectors is not None and len(vectors) > 0
+        dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if by_meaning:
             assert qvec is not None and vectors is not None
             if complete:  # every photo with any semantic evidence
-                found = vectors.search(qvec, len(vectors), allowed, min_cosine=lo)
+                dense_ids, dense_cos = vectors.search_all(qvec, lo, allowed)
             else:
                 found = vectors.search(qvec, POOL, allowed)
-            cands = {pid: _Candidate(pid, cosine=cos) for pid, cos in found}
-            if found:
-                lists.append(([pid for pid, _ in found], 1.0))
-        own = [ranked for ranked, _ in lists]  # each retriever's own list (not the photos it only re-scored)
+                dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
+                dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
         terms = query_terms(semantic)
-        partial = False  # words too common to retrieve were left out: any photo could match them
+        found_text = TextHits()
         if terms:
             # beside a dense list, a relevance list's words are bounded (common words do not retrieve): the
             # photos found by meaning have their words matched instead
@@ -672,33 +689,66 @@ class SearchEngine:
                 semantic,
                 None if complete else POOL,
                 allowed,
-                rescore=list(cands) if by_meaning and not complete else None,
+                rescore=dense_ids.tolist() if by_meaning and not complete else None,
             )
-            for hit in found_text:
-                c = cands.get(hit.photo_id)  # not setdefault: a complete listing has tens of thousands
-                if c is None:
-                    c = cands[hit.photo_id] = _Candidate(hit.photo_id)
+        # every photo's evidence at once, in arrays: a complete listing has tens of thousands of photos
+        text_ids = np.fromiter((h.photo_id for h in found_text), dtype=np.int64, count=len(found_text))
+        ids = np.unique(np.concatenate([dense_ids, text_ids]))
+        cosine = np.full(len(ids), np.nan)
+        cosine[np.searchsorted(ids, dense_ids)] = dense_cos
+        words = np.zeros(len(ids))
+        at_text = np.searchsorted(ids, text_ids)
+        if terms:
+            words[at_text] = np.fromiter((h.coverage for h in found_text), np.float64, len(found_text)) / len(
+                terms
+            )
+        rrf = np.zeros(len(ids))
+        weights = [1.0] if len(dense_ids) else []
+        rrf[np.searchsorted(ids, dense_ids)] += 1.0 / (RRF_K + np.arange(len(dense_ids)) + 1)
+        if len(found_text):  # a list with nothing in it has no say in agreement
+            weights.append(TEXT_LIST_WEIGHT)
+            rrf[at_text] += TEXT_LIST_WEIGHT / (RRF_K + np.arange(len(text_ids)) + 1)
+        best_rrf = max(sum(weights), 1e-9) / (RRF_K + 1)
+        # either kind of evidence can make a photo relevant; both together make it more so. Words count by
+        # the share matched, squared: half the words of "red bicycle" is weak evidence, not half.
+        dense = np.nan_to_num(np.clip((cosine - lo) / (hi - lo), 0.0, 1.0), nan=0.0)
+        relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * words**2)
+        # rank agreement orders photos of similar strength but never lifts a weak one
+        score = relevance * (0.5 + 0.5 * rrf / best_rrf)
+        wanted = np.ones(len(ids), dtype=bool)
+        if floor is not None:
+            wanted = (score >= floor - 1e-3) | (ids >= MOMENT_BASE)
+            if keep:
+                wanted |= np.isin(ids, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+        # in the order the retrievers gave them: the dense list, then photos only the words found
+        first = np.full(len(ids), len(ids) + len(text_ids), dtype=np.int64)
+        first[at_text] = len(dense_ids) + np.arange(len(text_ids))
+        first[np.searchsorted(ids, dense_ids)] = np.arange(len(dense_ids))
+        cands: dict[int, _Candidate] = {}
+        at = np.flatnonzero(wanted)
+        for i in at[np.argsort(first[at], kind="stable")].tolist():
+            pid = int(ids[i])
+            cos = None if np.isnan(cosine[i]) else float(cosine[i])
+            rel = float(relevance[i])
+            cands[pid] = _Candidate(
+                pid,
+                rrf=float(rrf[i]),
+                cosine=cos,
+                words=float(words[i]),
+                relevance=rel,
+                score=round(float(score[i]), 4),
+                weak=rel < STRONG_RELEVANCE,
+            )
+        for hit in found_text:
+            c = cands.get(hit.photo_id)
+            if c is not None:
                 c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
-                c.words = hit.coverage / len(terms)
-            if found_text:  # a list with nothing in it has no say in agreement
-                lists.append(([h.photo_id for h in found_text], TEXT_LIST_WEIGHT))
-                own.append([h.photo_id for h in found_text if h.retrieved])
-            partial = found_text.partial
-        for ranked, weight in lists:
-            for rank, pid in enumerate(ranked):
-                cands[pid].rrf += weight / (RRF_K + rank + 1)
-        best_rrf = max(sum(w for _, w in lists), 1e-9) / (RRF_K + 1)
-        for c in cands.values():
-            dense = min(max(((c.cosine or 0.0) - lo) / (hi - lo), 0.0), 1.0) if c.cosine is not None else 0.0
-            # either kind of evidence can make a photo relevant; both together make it more so. Words count
-            # by the share matched, squared: half the words of "red bicycle" is weak evidence, not half.
-            c.relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * c.words**2)
-            # rank agreement orders photos of similar strength but never lifts a weak one
-            c.score = round(c.relevance * (0.5 + 0.5 * c.rrf / best_rrf), 4)
-            c.weak = c.relevance < STRONG_RELEVANCE
-        cut = [cands[ranked[-1]].score for ranked in own if len(ranked) >= POOL and not complete]
-        if partial:
-            cut.append(1.0)
+        cut: list[float] = []
+        if not complete:  # each retriever's own list (not the photos it only re-scored) that was cut
+            own = [dense_ids.tolist(), [h.photo_id for h in found_text if h.retrieved]]
+            cut = [cands[ranked[-1]].score for ranked in own if len(ranked) >= POOL]
+            if found_text.partial:  # words too common to retrieve were left out: any photo could match them
+                cut.append(1.0)
         _fold_moments(cands)
         return cands, max(cut) if cut else None
 
