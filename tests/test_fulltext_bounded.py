@@ -59,7 +59,7 @@ def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
         strong = weak = 0
         for query in QUERIES:
             terms = query_terms(query)
-            expected = fts._matched_terms(ids, terms, within=True)
+            expected = fts._matched_terms(ids, terms)
             assert fts.word_matches(ids, terms) == expected, query
             strong += sum(bool(s) for s, _ in expected.values())
             weak += sum(bool(w) for _, w in expected.values())

@@ -190,8 +190,10 @@ def test_storage_scan_path_matches_decoding(
     q = queries[2]
     allowed = set(ids[::2].tolist())
     lo = float(np.quantile(vecs @ q, 0.2))  # ~4700 listed: past a first 4096-long scan
+    monkeypatch.setattr(mod, "_decodes", lambda n, total: True)
     decoded = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
-    monkeypatch.setattr(mod, "DECODE_LIMIT", 100)
+    monkeypatch.setattr(mod, "_decodes", lambda n, total: False)
+    monkeypatch.setattr(mod, "DECODE_LIMIT", 100)  # the listing's size is guessed, not taken whole
     scanned = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
     assert len(scanned[1]) > 4096
     # a guess that is far too low: the scan widens until the last one is under the cut-off
@@ -221,3 +223,21 @@ def test_search_all_on_an_exact_index(data: tuple[np.ndarray, np.ndarray, np.nda
         assert index.kind == "flat" and len(sure) > 50
         assert sure <= set(got_ids.tolist()) <= maybe
         assert np.all(np.diff(got_cos) <= 0) and np.all(got_cos >= lo)
+
+
+def test_filters_see_photos_added_and_removed_after_a_search(data: tuple) -> None:
+    """The sorted id lookup behind filters is rebuilt after every change to the index."""
+    ids, vecs, queries = data
+    index = VectorIndex(DIM, "m", approx_threshold=1000, exact_filter_limit=5000)
+    index.add(ids[:3000], vecs[:3000])
+    q = queries[4]
+    allowed = set(ids[:4000:2].tolist())
+    first = {pid for pid, _ in index.search(q, 3000, allowed)}
+    assert first == set(ids[:3000:2].tolist())  # every allowed photo that is in the index
+    index.remove(ids[:1000])
+    assert {pid for pid, _ in index.search(q, 3000, allowed)} == set(ids[1000:3000:2].tolist())
+    index.add(ids[3000:4000], vecs[3000:4000])
+    after = {pid for pid, _ in index.search(q, 3000, allowed)}
+    assert after == set(ids[1000:4000:2].tolist())
+    listed_ids, _ = index.search_all(q, -1.0, allowed)
+    assert set(listed_ids.tolist()) == after

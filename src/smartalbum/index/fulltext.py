@@ -21,8 +21,11 @@ import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 if TYPE_CHECKING:
     import jieba
@@ -258,6 +261,11 @@ def _term_expr(term: str) -> str:
     return _quote(term)
 
 
+def _bm25_weights() -> str:
+    """bm25()'s column weights, in column order."""
+    return ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
+
+
 class TextHits(list["TextHit"]):
     """search()'s hits; `partial`: terms too common to retrieve (or their character phrase) were left out,
     so photos that only they match may be missing (a relevance list is then not every match)."""
@@ -276,6 +284,52 @@ class TextHit(NamedTuple):
     def coverage(self) -> float:
         """Terms matched, weak ones discounted (divide by the number of query terms for a share)."""
         return len(self.matched_terms) + WEAK_TERM * len(self.weak_terms)
+
+
+@dataclass(frozen=True)
+class WordEvidence:
+    """Every photo that matches a query's terms, best first, in arrays (search_all(): a complete listing has
+    tens of thousands, too many for one object each)."""
+
+    terms: tuple[str, ...]
+    ids: np.ndarray  # int64 photo ids, best first
+    scores: np.ndarray  # -bm25 times the share of terms matched: higher is better
+    strong: np.ndarray  # bool (photos x terms): the term found as a word
+    weak: np.ndarray  # bool (photos x terms): found only among the characters of other words
+
+    @classmethod
+    def nothing(cls, terms: Sequence[str]) -> WordEvidence:
+        none = np.zeros((0, len(terms)), dtype=bool)
+        return cls(tuple(terms), np.empty(0, dtype=np.int64), np.empty(0), none, none)
+
+    @classmethod
+    def of_hits(cls, terms: Sequence[str], hits: Sequence[TextHit]) -> WordEvidence:
+        """search()'s hits (a relevance list: a few hundred) as arrays."""
+        return cls(
+            tuple(terms),
+            np.array([h.photo_id for h in hits], dtype=np.int64),
+            np.array([h.score for h in hits], dtype=np.float64),
+            np.array([[t in h.matched_terms for t in terms] for h in hits], dtype=bool).reshape(
+                -1, len(terms)
+            ),
+            np.array([[t in h.weak_terms for t in terms] for h in hits], dtype=bool).reshape(-1, len(terms)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def coverage(self) -> np.ndarray:
+        """TextHit.coverage of every photo."""
+        return self.strong.sum(axis=1) + WEAK_TERM * self.weak.sum(axis=1)
+
+    def matched(self, row: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(terms found as words, terms found only inside other words) of the photo at `row`."""
+        strong, weak = self.strong[row].tolist(), self.weak[row].tolist()
+        return (
+            tuple(t for t, m in zip(self.terms, strong, strict=True) if m),
+            tuple(t for t, m in zip(self.terms, weak, strict=True) if m),
+        )
 
 
 FieldValue = str | Sequence[str] | None
@@ -592,15 +646,17 @@ class FullTextIndex:
         match a term are added after it, with score 0 and retrieved=False. Without another retriever, or
         inside a few allowed photos (BM25 is then computed for those only), every term retrieves.
         """
+        if limit is None:
+            ev = self.search_all(query, allowed_ids)
+            return TextHits(
+                TextHit(pid, score, *ev.matched(row))
+                for row, (pid, score) in enumerate(zip(ev.ids.tolist(), ev.scores.tolist(), strict=True))
+            )
         terms = query_terms(query)
-        if not terms or (limit is not None and limit <= 0) or (allowed_ids is not None and not allowed_ids):
+        if not terms or limit <= 0 or (allowed_ids is not None and not allowed_ids):
             return TextHits()
-        weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
-        bounded = (
-            limit is not None
-            and rescore is not None
-            and (allowed_ids is None or len(allowed_ids) > self.rare_df)
-        )
+        weights = _bm25_weights()
+        bounded = rescore is not None and (allowed_ids is None or len(allowed_ids) > self.rare_df)
         with self._lock:
             # each term's FTS5 expression; bounded, within bounded work (None: it retrieves nothing)
             exprs = self._bounded_exprs(terms) if bounded else {t: _term_expr(t) for t in terms}
@@ -608,7 +664,7 @@ class FullTextIndex:
             others = [t for t in terms if t not in exact]  # matched in the stored words of what was found
             # a pool larger than `limit`, re-ordered by how many terms each photo matched (when some terms are
             # matched photo by photo, the pool is the limit)
-            pool = None if limit is None else limit if others else max(limit * 4, 100)
+            pool = limit if others else max(limit * 4, 100)
             retrieving = [e for e in exprs.values() if e]
             rows: list[tuple[int, float]] = []
             if retrieving:
@@ -618,9 +674,8 @@ class FullTextIndex:
                     # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
                     sql += " AND +rowid IN (SELECT value FROM json_each(?))"
                     params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
-                if pool is not None:  # every match needs no order here: they are sorted below
-                    sql += " ORDER BY rank LIMIT ?"
-                    params.append(pool)
+                sql += " ORDER BY rank LIMIT ?"
+                params.append(pool)
                 try:
                     rows = self._conn.execute(sql, params).fetchall()
                 except sqlite3.OperationalError as exc:
@@ -628,21 +683,19 @@ class FullTextIndex:
                     log.warning("full-text query failed for %r: %s", query[:100], exc)
                     return TextHits()
             ids = [r[0] for r in rows]
-            # every match: each term's own matches need no restriction to the pool (they are in it)
-            within = pool is not None or allowed_ids is not None
-            matched = self._matched_terms(ids, exact, within=within)
+            matched = self._matched_terms(ids, exact)
             if others:
                 matched = _merge_matches(terms, matched, self.word_matches(ids, others))
             hits = []
             n, nothing = len(terms), ((), ())
-            for pid, rank in rows:  # one object a hit: a complete list has tens of thousands
+            for pid, rank in rows:
                 strong, weak = matched.get(pid, nothing)
                 share = (len(strong) + WEAK_TERM * len(weak)) / n  # TextHit.coverage / n
                 hits.append(TextHit(pid, -float(rank) * share**COORDINATION, strong, weak))
             hits.sort(key=lambda h: -h.score)
             hits = hits[:limit]
             extra: list[int] = []
-            if rescore and limit is not None and (others or len(rows) > limit):
+            if rescore and (others or len(rows) > limit):
                 # the list left matches out: the other retriever's photos among them get their words
                 kept = {h.photo_id for h in hits}
                 extra = [
@@ -650,7 +703,7 @@ class FullTextIndex:
                     for p in dict.fromkeys(rescore)
                     if p not in kept and (allowed_ids is None or p in allowed_ids)
                 ]
-                if others or (pool is not None and len(rows) >= pool):  # beyond the pool: read the words
+                if others or len(rows) >= pool:  # beyond the pool: read the words
                     unread = [p for p in extra if p not in matched]
                     matched.update(self.word_matches(unread, terms))
         more = [TextHit(pid, 0.0, *matched[pid], retrieved=False) for pid in extra if pid in matched]
@@ -658,6 +711,34 @@ class FullTextIndex:
         out = TextHits(hits + more)
         out.partial = bool(others)
         return out
+
+    def search_all(self, query: str, allowed_ids: set[int] | None = None) -> WordEvidence:
+        """Every photo matching any query term (optionally among `allowed_ids`), as search() with no limit
+        orders them, in arrays."""
+        terms = query_terms(query)
+        if not terms or (allowed_ids is not None and not allowed_ids):
+            return WordEvidence.nothing(terms)
+        sql = f"SELECT rowid, bm25(fts, {_bm25_weights()}) FROM fts WHERE fts MATCH ?"
+        params: list[object] = [" OR ".join(_term_expr(t) for t in terms)]
+        if allowed_ids is not None:
+            # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
+            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
+        with self._lock:
+            try:
+                rows = self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                # quoting makes this unreachable for user text; never let a query crash the search
+                log.warning("full-text query failed for %r: %s", query[:100], exc)
+                return WordEvidence.nothing(terms)
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            # every match: each term's own matches need no restriction to these (they are among them)
+            strong, weak = self._term_matrix(ids, terms, within=allowed_ids is not None)
+        rank = np.array([r[1] for r in rows], dtype=np.float64)
+        share = (strong.sum(axis=1) + WEAK_TERM * weak.sum(axis=1)) / len(terms)
+        scores = -rank * share**COORDINATION
+        order = np.argsort(-scores, kind="stable")
+        return WordEvidence(tuple(terms), ids[order], scores[order], strong[order], weak[order])
 
     def _bounded_exprs(self, terms: Sequence[str]) -> dict[str, str | None]:
         """Per term, what retrieves it while reading at most `rare_df` photos' entries: its whole expression;
@@ -703,33 +784,42 @@ class FullTextIndex:
         }
 
     def _matched_terms(
-        self, ids: list[int], terms: list[str], *, within: bool = True
+        self, ids: list[int], terms: list[str]
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """Per photo: (terms found as words, terms found only among the characters of other words).
+        """Per photo of `ids` that matches a term: (terms found as words, terms found only among the
+        characters of other words)."""
+        strong, weak = self._term_matrix(np.array(ids, dtype=np.int64), terms)
+        ev = WordEvidence(tuple(terms), np.array(ids, dtype=np.int64), np.empty(0), strong, weak)
+        rows = np.flatnonzero(strong.any(axis=1) | weak.any(axis=1)).tolist()
+        return {ids[row]: ev.matched(row) for row in rows}
 
-        One MATCH per term over the pool, first in the word columns, then anywhere: exactly FTS5's notion of a
-        match (stemming, character phrases). within=False: the pool is every match of the terms, so each
-        term's matches are read whole (no id list to look up in; about twice as fast)."""
-        if not ids:
-            return {}
-        pool: tuple[str, ...] = (json.dumps(ids),) if within else ()
+    def _term_matrix(
+        self, ids: np.ndarray, terms: Sequence[str], *, within: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(strong, weak) bool matrices (ids x terms): the term found as a word; found only among the
+        characters of other words. One MATCH per term over `ids`, first in the word columns, then anywhere:
+        exactly FTS5's notion of a match (stemming, character phrases). within=False: `ids` holds every
+        match of the terms, so each term's matches are read whole (no id list to look up in; about twice as
+        fast)."""
+        strong = np.zeros((len(ids), len(terms)), dtype=bool)
+        weak = np.zeros((len(ids), len(terms)), dtype=bool)
+        if not len(ids):
+            return strong, weak
+        pool: tuple[str, ...] = (json.dumps(ids.tolist()),) if within else ()
         sql = "SELECT rowid FROM fts WHERE fts MATCH ?"
         if within:
             sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-        strong: dict[int, list[str]] = {}
-        weak: dict[int, list[str]] = {}
-        for term in terms:
+
+        def matching(expr: str) -> np.ndarray:
+            found = [r[0] for r in self._conn.execute(sql, (expr, *pool))]
+            return np.isin(ids, np.array(found, dtype=np.int64))
+
+        for j, term in enumerate(terms):
             expr = _term_expr(term)
-            as_word = {r[0] for r in self._conn.execute(sql, (f"{_WORD_COLUMNS} : ({expr})", *pool))}
-            for pid in as_word:
-                strong.setdefault(pid, []).append(term)
+            strong[:, j] = matching(f"{_WORD_COLUMNS} : ({expr})")
             if any(_is_cjk(c) for c in term):
-                for (pid,) in self._conn.execute(sql, (expr, *pool)):
-                    if pid not in as_word:
-                        weak.setdefault(pid, []).append(term)
-        return {
-            pid: (tuple(strong.get(pid, ())), tuple(weak.get(pid, ()))) for pid in strong.keys() | weak.keys()
-        }
+                weak[:, j] = matching(expr) & ~strong[:, j]
+        return strong, weak
 
     def highlight(
         self, photo_id: int, query: str, *, start: str = "[", end: str = "]", width: int = 60

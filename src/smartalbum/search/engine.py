@@ -29,7 +29,7 @@ from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
-from smartalbum.index.fulltext import TextHits, query_terms
+from smartalbum.index.fulltext import TextHits, WordEvidence, query_terms
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
@@ -681,31 +681,30 @@ class SearchEngine:
                 dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
                 dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
         terms = query_terms(semantic)
-        found_text = TextHits()
-        if terms:
+        text = WordEvidence.nothing(terms)  # the words' list, best first
+        found_text = TextHits()  # the same as hits, for a relevance list (its photos re-scored by words too)
+        if terms and complete:
+            text = self.indexes.fts.search_all(semantic, allowed)
+        elif terms:
             # beside a dense list, a relevance list's words are bounded (common words do not retrieve): the
             # photos found by meaning have their words matched instead
             found_text = self.indexes.fts.search(
-                semantic,
-                None if complete else POOL,
-                allowed,
-                rescore=dense_ids.tolist() if by_meaning and not complete else None,
+                semantic, POOL, allowed, rescore=dense_ids.tolist() if by_meaning else None
             )
+            text = WordEvidence.of_hits(terms, found_text)
         # every photo's evidence at once, in arrays: a complete listing has tens of thousands of photos
-        text_ids = np.fromiter((h.photo_id for h in found_text), dtype=np.int64, count=len(found_text))
+        text_ids = text.ids
         ids = np.unique(np.concatenate([dense_ids, text_ids]))
         cosine = np.full(len(ids), np.nan)
         cosine[np.searchsorted(ids, dense_ids)] = dense_cos
         words = np.zeros(len(ids))
         at_text = np.searchsorted(ids, text_ids)
         if terms:
-            words[at_text] = np.fromiter((h.coverage for h in found_text), np.float64, len(found_text)) / len(
-                terms
-            )
+            words[at_text] = text.coverage / len(terms)
         rrf = np.zeros(len(ids))
         weights = [1.0] if len(dense_ids) else []
         rrf[np.searchsorted(ids, dense_ids)] += 1.0 / (RRF_K + np.arange(len(dense_ids)) + 1)
-        if len(found_text):  # a list with nothing in it has no say in agreement
+        if len(text_ids):  # a list with nothing in it has no say in agreement
             weights.append(TEXT_LIST_WEIGHT)
             rrf[at_text] += TEXT_LIST_WEIGHT / (RRF_K + np.arange(len(text_ids)) + 1)
         best_rrf = max(sum(weights), 1e-9) / (RRF_K + 1)
@@ -739,10 +738,9 @@ class SearchEngine:
                 score=round(float(score[i]), 4),
                 weak=rel < STRONG_RELEVANCE,
             )
-        for hit in found_text:
-            c = cands.get(hit.photo_id)
-            if c is not None:
-                c.matched, c.weak_terms = hit.matched_terms, hit.weak_terms
+        for row in np.flatnonzero(wanted[at_text]).tolist():  # the words matched, for the explanations
+            c = cands[int(text_ids[row])]
+            c.matched, c.weak_terms = text.matched(row)
         cut: list[float] = []
         if not complete:  # each retriever's own list (not the photos it only re-scored) that was cut
             own = [dense_ids.tolist(), [h.photo_id for h in found_text if h.retrieved]]
