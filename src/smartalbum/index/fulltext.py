@@ -673,7 +673,7 @@ class FullTextIndex:
                 if allowed_ids is not None:
                     # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
                     sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-                    params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
+                    params.append(json.dumps([int(i) for i in allowed_ids]))
                 sql += " ORDER BY rank LIMIT ?"
                 params.append(pool)
                 try:
@@ -723,7 +723,7 @@ class FullTextIndex:
         if allowed_ids is not None:
             # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
             sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(int(i) for i in allowed_ids)))
+            params.append(json.dumps([int(i) for i in allowed_ids]))
         with self._lock:
             try:
                 rows = self._conn.execute(sql, params).fetchall()

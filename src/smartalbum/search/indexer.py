@@ -277,6 +277,11 @@ class SearchIndexes:
         retrievers); None stays None (no filter)."""
         if photo_ids is None:
             return None
+        if (
+            self.state.execute("SELECT 1 FROM docs WHERE photo_id >= ? LIMIT 1", (MOMENT_BASE,)).fetchone()
+            is None
+        ):
+            return photo_ids  # no video has moments: no copy of a filter that can allow a million photos
         rows = self.state.execute(
             """SELECT photo_id FROM docs WHERE photo_id >= ?
                AND ((photo_id - ?) >> 16) IN (SELECT value FROM json_each(?))""",
