@@ -589,10 +589,12 @@ class Catalog:
         with self.transaction():
             self.db.executemany("UPDATE files SET size = -1 WHERE photo_id = ?", [(i,) for i in photo_ids])
 
-    def filter_photo_ids(self, photo_filter: PhotoFilter) -> list[int]:
-        """Visible photos passing the filter, newest first."""
+    def filter_photo_ids(self, photo_filter: PhotoFilter, *, ordered: bool = True) -> list[int]:
+        """Visible photos passing the filter, newest first (ordered=False: in no particular order, which
+        spares sorting a filter that allows a million photos)."""
         where, args = self._filter_where(photo_filter)
-        return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {_NEWEST}", args)]
+        order = _NEWEST if ordered else ""
+        return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {order}", args)]
 
     def filter_listing(
         self, photo_filter: PhotoFilter, *, offset: int, limit: int, fold_similar: bool

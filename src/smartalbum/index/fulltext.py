@@ -323,13 +323,22 @@ class WordEvidence:
         """TextHit.coverage of every photo."""
         return self.strong.sum(axis=1) + WEAK_TERM * self.weak.sum(axis=1)
 
-    def matched(self, row: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(terms found as words, terms found only inside other words) of the photo at `row`."""
-        strong, weak = self.strong[row].tolist(), self.weak[row].tolist()
-        return (
-            tuple(t for t, m in zip(self.terms, strong, strict=True) if m),
-            tuple(t for t, m in zip(self.terms, weak, strict=True) if m),
-        )
+    def matched_rows(self, rows: np.ndarray) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """(terms found as words, terms found only inside other words) of the photos at `rows`: each
+        distinct pattern of terms is turned into tuples once (a complete listing has tens of thousands)."""
+        if not len(rows):
+            return []
+        both = np.concatenate([self.strong[rows], self.weak[rows]], axis=1)
+        patterns, which = np.unique(both, axis=0, return_inverse=True)
+        n = len(self.terms)
+        named = [
+            (
+                tuple(t for t, m in zip(self.terms, p[:n], strict=True) if m),
+                tuple(t for t, m in zip(self.terms, p[n:], strict=True) if m),
+            )
+            for p in patterns.tolist()
+        ]
+        return [named[k] for k in which.reshape(-1).tolist()]
 
 
 FieldValue = str | Sequence[str] | None
@@ -648,9 +657,10 @@ class FullTextIndex:
         """
         if limit is None:
             ev = self.search_all(query, allowed_ids)
+            found = ev.matched_rows(np.arange(len(ev)))
             return TextHits(
-                TextHit(pid, score, *ev.matched(row))
-                for row, (pid, score) in enumerate(zip(ev.ids.tolist(), ev.scores.tolist(), strict=True))
+                TextHit(pid, score, *m)
+                for pid, score, m in zip(ev.ids.tolist(), ev.scores.tolist(), found, strict=True)
             )
         terms = query_terms(query)
         if not terms or limit <= 0 or (allowed_ids is not None and not allowed_ids):
@@ -791,7 +801,9 @@ class FullTextIndex:
         strong, weak = self._term_matrix(np.array(ids, dtype=np.int64), terms)
         ev = WordEvidence(tuple(terms), np.array(ids, dtype=np.int64), np.empty(0), strong, weak)
         rows = np.flatnonzero(strong.any(axis=1) | weak.any(axis=1)).tolist()
-        return {ids[row]: ev.matched(row) for row in rows}
+        return dict(
+            zip([ids[row] for row in rows], ev.matched_rows(np.array(rows, dtype=np.int64)), strict=True)
+        )
 
     def _term_matrix(
         self, ids: np.ndarray, terms: Sequence[str], *, within: bool = True

@@ -498,9 +498,10 @@ class SearchEngine:
                 for pid, (group, others) in listing.folded.items()
             }
             return self._finish(catalog, results, page, folded, parsed, lang, directory, has_filter)
-        newest: list[int] | None = None  # photos passing the filters, newest first
+        newest: list[int] | None = None  # photos passing the filters (newest first when they are the answer)
         if has_filter:
-            newest = catalog.filter_photo_ids(where)
+            # in order only when they are the answer: words and meaning use them as a set
+            newest = catalog.filter_photo_ids(where, ordered=not parsed.semantic)
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
@@ -694,16 +695,16 @@ class SearchEngine:
             text = WordEvidence.of_hits(terms, found_text)
         # every photo's evidence at once, in arrays: a complete listing has tens of thousands of photos
         text_ids = text.ids
-        ids = np.unique(np.concatenate([dense_ids, text_ids]))
+        ids, at_both = np.unique(np.concatenate([dense_ids, text_ids]), return_inverse=True)
+        at_dense, at_text = at_both[: len(dense_ids)], at_both[len(dense_ids) :]  # their places in `ids`
         cosine = np.full(len(ids), np.nan)
-        cosine[np.searchsorted(ids, dense_ids)] = dense_cos
+        cosine[at_dense] = dense_cos
         words = np.zeros(len(ids))
-        at_text = np.searchsorted(ids, text_ids)
         if terms:
             words[at_text] = text.coverage / len(terms)
         rrf = np.zeros(len(ids))
         weights = [1.0] if len(dense_ids) else []
-        rrf[np.searchsorted(ids, dense_ids)] += 1.0 / (RRF_K + np.arange(len(dense_ids)) + 1)
+        rrf[at_dense] += 1.0 / (RRF_K + np.arange(len(dense_ids)) + 1)
         if len(text_ids):  # a list with nothing in it has no say in agreement
             weights.append(TEXT_LIST_WEIGHT)
             rrf[at_text] += TEXT_LIST_WEIGHT / (RRF_K + np.arange(len(text_ids)) + 1)
@@ -722,25 +723,31 @@ class SearchEngine:
         # in the order the retrievers gave them: the dense list, then photos only the words found
         first = np.full(len(ids), len(ids) + len(text_ids), dtype=np.int64)
         first[at_text] = len(dense_ids) + np.arange(len(text_ids))
-        first[np.searchsorted(ids, dense_ids)] = np.arange(len(dense_ids))
-        cands: dict[int, _Candidate] = {}
+        first[at_dense] = np.arange(len(dense_ids))
         at = np.flatnonzero(wanted)
-        for i in at[np.argsort(first[at], kind="stable")].tolist():
-            pid = int(ids[i])
-            cos = None if np.isnan(cosine[i]) else float(cosine[i])
-            rel = float(relevance[i])
+        at = at[np.argsort(first[at], kind="stable")]
+        cands: dict[int, _Candidate] = {}
+        for pid, cos, r, w, rel, sc in zip(  # Python numbers, taken out of the arrays at once
+            ids[at].tolist(),
+            cosine[at].tolist(),
+            rrf[at].tolist(),
+            words[at].tolist(),
+            relevance[at].tolist(),
+            score[at].tolist(),
+            strict=True,
+        ):
             cands[pid] = _Candidate(
                 pid,
-                rrf=float(rrf[i]),
-                cosine=cos,
-                words=float(words[i]),
+                rrf=r,
+                cosine=None if cos != cos else cos,  # NaN: not found by meaning
+                words=w,
                 relevance=rel,
-                score=round(float(score[i]), 4),
+                score=round(sc, 4),
                 weak=rel < STRONG_RELEVANCE,
             )
-        for row in np.flatnonzero(wanted[at_text]).tolist():  # the words matched, for the explanations
-            c = cands[int(text_ids[row])]
-            c.matched, c.weak_terms = text.matched(row)
+        rows = np.flatnonzero(wanted[at_text])  # the words matched, for the explanations
+        for pid, (strong, weak) in zip(text_ids[rows].tolist(), text.matched_rows(rows), strict=True):
+            cands[pid].matched, cands[pid].weak_terms = strong, weak
         cut: list[float] = []
         if not complete:  # each retriever's own list (not the photos it only re-scored) that was cut
             own = [dense_ids.tolist(), [h.photo_id for h in found_text if h.retrieved]]
