@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -82,9 +82,8 @@ class _Candidate:
     score: float = 0.0  # relevance, scaled down by up to half when the retrievers rank the photo low
     weak: bool = False
     feedback: str | None = None
-    notes: list[str] = field(default_factory=list)
     verified: float | None = None  # P(yes) from the vision model's check of the question's condition
-    moments: list[tuple[int, float]] = field(default_factory=list)  # a video's matching moments: (k, score)
+    moments: tuple[tuple[int, float], ...] = ()  # a video's matching moments: (k, score)
 
 
 def _fold_moments(cands: dict[int, _Candidate]) -> None:
@@ -96,9 +95,9 @@ def _fold_moments(cands: dict[int, _Candidate]) -> None:
         video_id, k = split_moment(doc_id) or (0, 0)
         video = cands.get(video_id)
         if video is None or moment.score > video.score:
-            moment.photo_id, moment.moments = video_id, video.moments if video else []
+            moment.photo_id, moment.moments = video_id, video.moments if video else ()
             cands[video_id] = video = moment
-        video.moments.append((k, moment.score))
+        video.moments = (*video.moments, (k, moment.score))
 
 
 @functools.lru_cache(maxsize=4096)
