@@ -4,6 +4,7 @@ persistence, including an index saved before compressed storage existed (full-pr
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -190,9 +191,9 @@ def test_storage_scan_path_matches_decoding(
     q = queries[2]
     allowed = set(ids[::2].tolist())
     lo = float(np.quantile(vecs @ q, 0.2))  # ~4700 listed: past a first 4096-long scan
-    monkeypatch.setattr(mod, "_decodes", lambda n, total: True)
+    monkeypatch.setattr(mod, "_decodes", lambda n: True)
     decoded = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
-    monkeypatch.setattr(mod, "_decodes", lambda n, total: False)
+    monkeypatch.setattr(mod, "_decodes", lambda n: False)
     monkeypatch.setattr(mod, "DECODE_LIMIT", 100)  # the listing's size is guessed, not taken whole
     scanned = (index.search(q, 20, allowed), index.search(q, 6000, min_cosine=lo))
     assert len(scanned[1]) > 4096
@@ -241,3 +242,27 @@ def test_filters_see_photos_added_and_removed_after_a_search(data: tuple) -> Non
     assert after == set(ids[1000:4000:2].tolist())
     listed_ids, _ = index.search_all(q, -1.0, allowed)
     assert set(listed_ids.tolist()) == after
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_equal_scores_come_in_photo_id_order(
+    data: tuple, monkeypatch: pytest.MonkeyPatch, decode: bool
+) -> None:
+    """The same text embedded for two photos gives them the same score: they are listed by photo id, whether
+    the scores were decoded or scanned and in whatever order a filter's ids came."""
+    import smartalbum.index.vectors as mod
+
+    ids, vecs, queries = data
+    twins = np.concatenate([vecs[:1500], vecs[:1500]])  # photo i and photo i + 1500 have one vector
+    index = VectorIndex(DIM, "m", approx_threshold=1000, exact_filter_limit=5000)
+    index.add(ids[:3000], twins)
+    monkeypatch.setattr(mod, "_decodes", lambda n: decode)
+    q = queries[5]
+    allowed = set(ids[:3000:3].tolist()) | set(ids[1500:3000].tolist())
+    for hits in (
+        index.search(q, 2000, allowed),
+        index.search(q, 3000, min_cosine=-1.0),
+        list(zip(*(a.tolist() for a in index.search_all(q, -1.0, allowed)), strict=True)),
+    ):
+        ties = [(a, b) for (a, sa), (b, sb) in itertools.pairwise(hits) if sa == sb]
+        assert len(ties) > 100 and all(a < b for a, b in ties)

@@ -49,9 +49,8 @@ EXACT_K = 5_000
 # 0.983 on 100,000 vectors derived from them (fp16 0.993, float32 storage at efSearch 256 0.979) in 1,552
 # bytes a vector: 1.55 GB at a million photos against 5.4 GB for float32 HNSW (README "Scaling out").
 STORAGES = ("sq8", "fp16", "flat")
-# exact answers over more vectors than this, or than a quarter of the index, scan the storage with faiss
-# (bitmap of the allowed ones) instead of decoding them and multiplying in numpy: the scan costs about the
-# same whatever the share allowed (~25 ms per 100,000 384-d SQ8 vectors), decoding ~0.8 us a vector
+# exact answers over more vectors than this scan the storage with faiss (bitmap of the allowed ones) instead
+# of decoding them and multiplying in numpy
 DECODE_LIMIT = 65_536
 RANGE_SAMPLE = 2_048  # vectors scored to guess how many a complete listing holds
 STORAGE_DEFAULT = "sq8"
@@ -129,9 +128,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _decodes(n: int, total: int) -> bool:
-    """Whether exact scores of n of an index's `total` vectors are best decoded (or else scanned)."""
-    return n <= min(DECODE_LIMIT, max(4096, total // 4))
+def _decodes(n: int) -> bool:
+    """Whether exact scores of n vectors are decoded and multiplied in numpy (or else scanned by faiss)."""
+    return n <= DECODE_LIMIT
 
 
 def _new_hnsw(dim: int, m: int, storage: str) -> Any:
@@ -430,8 +429,8 @@ class VectorIndex:
             params.sel = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
         scores, found = self._hnsw.search(q, want, params=params)
         del bitmap  # kept alive until here: the selector points into it
-        pairs = zip(found[0], scores[0], strict=True)
-        hits = [(int(self._label_ids[lab]), float(s)) for lab, s in pairs if lab >= 0]
+        ok = found[0] >= 0
+        hits = self._pairs(*self._ties_by_id(found[0][ok], scores[0][ok]))
         if len(hits) < want:
             # a selective filter can strand the graph walk; answer exactly rather than short
             return self._pairs(
@@ -509,8 +508,8 @@ class VectorIndex:
         k = min(k, len(labels))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        total = int(self._hnsw.ntotal)
-        if not _decodes(len(labels), total):
+        if not _decodes(len(labels)):
+            total = int(self._hnsw.ntotal)
             mask = np.zeros(total, dtype=bool)
             mask[labels] = True
             bitmap = np.packbits(mask, bitorder="little")
@@ -519,7 +518,7 @@ class VectorIndex:
             scores, found = storage.search(q, k, params=params)
             del bitmap  # kept alive until here: the selector points into it
             ok = found[0] >= 0
-            return found[0][ok], scores[0][ok]
+            return self._ties_by_id(found[0][ok], scores[0][ok])
         best_scores = np.empty(0, dtype=np.float32)
         best_labels = np.empty(0, dtype=np.int64)
         for start in range(0, len(labels), 65_536):
@@ -531,7 +530,15 @@ class VectorIndex:
                 top = np.argpartition(-best_scores, k - 1)[:k]
                 best_scores, best_labels = best_scores[top], best_labels[top]
         order = np.argsort(-best_scores, kind="stable")[:k]
-        return best_labels[order], best_scores[order]
+        return self._ties_by_id(best_labels[order], best_scores[order])
+
+    def _ties_by_id(self, labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best-first (labels, scores) with equal scores (the same text embedded twice) in photo id order,
+        whichever way they were computed and whatever order a filter's ids came in."""
+        if len(scores) > 1 and bool(np.any(scores[1:] == scores[:-1])):
+            order = np.lexsort((self._label_ids[labels], -scores))
+            labels, scores = labels[order], scores[order]
+        return labels, scores
 
     def _pairs(self, labels: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
         """(photo id, score) for labels, as Python numbers (a complete listing has tens of thousands)."""
