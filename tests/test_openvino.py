@@ -461,3 +461,15 @@ def test_vlm_bench_smoke_run_openvino(tiny_ov: Path) -> None:
         ("torch", "1"), ("torch", "2"), ("openvino", "1"), ("openvino", "2")
     ], out.stdout  # fmt: skip
     assert rows[2][0] == f"openvino {tiny_ov.name}"
+
+
+def test_vlm_dtype_sets_openvinos_precision(tmp_path: Path, tiny_ov: Path) -> None:
+    """vlm_dtype reaches OpenVINO: on a CPU with native bf16 (AMX), OpenVINO's own choice is bf16, whose
+    answers differ from the transformers backend's float32 ones (the equality test above needs f32)."""
+    auto = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_dtype="auto"))
+    assert auto.properties == {}
+    for dtype, hint in (("fp32", "f32"), ("bfloat16", "bf16"), ("half", "f16")):
+        analyser = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_dtype=dtype))
+        assert analyser.properties == {"INFERENCE_PRECISION_HINT": hint}
+    with pytest.raises(ModelError, match="unsupported vlm_dtype"):
+        OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_dtype="int3"))

@@ -38,6 +38,7 @@ from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.parse import analyse_in_chunks
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
 from smartalbum.vision.qwen_vl import (
+    _DTYPE_NAMES,
     MIN_PIXELS,
     PIXELS_PER_TOKEN_SIDE,
     _looks_like_path,
@@ -199,6 +200,21 @@ def _ov_device(requested: str) -> str:
     return requested.strip().upper()
 
 
+def _ov_precision(requested: str) -> dict[str, str]:
+    """vlm_dtype as OpenVINO's inference precision for the language model and the vision encoder: "auto"
+    leaves OpenVINO's choice (bf16 on CPUs with native bf16, such as AMX; f32 elsewhere)."""
+    req = requested.strip().lower()
+    if req == "auto":
+        return {}
+    name = _DTYPE_NAMES.get(req)
+    if name is None:
+        raise ModelError(
+            f"unsupported vlm_dtype {requested!r}",
+            "use one of auto, bfloat16 (bf16), float16 (fp16), float32 (fp32)",
+        )
+    return {"INFERENCE_PRECISION_HINT": {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}[name]}
+
+
 class OpenVINOAnalyser:
     """Describes photos with an OpenVINO export of Qwen3-VL through OpenVINO GenAI (see the module doc)."""
 
@@ -210,6 +226,7 @@ class OpenVINOAnalyser:
         self.model_id = openvino_model_id(settings)
         self.version = f"{model_display_name(self.model_id)}|{PROMPT_VERSION}"
         self.requested_device = settings.vlm_device
+        self.properties = _ov_precision(settings.vlm_dtype)
         self.batch_size = settings.vlm_batch_size
         self.max_pixels = settings.vlm_max_pixels
         self.max_new_tokens = settings.vlm_max_new_tokens
@@ -292,12 +309,14 @@ class OpenVINOAnalyser:
             # and the cache would keep old photos' blocks: off
             scheduler.enable_prefix_caching = False
             try:
-                return ov_genai.ContinuousBatchingPipeline(str(path), scheduler, device), "continuous"
+                return ov_genai.ContinuousBatchingPipeline(
+                    str(path), scheduler, device, self.properties, {}, self.properties
+                ), "continuous"
             except Exception as exc:  # e.g. an OpenVINO GenAI without images in continuous batching
                 log.warning(
                     "continuous batching is not available for %s (%s); one photo at a time", path, exc
                 )
-        return ov_genai.VLMPipeline(str(path), device), "single"
+        return ov_genai.VLMPipeline(str(path), device, **self.properties), "single"
 
     def unload(self) -> None:
         """Free the pipeline; the next `analyse` builds it again (waits for a running generate)."""
