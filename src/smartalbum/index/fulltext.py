@@ -261,11 +261,6 @@ def _term_expr(term: str) -> str:
     return _quote(term)
 
 
-def _bm25_weights() -> str:
-    """bm25()'s column weights, in column order."""
-    return ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
-
-
 class TextHits(list["TextHit"]):
     """search()'s hits; `partial`: terms too common to retrieve (or their character phrase) were left out,
     so photos that only they match may be missing (a relevance list is then not every match)."""
@@ -326,19 +321,26 @@ class WordEvidence:
     def matched_rows(self, rows: np.ndarray) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         """(terms found as words, terms found only inside other words) of the photos at `rows`: each
         distinct pattern of terms is turned into tuples once (a complete listing has tens of thousands)."""
-        if not len(rows):
-            return []
-        both = np.concatenate([self.strong[rows], self.weak[rows]], axis=1)
-        patterns, which = np.unique(both, axis=0, return_inverse=True)
-        n = len(self.terms)
-        named = [
-            (
-                tuple(t for t, m in zip(self.terms, p[:n], strict=True) if m),
-                tuple(t for t, m in zip(self.terms, p[n:], strict=True) if m),
-            )
-            for p in patterns.tolist()
-        ]
-        return [named[k] for k in which.reshape(-1).tolist()]
+        return _named(self.terms, self.strong[rows], self.weak[rows])
+
+
+def _named(
+    terms: Sequence[str], strong: np.ndarray, weak: np.ndarray
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each row of the (photos x terms) matrices as (terms found as words, terms found only inside other
+    words); each distinct pattern is turned into tuples once."""
+    if not len(strong):
+        return []
+    patterns, which = np.unique(np.concatenate([strong, weak], axis=1), axis=0, return_inverse=True)
+    n = len(terms)
+    named = [
+        (
+            tuple(t for t, m in zip(terms, p[:n], strict=True) if m),
+            tuple(t for t, m in zip(terms, p[n:], strict=True) if m),
+        )
+        for p in patterns.tolist()
+    ]
+    return [named[k] for k in which.reshape(-1).tolist()]
 
 
 FieldValue = str | Sequence[str] | None
@@ -657,15 +659,14 @@ class FullTextIndex:
         """
         if limit is None:
             ev = self.search_all(query, allowed_ids)
-            found = ev.matched_rows(np.arange(len(ev)))
+            named = ev.matched_rows(np.arange(len(ev)))
             return TextHits(
                 TextHit(pid, score, *m)
-                for pid, score, m in zip(ev.ids.tolist(), ev.scores.tolist(), found, strict=True)
+                for pid, score, m in zip(ev.ids.tolist(), ev.scores.tolist(), named, strict=True)
             )
         terms = query_terms(query)
         if not terms or limit <= 0 or (allowed_ids is not None and not allowed_ids):
             return TextHits()
-        weights = _bm25_weights()
         bounded = rescore is not None and (allowed_ids is None or len(allowed_ids) > self.rare_df)
         with self._lock:
             # each term's FTS5 expression; bounded, within bounded work (None: it retrieves nothing)
@@ -678,20 +679,10 @@ class FullTextIndex:
             retrieving = [e for e in exprs.values() if e]
             rows: list[tuple[int, float]] = []
             if retrieving:
-                sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
-                params: list[object] = [" OR ".join(retrieving)]
-                if allowed_ids is not None:
-                    # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
-                    sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-                    params.append(json.dumps([int(i) for i in allowed_ids]))
-                sql += " ORDER BY rank LIMIT ?"
-                params.append(pool)
-                try:
-                    rows = self._conn.execute(sql, params).fetchall()
-                except sqlite3.OperationalError as exc:
-                    # quoting makes this unreachable for user text; never let a query crash the search
-                    log.warning("full-text query failed for %r: %s", query[:100], exc)
+                found = self._ranked(query, retrieving, allowed_ids, pool)
+                if found is None:
                     return TextHits()
+                rows = found
             ids = [r[0] for r in rows]
             matched = self._matched_terms(ids, exact)
             if others:
@@ -728,18 +719,9 @@ class FullTextIndex:
         terms = query_terms(query)
         if not terms or (allowed_ids is not None and not allowed_ids):
             return WordEvidence.nothing(terms)
-        sql = f"SELECT rowid, bm25(fts, {_bm25_weights()}) FROM fts WHERE fts MATCH ?"
-        params: list[object] = [" OR ".join(_term_expr(t) for t in terms)]
-        if allowed_ids is not None:
-            # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
-            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps([int(i) for i in allowed_ids]))
         with self._lock:
-            try:
-                rows = self._conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                # quoting makes this unreachable for user text; never let a query crash the search
-                log.warning("full-text query failed for %r: %s", query[:100], exc)
+            rows = self._ranked(query, [_term_expr(t) for t in terms], allowed_ids, None)
+            if rows is None:
                 return WordEvidence.nothing(terms)
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             # every match: each term's own matches need no restriction to these (they are among them)
@@ -749,6 +731,28 @@ class FullTextIndex:
         scores = -rank * share**COORDINATION
         order = np.argsort(-scores, kind="stable")
         return WordEvidence(tuple(terms), ids[order], scores[order], strong[order], weak[order])
+
+    def _ranked(
+        self, query: str, exprs: Sequence[str], allowed_ids: set[int] | None, limit: int | None
+    ) -> list[tuple[int, float]] | None:
+        """(rowid, bm25) of the photos matching any of `exprs` (among `allowed_ids`), the best `limit` or all,
+        unordered then; None when FTS5 refused the query. Called with the lock held."""
+        weights = ", ".join(str(FIELD_WEIGHTS[f]) for f in FIELDS) + f", {_CHARS_WEIGHT}"
+        sql = f"SELECT rowid, bm25(fts, {weights}) AS rank FROM fts WHERE fts MATCH ?"
+        params: list[object] = [" OR ".join(exprs)]
+        if allowed_ids is not None:
+            # '+rowid' keeps the id list out of the FTS lookup: without it FTS5 re-runs MATCH per id
+            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in allowed_ids]))
+        if limit is not None:
+            sql += " ORDER BY rank LIMIT ?"
+            params.append(limit)
+        try:
+            return list(self._conn.execute(sql, params).fetchall())
+        except sqlite3.OperationalError as exc:
+            # quoting makes this unreachable for user text; never let a query crash the search
+            log.warning("full-text query failed for %r: %s", query[:100], exc)
+            return None
 
     def _bounded_exprs(self, terms: Sequence[str]) -> dict[str, str | None]:
         """Per term, what retrieves it while reading at most `rare_df` photos' entries: its whole expression;
@@ -799,10 +803,9 @@ class FullTextIndex:
         """Per photo of `ids` that matches a term: (terms found as words, terms found only among the
         characters of other words)."""
         strong, weak = self._term_matrix(np.array(ids, dtype=np.int64), terms)
-        ev = WordEvidence(tuple(terms), np.array(ids, dtype=np.int64), np.empty(0), strong, weak)
-        rows = np.flatnonzero(strong.any(axis=1) | weak.any(axis=1)).tolist()
+        rows = np.flatnonzero(strong.any(axis=1) | weak.any(axis=1))
         return dict(
-            zip([ids[row] for row in rows], ev.matched_rows(np.array(rows, dtype=np.int64)), strict=True)
+            zip([ids[row] for row in rows.tolist()], _named(terms, strong[rows], weak[rows]), strict=True)
         )
 
     def _term_matrix(
