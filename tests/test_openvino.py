@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import re
 import shutil
 import subprocess
@@ -31,10 +32,18 @@ from smartalbum.models import configured_models, pull_targets
 from smartalbum.pipeline.run import index_library
 from smartalbum.vision import backends
 from smartalbum.vision.backends import resolve_vlm_backend, vlm_analyser
-from smartalbum.vision.openvino_backend import OpenVINOAnalyser, fit_model_grid, to_history
+from smartalbum.vision.openvino_backend import (
+    OpenVINOAnalyser,
+    fit_model_grid,
+    kv_cache_gb,
+    kv_value_bytes,
+    model_grid,
+    release_weight_pages,
+    to_history,
+)
 from smartalbum.vision.parse import result_from_raw
 from smartalbum.vision.prompt import USER_PROMPT, build_messages
-from smartalbum.vision.qwen_vl import QwenVLAnalyser, fit_pixels
+from smartalbum.vision.qwen_vl import MIN_PIXELS, QwenVLAnalyser, fit_pixels
 from tests.helpers import make_photo
 from tiny_qwen import tiny_qwen_dir
 
@@ -233,6 +242,41 @@ def test_openvino_images_have_the_grid_transformers_uses(tmp_path: Path, tiny: P
         (_, rows, cols), *_ = inputs["image_grid_thw"].tolist()
         assert (grid.width, grid.height) == (cols * 16, rows * 16), size
         assert grid.width * grid.height <= settings.vlm_max_pixels  # at most 196 image tokens at 448x448
+
+
+def test_model_grid_is_transformers_smart_resize() -> None:
+    """The engine rounds sides as transformers' processor does, without importing it (torch: ~0.7 GB)."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    sides = (3, 15, 16, 17, 31, 48, 100, 333, 448, 449, 1000, 3000)
+    for max_pixels in (32 * 32, 448 * 448, 1024 * 1024):
+        min_pixels = min(MIN_PIXELS, max_pixels)
+        for h in sides:
+            for w in sides:
+                if max(h, w) / min(h, w) > 200:
+                    with pytest.raises(ValueError, match="aspect ratio"):
+                        model_grid(h, w, min_pixels, max_pixels)
+                    continue
+                expected = smart_resize(h, w, factor=32, min_pixels=min_pixels, max_pixels=max_pixels)
+                assert model_grid(h, w, min_pixels, max_pixels) == expected, (h, w, max_pixels)
+
+
+def test_the_openvino_engine_runs_without_torch(tmp_path: Path, tiny_ov: Path) -> None:
+    """torch and transformers cost the engine's process ~0.7 GB; nothing on its path imports them, from
+    choosing the engine ("auto" asks whether there is a CUDA GPU) to the answers."""
+    code = (
+        "import sys; from pathlib import Path; from PIL import Image\n"
+        "from smartalbum.config import load_settings\n"
+        "from smartalbum.vision import backends\n"
+        "backends._GPU_DRIVER_FILES = ()  # a machine without a GPU driver, whatever runs the test\n"
+        "from smartalbum.vision.backends import vlm_analyser\n"
+        f"s = load_settings(Path({str(tmp_path / 'lib')!r}), vlm_backend='auto', vlm_model={str(tiny_ov)!r},"
+        " vlm_max_new_tokens=16)\n"
+        "a = vlm_analyser(s); print(a.name, len(a.generate_raw([Image.new('RGB', (300, 200))])))\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split("\n")[:2] == ["openvino 1", "[]"], out.stderr[-3000:]
 
 
 def _cpu(monkeypatch: pytest.MonkeyPatch, cuda: bool = False) -> None:
@@ -473,3 +517,71 @@ def test_vlm_dtype_sets_openvinos_precision(tmp_path: Path, tiny_ov: Path) -> No
         assert analyser.properties == {"INFERENCE_PRECISION_HINT": hint}
     with pytest.raises(ModelError, match="unsupported vlm_dtype"):
         OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov), vlm_dtype="int3"))
+
+
+def _mapped_kib(files: list[Path]) -> dict[str, int | None]:
+    """Resident KiB of this process's mappings of each file (summed), None for a file that is not mapped."""
+    wanted = {str(f.resolve()): f.name for f in files}
+    out: dict[str, int | None] = {name: None for name in wanted.values()}
+    current: str | None = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+$", head[0]):
+            current = wanted.get(head[5]) if len(head) > 5 else None
+        elif current is not None and head[0] == "Rss:":
+            out[current] = (out[current] or 0) + int(head[1])
+    return out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/smaps (Linux)")
+def test_release_weight_pages_drops_that_folders_mapped_weights_and_loses_nothing(tmp_path: Path) -> None:
+    model, other, linked = tmp_path / "model", tmp_path / "other", tmp_path / "hub-snapshot"
+    for folder in (model, other, linked):
+        folder.mkdir()
+    data = bytes(range(256)) * 16384  # 4 MiB
+    (model / "w.bin").write_bytes(data)
+    (other / "v.bin").write_bytes(data)
+    (linked / "l.bin").symlink_to(model / "w.bin")  # a hub cache links its files to blobs
+    files = [model / "w.bin", other / "v.bin"]
+    handles = [open(f, "rb") for f in files]  # noqa: SIM115 (closed below)
+    maps = [mmap.mmap(h.fileno(), 0, access=mmap.ACCESS_READ) for h in handles]
+    try:
+        assert all(m[:] == data for m in maps)  # every page read: resident
+        before = _mapped_kib(files)
+        assert before == {"w.bin": 4096, "v.bin": 4096}
+        assert release_weight_pages(tmp_path / "nothing-here") == 0
+        assert release_weight_pages(linked) >= len(data)  # through the link: model/w.bin
+        assert _mapped_kib(files) == {"w.bin": 0, "v.bin": 4096}  # another folder's: untouched
+        assert maps[0][:] == data  # read again from the file, unchanged
+    finally:
+        for m, h in zip(maps, handles, strict=True):
+            m.close()
+            h.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/smaps (Linux)")
+def test_loading_releases_the_exports_mapped_weight_pages(tmp_path: Path, tiny_ov: Path) -> None:
+    """OpenVINO keeps the export's weight files mapped after repacking them; the load's warm-up inference
+    is followed by dropping those pages (the answers after it are checked against transformers above)."""
+    weights = sorted(tiny_ov.glob("openvino_*_model.bin"))
+    analyser = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov)))
+    analyser.load()
+    resident = _mapped_kib(weights)
+    assert resident["openvino_language_model.bin"] is not None  # OpenVINO maps it: the check is real
+    assert all(kib == 0 for kib in resident.values() if kib is not None), resident
+    assert all(a.strip() for a in analyser.generate_raw(_images()[:2]))
+
+
+def test_kv_cache_is_sized_at_the_cache_precision(tmp_path: Path) -> None:
+    """The 2B model's 28 layers x 8 KV heads x 128: 57,344 B a token in u8, twice that in f16; eight photos
+    of 1,604 tokens (prompt allowance, image, 384 new) fit 1 GB in u8 and need 2 GB in f16."""
+    text = {"num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}
+    (tmp_path / "config.json").write_text(json.dumps({"text_config": text}))
+    assert kv_cache_gb(tmp_path, 8, 1604, 1) == 1
+    assert kv_cache_gb(tmp_path, 8, 1604, 2) == 2
+    assert kv_cache_gb(tmp_path, 16, 1604, 1) == 2
+    assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "u8"}) == 1
+    assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "f16"}) == 2
+    assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "u4"}) == 0.5
+    assert kv_value_bytes("NO_SUCH_DEVICE", {}) == 2  # OpenVINO cannot say: 16 bits
+    assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "no-such-type"}) == 2

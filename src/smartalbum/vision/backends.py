@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,10 @@ VLM_BACKENDS = ("auto", *REGISTRY)
 
 
 def cuda_available() -> bool:
+    """A usable CUDA (or ROCm) GPU. On Linux without a GPU driver this answers without importing torch,
+    which would cost a CPU-only process ~0.6 GB for the question."""
+    if sys.platform == "linux" and not any(Path(p).exists() for p in _GPU_DRIVER_FILES):
+        return False
     try:
         import torch
 
@@ -49,6 +54,8 @@ def cuda_available() -> bool:
         return False
 
 
+# what a Linux machine with an NVIDIA (CUDA) or AMD (ROCm) GPU driver has (/dev/dxg: WSL 2's GPU)
+_GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
 # An OpenVINO export -> the transformers model it was exported from: "auto" runs the export only in place of
 # that model (a vlm_model of another size or family keeps its own engine).
 OPENVINO_EXPORT_OF = {"OpenVINO/Qwen3-VL-2B-Instruct-int4-ov": "Qwen/Qwen3-VL-2B-Instruct"}

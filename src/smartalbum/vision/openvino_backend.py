@@ -132,8 +132,10 @@ def check_export(path: Path, model: str) -> None:
         )
 
 
-def kv_cache_gb(path: Path, requests: int, tokens_per_request: int) -> int:
-    """KV-cache size (GB, at least 1) for `requests` photos of `tokens_per_request` tokens at 16 bits."""
+def kv_cache_gb(path: Path, requests: int, tokens_per_request: int, value_bytes: float = 2) -> int:
+    """KV-cache size (GB, at least 1) for `requests` photos of `tokens_per_request` tokens, each key and value
+    element `value_bytes` bytes (1 for OpenVINO's CPU default of u8, 2 for f16/bf16). The continuous-batching
+    pipeline grows its cache up to this size and keeps it, so it is the engine's memory, not only a limit."""
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         text = config.get("text_config") or config
@@ -142,8 +144,61 @@ def kv_cache_gb(path: Path, requests: int, tokens_per_request: int) -> int:
         head_dim = int(text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"])
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return 2
-    per_token = 2 * layers * kv_heads * head_dim * 2  # keys and values, 2 bytes each
+    per_token = 2 * layers * kv_heads * head_dim * value_bytes  # keys and values
     return max(1, math.ceil(per_token * requests * tokens_per_request * 1.25 / 1e9))
+
+
+def kv_value_bytes(device: str, properties: dict[str, str]) -> float:
+    """Bytes a KV-cache element takes on `device`: the precision `properties` set, else the device's default
+    (u8 on CPUs, with a scale and zero point per token and head that the 1.25 of kv_cache_gb covers); 2 when
+    OpenVINO does not say."""
+    import openvino as ov
+
+    precision = properties.get("KV_CACHE_PRECISION")
+    try:
+        if precision:
+            element = getattr(ov.Type, precision.strip().lower())  # "u8", "f16", "bf16"
+        else:
+            element = ov.Core().get_property(device, "KEY_CACHE_PRECISION")
+        return max(1, int(element.bitwidth)) / 8
+    except Exception:  # a device without the property, an unknown name
+        return 2
+
+
+def release_weight_pages(folder: Path) -> int:
+    """Drop from this process's memory the pages of `folder`'s weight files (.bin) that OpenVINO mapped;
+    returns the bytes of the mappings.
+
+    OpenVINO maps an export's weights from disk, and its CPU plugin repacks them into its own memory at the
+    first inference; the mapped pages stay resident, counted in RSS (1.5 GB for the 2B INT4 export) though
+    nothing reads them again. They are read-only file pages: dropping them loses nothing, and a later read
+    (a new shape, another compile) only loads them again from disk. Linux only (elsewhere: 0)."""
+    maps = Path("/proc/self/maps")
+    if not maps.is_file():
+        return 0
+    import ctypes
+    import ctypes.util
+
+    weights = {str(f.resolve()) for f in folder.glob("*.bin")}  # resolved: a hub cache links to its blobs
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lines = maps.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0
+    released = 0
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) < 6 or "w" in parts[1] or parts[5] not in weights:
+            continue
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED) == 0:
+            released += end - start
+    return released
+
+
+_MADV_DONTNEED = 4
+# the load's warm-up photo: mid-grey, the smallest the model takes
+_WARM_UP_IMAGE = Image.new("RGB", (64, 64), (128, 128, 128))
 
 
 def to_history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -172,20 +227,36 @@ def to_history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def fit_model_grid(image: Image.Image, max_pixels: int) -> Image.Image:
     """`image` as the transformers engine shows it to the model: fit_pixels, then resized to the grid that
-    the Qwen-VL processor rounds it to (transformers' own smart_resize, with the bounds
-    QwenVLAnalyser.model_inputs gives the processor). Its sides are then multiples of 32 px within
-    vlm_max_pixels, so OpenVINO GenAI's resize (bounded by the export's preprocessor_config, not by
-    vlm_max_pixels) keeps it as it is: the same number of image tokens as transformers."""
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
-
+    the Qwen-VL processor rounds it to (`model_grid`, with the bounds QwenVLAnalyser.model_inputs gives the
+    processor). Its sides are then multiples of 32 px within vlm_max_pixels, so OpenVINO GenAI's resize
+    (bounded by the export's preprocessor_config, not by vlm_max_pixels) keeps it as it is: the same number
+    of image tokens as transformers."""
     img = fit_pixels(image, max_pixels)
     w, h = img.size
-    height, width = smart_resize(
-        h, w, factor=PIXELS_PER_TOKEN_SIDE, min_pixels=min(MIN_PIXELS, max_pixels), max_pixels=max_pixels
-    )
+    height, width = model_grid(h, w, min(MIN_PIXELS, max_pixels), max_pixels)
     if (width, height) != (w, h):
         img = img.resize((width, height), Image.Resampling.BICUBIC)
     return img
+
+
+def model_grid(height: int, width: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """The Qwen-VL processor's rounding of an image's sides to whole 32-px tiles within the pixel bounds
+    (transformers' `smart_resize`, whose module would import torch and transformers into this engine's
+    process: ~0.7 GB that the OpenVINO engine has no other use for; a test compares the two)."""
+    factor = PIXELS_PER_TOKEN_SIDE
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {width}x{height}")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
 
 
 def _ov_device(requested: str) -> str:
@@ -265,17 +336,27 @@ class OpenVINOAnalyser:
         started = time.monotonic()
         try:
             pipe, engine = self._build(path, device)
+            # one photo, two tokens: the first inference compiles the kernels and repacks the weights, after
+            # which the weight files' mapped pages are dead (release_weight_pages)
+            warm = self._config_of(pipe, engine, max_new_tokens=2)
+            _answers(pipe, engine, warm, _tensors([fit_model_grid(_WARM_UP_IMAGE, self.max_pixels)]))
         except ModelError:
             raise
         except Exception as exc:
             raise _load_error(self.model_id, exc) from exc
+        released = release_weight_pages(path)
+        self._pipe, self.engine, self.path = pipe, engine, path
+        self._config = self._config_of(pipe, engine, max_new_tokens=self.max_new_tokens)
+        log.info("loaded %s with OpenVINO GenAI (%s, %s) in %.1f s; %.0f MB of mapped weights released",
+                 path, engine, device, time.monotonic() - started, released / 1e6)  # fmt: skip
+
+    @staticmethod
+    def _config_of(pipe: Any, engine: str, *, max_new_tokens: int) -> Any:
         config = pipe.get_config() if engine == "continuous" else pipe.get_generation_config()
-        config.max_new_tokens = self.max_new_tokens
+        config.max_new_tokens = max_new_tokens
         config.do_sample = False  # greedy, as the transformers backend: reproducible descriptions
         config.num_beams = 1
-        self._pipe, self._config, self.engine, self.path = pipe, config, engine, path
-        log.info("loaded %s with OpenVINO GenAI (%s, %s) in %.1f s", path, engine, device,
-                 time.monotonic() - started)  # fmt: skip
+        return config
 
     def _resolve(self) -> Path:
         model = self.model_id
@@ -303,7 +384,8 @@ class OpenVINOAnalyser:
             scheduler = ov_genai.SchedulerConfig()
             # the prompt (~600 tokens), the image (<= max_pixels / 32^2 tokens) and the answer, per photo
             tokens = 1024 + self.max_pixels // (32 * 32) + self.max_new_tokens
-            scheduler.cache_size = kv_cache_gb(path, self.batch_size, tokens)
+            value_bytes = kv_value_bytes(device, self.properties)
+            scheduler.cache_size = kv_cache_gb(path, self.batch_size, tokens, value_bytes)
             scheduler.max_num_seqs = max(self.batch_size, 1)
             # identical prompts share their prefix in the cache; the image differs, so little is shared,
             # and the cache would keep old photos' blocks: off
@@ -344,26 +426,36 @@ class OpenVINOAnalyser:
         return self._generate([fit_model_grid(img, self.max_pixels) for img in images])
 
     def _generate(self, images: list[Image.Image]) -> list[str]:
-        import numpy as np
-        import openvino as ov
-        import openvino_genai as ov_genai
-
-        tensors = [ov.Tensor(np.ascontiguousarray(np.asarray(img, dtype=np.uint8))[None]) for img in images]
-        histories = [ov_genai.ChatHistory(to_history(build_messages(None))) for _ in images]
+        tensors = _tensors(images)
         with self._lock:  # one generate at a time on one pipeline, and not while it is (un)loaded
             pipe, config = self._pipe, self._config
             if pipe is None:
                 raise ModelError(f"{self.model_id!r} is not loaded", "call load() first")
-            if self.engine == "continuous":
-                out = pipe.generate(
-                    histories, images=[[t] for t in tensors], generation_config=[config] * len(images)
-                )
-                return [str(r.texts[0]) if r.texts else "" for r in out]
-            answers = []
-            for history, tensor in zip(histories, tensors, strict=True):
-                res = pipe.generate(history, images=[tensor], generation_config=config)
-                answers.append(str(res.texts[0]) if res.texts else "")
-            return answers
+            return _answers(pipe, self.engine, config, tensors)
+
+
+def _tensors(images: list[Image.Image]) -> list[Any]:
+    import numpy as np
+    import openvino as ov
+
+    return [ov.Tensor(np.ascontiguousarray(np.asarray(img, dtype=np.uint8))[None]) for img in images]
+
+
+def _answers(pipe: Any, engine: str | None, config: Any, tensors: list[Any]) -> list[str]:
+    """The pipeline's answers to the app's prompt, one photo (an image tensor) each."""
+    import openvino_genai as ov_genai
+
+    histories = [ov_genai.ChatHistory(to_history(build_messages(None))) for _ in tensors]
+    if engine == "continuous":
+        out = pipe.generate(
+            histories, images=[[t] for t in tensors], generation_config=[config] * len(tensors)
+        )
+        return [str(r.texts[0]) if r.texts else "" for r in out]
+    answers = []
+    for history, tensor in zip(histories, tensors, strict=True):
+        res = pipe.generate(history, images=[tensor], generation_config=config)
+        answers.append(str(res.texts[0]) if res.texts else "")
+    return answers
 
 
 def _load_error(model: str, exc: BaseException) -> ModelError:
