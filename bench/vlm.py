@@ -382,11 +382,12 @@ def ov_rows(
     import openvino as ov
     import openvino_genai as ov_genai
 
-    from smartalbum.vision.openvino_backend import kv_cache_gb
+    from smartalbum.vision.openvino_backend import kv_cache_gb, kv_value_bytes, release_weight_pages
 
     path = Path(args.ov_model) if weights == "model" else exported(args.arch, arch, weights)
     scheduler = ov_genai.SchedulerConfig()
-    scheduler.cache_size = kv_cache_gb(path, max(batches), args.prompt_tokens + 512 + args.new_tokens)
+    tokens = args.prompt_tokens + 512 + args.new_tokens
+    scheduler.cache_size = kv_cache_gb(path, max(batches), tokens, kv_value_bytes("CPU", {}))  # as the app
     scheduler.max_num_seqs = max(batches)
     scheduler.enable_prefix_caching = False  # identical photos: a cache would serve the prefill
     t0 = time.perf_counter()
@@ -435,6 +436,7 @@ def ov_rows(
 
     rows = []
     run(1, 2)  # first inference compiles kernels: not timed
+    release_weight_pages(path)  # as the app does after its warm-up
     for bs in batches:
         prefill = statistics.median(run(bs, 1) for _ in range(args.runs))
         total = statistics.median(run(bs, args.new_tokens) for _ in range(args.runs))

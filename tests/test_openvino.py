@@ -585,3 +585,14 @@ def test_kv_cache_is_sized_at_the_cache_precision(tmp_path: Path) -> None:
     assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "u4"}) == 0.5
     assert kv_value_bytes("NO_SUCH_DEVICE", {}) == 2  # OpenVINO cannot say: 16 bits
     assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "no-such-type"}) == 2
+
+
+def test_openvino_describes_eight_photos_together_unless_told(tmp_path: Path, tiny_ov: Path) -> None:
+    """Unset, vlm_batch_size is the engine's own: 8 on OpenVINO (bench/vlm.py), 4 on transformers."""
+    assert OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov))).batch_size == 8
+    told = _settings(tmp_path, vlm_model=str(tiny_ov), vlm_batch_size=4)
+    assert OpenVINOAnalyser(told).batch_size == 4
+    assert backends.vlm_batch_size(_settings(tmp_path), "transformers") == 4
+    (tmp_path / "library").mkdir(exist_ok=True)
+    (tmp_path / "library" / "config.toml").write_text("vlm_batch_size = 2\n")
+    assert OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov))).batch_size == 2

@@ -51,15 +51,16 @@ class Settings(BaseModel):
     model_source: Literal["huggingface", "hf-mirror", "modelscope"] = "huggingface"
     model_dir: Path | None = None
     # vision
-    # "transformers", "openvino" (CPU engine, INT4), "openai", or "auto" (vision/backends.py: CUDA ->
-    # transformers; CPU with openvino-genai -> openvino, unless only the transformers model is downloaded)
-    vlm_backend: str = "transformers"
+    # "auto" (vision/backends.py: CUDA -> transformers; CPU with openvino-genai -> openvino, unless only the
+    # transformers model is downloaded), "transformers", "openvino" (CPU engine, INT4) or "openai"
+    vlm_backend: str = "auto"
     vlm_model: str = "Qwen/Qwen3-VL-2B-Instruct"
     # the openvino engine's model when vlm_model is not an OpenVINO export folder: an already-exported INT4
     # Qwen3-VL-2B (hub id as published by OpenVINO; pulled through model_source) or a local export folder
     vlm_openvino_model: str = "OpenVINO/Qwen3-VL-2B-Instruct-int4-ov"
     vlm_device: str = "auto"
     vlm_dtype: str = "auto"
+    # photos described together; unset: 4, or 8 on the openvino engine (backends.VLM_BATCH_SIZES)
     vlm_batch_size: int = Field(default=4, ge=1, le=256)
     vlm_max_pixels: int = Field(default=448 * 448, ge=32 * 32)
     vlm_max_new_tokens: int = Field(default=384, ge=16, le=8192)

@@ -75,7 +75,9 @@ def index_library(
         report.similar = find_similar(catalog, settings, progress=progress, cancel=cancel)
     stages = []
     if vlm:
-        stages.append((vlm_analyser(settings), settings.vlm_batch_size))
+        analyser = vlm_analyser(settings)
+        # the engine's own batch (vlm_batch_size, or the engine's default when it is unset)
+        stages.append((analyser, getattr(analyser, "batch_size", settings.vlm_batch_size)))
     # with a queue the vision stage runs on `smartalbum worker`s; this process stays the one catalog writer
     queued = stages[0][0] if stages and settings.queue_url else None
     if settings.ocr_enabled if ocr is None else ocr:

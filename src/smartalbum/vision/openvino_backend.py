@@ -34,6 +34,7 @@ from smartalbum.config import Settings
 from smartalbum.errors import ModelError
 from smartalbum.hub import hub_reachable
 from smartalbum.models import ensure_local, hf_cache_copy, local_copy, model_dir, source_for
+from smartalbum.vision.backends import vlm_batch_size
 from smartalbum.vision.base import AnalysisInput, AnalysisResult
 from smartalbum.vision.parse import analyse_in_chunks
 from smartalbum.vision.prompt import PROMPT_VERSION, build_messages
@@ -298,7 +299,7 @@ class OpenVINOAnalyser:
         self.version = f"{model_display_name(self.model_id)}|{PROMPT_VERSION}"
         self.requested_device = settings.vlm_device
         self.properties = _ov_precision(settings.vlm_dtype)
-        self.batch_size = settings.vlm_batch_size
+        self.batch_size = vlm_batch_size(settings, self.name)
         self.max_pixels = settings.vlm_max_pixels
         self.max_new_tokens = settings.vlm_max_new_tokens
         self.model_source = settings.model_source
