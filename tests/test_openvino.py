@@ -34,6 +34,7 @@ from smartalbum.vision import backends
 from smartalbum.vision.backends import resolve_vlm_backend, vlm_analyser
 from smartalbum.vision.openvino_backend import (
     OpenVINOAnalyser,
+    export_kv_precision,
     fit_model_grid,
     kv_cache_gb,
     kv_value_bytes,
@@ -539,19 +540,24 @@ def test_release_weight_pages_drops_that_folders_mapped_weights_and_loses_nothin
     for folder in (model, other, linked):
         folder.mkdir()
     data = bytes(range(256)) * 16384  # 4 MiB
-    (model / "w.bin").write_bytes(data)
+    (model / "blob-w").write_bytes(data)  # a hub cache's blobs have no suffix
     (other / "v.bin").write_bytes(data)
-    (linked / "l.bin").symlink_to(model / "w.bin")  # a hub cache links its files to blobs
-    files = [model / "w.bin", other / "v.bin"]
+    (model / "p.bin").write_bytes(data)
+    (linked / "l.bin").symlink_to(model / "blob-w")  # ... and its snapshot links to them
+    (linked / "p.bin").symlink_to(model / "p.bin")
+    files = [model / "blob-w", other / "v.bin", model / "p.bin"]
     handles = [open(f, "rb") for f in files]  # noqa: SIM115 (closed below)
-    maps = [mmap.mmap(h.fileno(), 0, access=mmap.ACCESS_READ) for h in handles]
+    maps = [mmap.mmap(h.fileno(), 0, access=mmap.ACCESS_READ) for h in handles[:2]]
+    # a private mapping (its pages could be the process's own copies): never dropped
+    maps.append(mmap.mmap(handles[2].fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ))
     try:
         assert all(m[:] == data for m in maps)  # every page read: resident
         before = _mapped_kib(files)
-        assert before == {"w.bin": 4096, "v.bin": 4096}
+        assert before == {"blob-w": 4096, "v.bin": 4096, "p.bin": 4096}
         assert release_weight_pages(tmp_path / "nothing-here") == 0
-        assert release_weight_pages(linked) >= len(data)  # through the link: model/w.bin
-        assert _mapped_kib(files) == {"w.bin": 0, "v.bin": 4096}  # another folder's: untouched
+        assert release_weight_pages(linked) == len(data)  # through the link: model/blob-w
+        # another folder's and the private mapping: untouched
+        assert _mapped_kib(files) == {"blob-w": 0, "v.bin": 4096, "p.bin": 4096}
         assert maps[0][:] == data  # read again from the file, unchanged
     finally:
         for m, h in zip(maps, handles, strict=True):
@@ -572,7 +578,7 @@ def test_loading_releases_the_exports_mapped_weight_pages(tmp_path: Path, tiny_o
     assert all(a.strip() for a in analyser.generate_raw(_images()[:2]))
 
 
-def test_kv_cache_is_sized_at_the_cache_precision(tmp_path: Path) -> None:
+def test_kv_cache_is_sized_at_the_cache_precision(tmp_path: Path, tiny_ov: Path) -> None:
     """The 2B model's 28 layers x 8 KV heads x 128: 57,344 B a token in u8, twice that in f16; eight photos
     of 1,604 tokens (prompt allowance, image, 384 new) fit 1 GB in u8 and need 2 GB in f16."""
     text = {"num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}
@@ -584,6 +590,13 @@ def test_kv_cache_is_sized_at_the_cache_precision(tmp_path: Path) -> None:
     assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "f16"}) == 2
     assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "u4"}) == 0.5
     assert kv_value_bytes("NO_SUCH_DEVICE", {}) == 2  # OpenVINO cannot say: 16 bits
+    assert kv_value_bytes("CPU", {}) == 1  # OpenVINO's x86 CPU default: u8
+    # optimum writes f16 into an unquantized export's runtime options, and OpenVINO compiles it so
+    assert export_kv_precision(tiny_ov) == "f16"
+    assert kv_value_bytes("CPU", {}, tiny_ov) == 2
+    assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "u8"}, tiny_ov) == 1  # a setting wins
+    assert export_kv_precision(tmp_path) is None  # no language model IR
+    assert kv_value_bytes("CPU", {}, tmp_path) == 1
     assert kv_value_bytes("CPU", {"KV_CACHE_PRECISION": "no-such-type"}) == 2
 
 
@@ -596,3 +609,46 @@ def test_openvino_describes_eight_photos_together_unless_told(tmp_path: Path, ti
     (tmp_path / "library").mkdir(exist_ok=True)
     (tmp_path / "library" / "config.toml").write_text("vlm_batch_size = 2\n")
     assert OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov))).batch_size == 2
+
+
+def test_index_sends_the_openvino_engine_its_own_batch(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "photos"
+    for i in range(9):
+        make_photo(src / f"p{i}.jpg", size=(160, 120), color=(20 * i, 90, 200 - 20 * i), seed=i)
+    seen: list[int] = []
+    real = OpenVINOAnalyser._generate
+
+    def counting(self: OpenVINOAnalyser, images: list[Image.Image]) -> list[str]:
+        seen.append(len(images))
+        return real(self, images)
+
+    monkeypatch.setattr(OpenVINOAnalyser, "_generate", counting)
+    settings = _settings(tmp_path, vlm_backend="auto", vlm_model=str(tiny_ov), vlm_max_new_tokens=16)
+    with Catalog(settings.catalog_path) as cat:
+        cat.add_root(src.resolve())
+        (vlm,) = index_library(cat, settings).analyses
+    assert (vlm.producer, vlm.todo, vlm.errors) == ("openvino", 9, 0)
+    assert seen == [8, 1]  # vlm_batch_size unset: the engine's 8, not the setting's default of 4
+
+
+def test_a_continuous_pipeline_that_cannot_answer_gives_way_to_one_photo_at_a_time(
+    tmp_path: Path, tiny_ov: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built is not enough: the pipeline must answer the load's warm-up photo, else the single-photo one
+    runs (as when continuous batching cannot be built at all)."""
+    real = OpenVINOAnalyser._warm_up
+
+    def refuse_batches(self: OpenVINOAnalyser, pipe: Any, engine: str) -> None:
+        if engine == "continuous":
+            raise RuntimeError("images are not supported in continuous batching")
+        real(self, pipe, engine)
+
+    monkeypatch.setattr(OpenVINOAnalyser, "_warm_up", refuse_batches)
+    analyser = OpenVINOAnalyser(_settings(tmp_path, vlm_model=str(tiny_ov)))
+    with caplog.at_level(logging.WARNING):
+        answers = analyser.generate_raw(_images()[:2])
+    assert analyser.engine == "single"
+    assert len(answers) == 2 and all(a.strip() for a in answers)
+    assert "continuous batching is not available" in caplog.text

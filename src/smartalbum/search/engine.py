@@ -201,9 +201,9 @@ class SearchEngine:
         backend = resolve_vlm_backend(self.settings)  # "auto": the engine this machine uses
         if backend == "openai":
             return True
-        import torch
+        from smartalbum.vision.backends import cuda_available  # no torch import without a GPU driver
 
-        return backend == "transformers" and bool(torch.cuda.is_available())
+        return backend == "transformers" and cuda_available()
 
     def _verified(
         self,

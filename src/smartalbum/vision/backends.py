@@ -66,8 +66,15 @@ def cuda_available() -> bool:
         return False
 
 
-# what a Linux machine with an NVIDIA (CUDA) or AMD (ROCm) GPU driver has (/dev/dxg: WSL 2's GPU)
-_GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+# what a Linux machine with an NVIDIA (CUDA) or AMD (ROCm) GPU driver has (/dev/dxg: WSL 2's GPU;
+# /etc/nv_tegra_release: a Jetson)
+_GPU_DRIVER_FILES = (
+    "/proc/driver/nvidia/version",
+    "/dev/nvidiactl",
+    "/dev/kfd",
+    "/dev/dxg",
+    "/etc/nv_tegra_release",
+)
 # An OpenVINO export -> the transformers model it was exported from: "auto" runs the export only in place of
 # that model (a vlm_model of another size or family keeps its own engine).
 OPENVINO_EXPORT_OF = {"OpenVINO/Qwen3-VL-2B-Instruct-int4-ov": "Qwen/Qwen3-VL-2B-Instruct"}

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -149,13 +150,14 @@ def kv_cache_gb(path: Path, requests: int, tokens_per_request: int, value_bytes:
     return max(1, math.ceil(per_token * requests * tokens_per_request * 1.25 / 1e9))
 
 
-def kv_value_bytes(device: str, properties: dict[str, str]) -> float:
-    """Bytes a KV-cache element takes on `device`: the precision `properties` set, else the device's default
-    (u8 on CPUs, with a scale and zero point per token and head that the 1.25 of kv_cache_gb covers); 2 when
-    OpenVINO does not say."""
+def kv_value_bytes(device: str, properties: dict[str, str], export: Path | None = None) -> float:
+    """Bytes a KV-cache element takes on `device`: the precision `properties` set, else the one the export's
+    language model asks for (optimum writes f16 into unquantized exports' runtime options, and OpenVINO
+    applies it), else the device's default (u8 on CPUs, with a scale and zero point per token and head that
+    the 1.25 of kv_cache_gb covers); 2 when OpenVINO does not say."""
     import openvino as ov
 
-    precision = properties.get("KV_CACHE_PRECISION")
+    precision = properties.get("KV_CACHE_PRECISION") or (export_kv_precision(export) if export else None)
     try:
         if precision:
             element = getattr(ov.Type, precision.strip().lower())  # "u8", "f16", "bf16"
@@ -166,13 +168,27 @@ def kv_value_bytes(device: str, properties: dict[str, str]) -> float:
         return 2
 
 
+def export_kv_precision(export: Path) -> str | None:
+    """The KV_CACHE_PRECISION an export's language model sets in its runtime options ("f16"), if any."""
+    try:
+        text = (export / MODEL_FILES[0]).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _KV_OPTION.search(text, max(0, len(text) - 65536))  # rt_info closes the IR
+    return found.group(1) if found else None
+
+
+_KV_OPTION = re.compile(r'<KV_CACHE_PRECISION\s+value="([A-Za-z0-9]+)"')
+
+
 def release_weight_pages(folder: Path) -> int:
     """Drop from this process's memory the pages of `folder`'s weight files (.bin) that OpenVINO mapped;
     returns the bytes of the mappings.
 
     OpenVINO maps an export's weights from disk, and its CPU plugin repacks them into its own memory at the
     first inference; the mapped pages stay resident, counted in RSS (1.5 GB for the 2B INT4 export) though
-    nothing reads them again. They are read-only file pages: dropping them loses nothing, and a later read
+    nothing reads them again. They are read-only shared file pages: dropping them loses nothing (private
+    mappings, whose pages may be copies, are left alone), and a later read
     (a new shape, another compile) only loads them again from disk. Linux only (elsewhere: 0)."""
     maps = Path("/proc/self/maps")
     if not maps.is_file():
@@ -189,7 +205,7 @@ def release_weight_pages(folder: Path) -> int:
     released = 0
     for line in lines:
         parts = line.split(maxsplit=5)
-        if len(parts) < 6 or "w" in parts[1] or parts[5] not in weights:
+        if len(parts) < 6 or parts[1][1] != "-" or parts[1][3] != "s" or parts[5] not in weights:
             continue
         start, end = (int(x, 16) for x in parts[0].split("-"))
         if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED) == 0:
@@ -337,15 +353,15 @@ class OpenVINOAnalyser:
         started = time.monotonic()
         try:
             pipe, engine = self._build(path, device)
-            # one photo, two tokens: the first inference compiles the kernels and repacks the weights, after
-            # which the weight files' mapped pages are dead (release_weight_pages)
-            warm = self._config_of(pipe, engine, max_new_tokens=2)
-            _answers(pipe, engine, warm, _tensors([fit_model_grid(_WARM_UP_IMAGE, self.max_pixels)]))
         except ModelError:
             raise
         except Exception as exc:
             raise _load_error(self.model_id, exc) from exc
-        released = release_weight_pages(path)
+        try:
+            released = release_weight_pages(path)
+        except Exception as exc:  # only memory is at stake
+            log.warning("could not release the mapped weights of %s: %s", path, exc)
+            released = 0
         self._pipe, self.engine, self.path = pipe, engine, path
         self._config = self._config_of(pipe, engine, max_new_tokens=self.max_new_tokens)
         log.info("loaded %s with OpenVINO GenAI (%s, %s) in %.1f s; %.0f MB of mapped weights released",
@@ -379,27 +395,44 @@ class OpenVINOAnalyser:
         return ensure_local(model, source, self.model_root)
 
     def _build(self, path: Path, device: str) -> tuple[Any, str]:
+        """The pipeline, warmed up (`_warm_up`): continuous batching, or where it cannot be built or cannot
+        answer, one photo at a time."""
         import openvino_genai as ov_genai
 
         if self.pipeline_kind == "continuous":
             scheduler = ov_genai.SchedulerConfig()
             # the prompt (~600 tokens), the image (<= max_pixels / 32^2 tokens) and the answer, per photo
             tokens = 1024 + self.max_pixels // (32 * 32) + self.max_new_tokens
-            value_bytes = kv_value_bytes(device, self.properties)
+            value_bytes = kv_value_bytes(device, self.properties, path)
             scheduler.cache_size = kv_cache_gb(path, self.batch_size, tokens, value_bytes)
             scheduler.max_num_seqs = max(self.batch_size, 1)
             # identical prompts share their prefix in the cache; the image differs, so little is shared,
             # and the cache would keep old photos' blocks: off
             scheduler.enable_prefix_caching = False
             try:
-                return ov_genai.ContinuousBatchingPipeline(
+                pipe = ov_genai.ContinuousBatchingPipeline(
                     str(path), scheduler, device, self.properties, {}, self.properties
-                ), "continuous"
+                )
+                self._warm_up(pipe, "continuous")
+                return pipe, "continuous"
             except Exception as exc:  # e.g. an OpenVINO GenAI without images in continuous batching
+                pipe = None  # its cache and weights go now, not when the exception does
                 log.warning(
                     "continuous batching is not available for %s (%s); one photo at a time", path, exc
                 )
-        return ov_genai.VLMPipeline(str(path), device, **self.properties), "single"
+        pipe = ov_genai.VLMPipeline(str(path), device, **self.properties)
+        try:
+            self._warm_up(pipe, "single")
+        except Exception:
+            pipe = None  # not kept alive by the traceback
+            raise
+        return pipe, "single"
+
+    def _warm_up(self, pipe: Any, engine: str) -> None:
+        """One photo, two tokens: the first inference compiles the kernels and repacks the weights, after
+        which the weight files' mapped pages are dead (release_weight_pages)."""
+        config = self._config_of(pipe, engine, max_new_tokens=2)
+        _answers(pipe, engine, config, _tensors([fit_model_grid(_WARM_UP_IMAGE, self.max_pixels)]))
 
     def unload(self) -> None:
         """Free the pipeline; the next `analyse` builds it again (waits for a running generate)."""
