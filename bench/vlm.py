@@ -387,7 +387,8 @@ def ov_rows(
     path = Path(args.ov_model) if weights == "model" else exported(args.arch, arch, weights)
     scheduler = ov_genai.SchedulerConfig()
     tokens = args.prompt_tokens + 512 + args.new_tokens
-    scheduler.cache_size = kv_cache_gb(path, max(batches), tokens, kv_value_bytes("CPU", {}))  # as the app
+    # sized as the app sizes it
+    scheduler.cache_size = kv_cache_gb(path, max(batches), tokens, kv_value_bytes("CPU", {}, path))
     scheduler.max_num_seqs = max(batches)
     scheduler.enable_prefix_caching = False  # identical photos: a cache would serve the prefill
     t0 = time.perf_counter()

@@ -188,8 +188,8 @@ def release_weight_pages(folder: Path) -> int:
     OpenVINO maps an export's weights from disk, and its CPU plugin repacks them into its own memory at the
     first inference; the mapped pages stay resident, counted in RSS (1.5 GB for the 2B INT4 export) though
     nothing reads them again. They are read-only shared file pages: dropping them loses nothing (private
-    mappings, whose pages may be copies, are left alone), and a later read
-    (a new shape, another compile) only loads them again from disk. Linux only (elsewhere: 0)."""
+    mappings, whose pages may be copies, are left alone), and a later read (a new shape, another compile)
+    only loads them again from disk. Linux only (elsewhere: 0)."""
     maps = Path("/proc/self/maps")
     if not maps.is_file():
         return 0
