@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from smartalbum.index.fulltext import FullTextIndex, query_terms
 from smartalbum.library import Library
 from test_search_correctness import _analysis, _library
@@ -156,3 +158,35 @@ def test_common_words_still_count_for_photos_found_by_meaning(tmp_path: Path) ->
     assert set(bounded) == set(exact) and cars <= set(bounded)
     for name in cars:  # the words were matched photo by photo, not dropped: same evidence, same strength
         assert not bounded[name].weak and bounded[name].score >= 0.9 * exact[name].score, name
+
+
+def test_term_matrix_is_fts5s_match_and_sees_another_connections_writes(tmp_path: Path) -> None:
+    path = tmp_path / "fts.sqlite3"
+    docs = {
+        1: "a cat on a sofa",
+        2: "two cats playing",
+        3: "熊猫在吃竹子",  # 猫 only inside another word: a weak match
+        4: "一只猫在睡觉",
+        5: "a dog",
+    }
+    with FullTextIndex(path) as fts, FullTextIndex(path) as other:
+        fts.upsert_many((pid, {"desc_en": text}) for pid, text in docs.items())
+        ids = np.array([5, 4, 3, 2, 1, 99], dtype=np.int64)
+        terms = ["cat", "猫"]
+        got = fts.term_matrix(ids, terms)
+        strong, weak = fts._term_matrix(ids, terms)
+        assert (got.strong == strong).all() and (got.weak == weak).all()
+        assert got.strong[:, 0].tolist() == [False, False, False, True, True, False]  # cats -> cat
+        assert got.strong[:, 1].tolist() == [False, True, False, False, False, False]
+        assert got.weak[:, 1].tolist() == [False, False, True, False, False, False]
+        # the match lists are kept; a write by another connection is seen, and so is this one's own
+        other.upsert_many([(5, {"desc_en": "a dog and a cat"})])
+        assert fts.term_matrix(ids, terms).strong[0, 0]
+        fts.delete([1])
+        assert not fts.term_matrix(ids, terms).strong[4, 0]
+        # word_matches answers the same from the kept lists as from the stored words
+        expected = {5: (("cat",), ()), 4: (("猫",), ()), 3: ((), ("猫",)), 2: (("cat",), ())}
+        assert fts.word_matches([5, 4, 3, 2], terms) == expected
+        with FullTextIndex(path) as fresh:  # nothing kept: the stored words are read
+            assert not fresh._matches
+            assert fresh.word_matches([5, 4, 3, 2], terms) == expected

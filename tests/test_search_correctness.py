@@ -6,11 +6,13 @@ the real FTS5 index and the bundled MiniLM embedder (fast; the multilingual defa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import smartalbum.search.engine as search_engine
 from smartalbum.catalog import Catalog
 from smartalbum.catalog.db import UNPARSED_RETRIES
 from smartalbum.catalog.records import IngestOutcome, PhotoMeta
@@ -292,3 +294,127 @@ def test_full_text_search_without_a_limit_returns_every_match(tmp_path: Path) ->
         fts.upsert(601, {"desc_en": "a green bicycle"})
         mixed = fts.search("green bicycle", None)
         assert len(mixed) == 601 and mixed[0].photo_id == 601
+
+
+# -- complete listings on a large library, at a small scale -------------------------------------------------
+
+KINDS = [
+    ("一辆红色的汽车停在街上", "A red car parked on the street", ("汽车",), ("car",)),
+    ("一碗面条放在木桌上", "A bowl of noodle soup on a wooden table", ("面条",), ("soup",)),
+    ("一只猫睡在沙发上", "A cat asleep on a sofa", ("猫",), ("cat",)),
+    ("雪山下的湖", "A lake below snowy mountains", ("山",), ("mountain",)),
+]
+
+
+@pytest.fixture(scope="module")
+def big_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[str], list[str]]:
+    """500 photos, one every three days from 2015 on: red cars every other photo, three yellow submarines;
+    its search indexes built once. Returns the settings, each photo's kind and its time."""
+    tmp = tmp_path_factory.mktemp("big")
+    photos, kinds, taken = [], [], []
+    start = date(2015, 1, 1)
+    for i in range(500):
+        if i in (17, 250, 433):
+            zh, en, tz, te = (
+                "港口里的一艘黄色潜水艇",
+                "A yellow submarine in a harbour",
+                ("潜水艇",),
+                ("submarine",),
+            )
+        else:
+            zh, en, tz, te = KINDS[0] if i % 2 == 0 else KINDS[1 + i % 3]
+        photos.append((f"p{i}.jpg", _analysis(f"{zh} {i}", f"{en}, number {i}", tz, te)))
+        kinds.append(en)
+        taken.append(f"{start + timedelta(days=3 * i)}T12:00:00")
+    settings = _library(tmp, photos, taken=taken)
+    with Library(settings) as lib:
+        lib.search("warm up")  # builds the search indexes
+    return settings, kinds, taken
+
+
+def _as_large(monkeypatch: pytest.MonkeyPatch, **more: int) -> None:
+    """Listings behave as on a library too large to read whole: a walk, a sample, gathering."""
+    sizes = {"WALK_ALL": 100, "SAMPLE": 300, "MIN_SAMPLE": 50, "BLOCK": 32, "WALK_MOST": 2000, "GATHER": 100}
+    for name, value in {**sizes, **more}.items():
+        monkeypatch.setattr(search_engine, name, value)
+
+
+def _ids(res: Any) -> list[int]:
+    return [h.photo_id for h in res.hits]
+
+
+def test_a_listing_by_date_reads_only_what_its_page_needs(
+    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, kinds, taken = big_library
+    lib = open_lib(settings)
+    by_date = SearchFilters(sort="date")
+    whole = lib.search("red car", by_date, limit=20)  # 500 photos: read whole, an exact count
+    cars = sum(k.startswith("A red car") for k in kinds)
+    assert whole.total_exact and whole.total >= cars
+    dates = [h.taken_at or "" for h in whole.hits]
+    newest_car = max(t for k, t in zip(kinds, taken, strict=True) if k.startswith("A red car"))
+    assert dates == sorted(dates, reverse=True) and dates[0] == newest_car
+
+    read: list[int] = []
+    blocks = Catalog.newest_blocks
+
+    def counted(self: Catalog, *args: Any) -> Iterator[list[int]]:
+        for block in blocks(self, *args):
+            read.extend(block)
+            yield block
+
+    monkeypatch.setattr(Catalog, "newest_blocks", counted)
+    _as_large(monkeypatch)
+    walked = lib.search("red car", by_date, limit=20)
+    assert _ids(walked) == _ids(whole)  # the same page
+    assert 20 <= len(read) < 200  # not every photo was read
+    assert not walked.total_exact and abs(walked.total - whole.total) <= 0.3 * whole.total
+    assert any("about" in n for n in walked.notes), walked.notes
+    # the last page reads to the end: the count is exact again
+    last = lib.search("red car", by_date, limit=20, offset=whole.total - 5)
+    assert last.total_exact and last.total == whole.total
+    assert _ids(last) == _ids(lib.search("red car", by_date, limit=20, offset=whole.total - 5))
+    monkeypatch.setattr(search_engine, "WALK_ALL", 10**9)
+    assert _ids(last) == _ids(lib.search("red car", by_date, limit=20, offset=whole.total - 5))
+
+
+def test_a_rare_match_by_date_is_gathered_not_walked_to(
+    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _, _ = big_library
+    lib = open_lib(settings)
+    by_date = SearchFilters(sort="date")
+    whole = lib.search("yellow submarine", by_date, limit=20)
+    assert [Path(h.path or "").name for h in whole.hits] == ["p433.jpg", "p250.jpg", "p17.jpg"]
+
+    def no_walk(self: Catalog, *args: Any) -> Iterator[list[int]]:
+        raise AssertionError("a rare match must not read photos newest first")
+        yield []
+
+    monkeypatch.setattr(Catalog, "newest_blocks", no_walk)
+    _as_large(monkeypatch, WALK_MOST=500)
+    gathered = lib.search("yellow submarine", by_date, limit=20)
+    assert _ids(gathered) == _ids(whole) and gathered.total_exact and gathered.total == whole.total
+    assert [h.score for h in gathered.hits] == [h.score for h in whole.hits]
+
+
+def test_inside_a_filter_by_relevance_every_match_is_listed_when_it_can_be_gathered(
+    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, kinds, taken = big_library
+    lib = open_lib(settings)
+    monkeypatch.setattr(search_engine, "POOL", 20)  # each retriever's best 20: fewer than the matches
+    in_2016 = SearchFilters(date_from=date(2016, 1, 1), date_to=date(2016, 12, 31))
+    cars = sum(k.startswith("A red car") and t.startswith("2016") for k, t in zip(kinds, taken, strict=True))
+    assert cars > 40
+    res = lib.search("red car", in_2016, limit=100)
+    assert res.complete and res.total >= cars
+    assert sum(bool(h.taken_at and h.taken_at.startswith("2016")) for h in res.hits) == len(res.hits)
+    scores = [h.score for h in res.hits]
+    assert scores == sorted(scores, reverse=True)
+    # when too many could match to gather them, the best of each retriever, and the answer says so
+    monkeypatch.setattr(search_engine, "GATHER", 10)
+    cut = lib.search("red car", in_2016, limit=100)
+    assert not cut.complete and cut.total < res.total
+    assert any("sort by date" in n for n in cut.notes), cut.notes

@@ -266,3 +266,36 @@ def test_equal_scores_come_in_photo_id_order(
     ):
         ties = [(a, b) for (a, sa), (b, sb) in itertools.pairwise(hits) if sa == sb]
         assert len(ties) > 100 and all(a < b for a, b in ties)
+
+
+@pytest.mark.parametrize("storage", ["sq8", "fp16", "flat"])
+def test_cosines_of_given_photos_are_their_stored_vectors_times_the_query(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], storage: str
+) -> None:
+    ids, vecs, queries = data
+    index = VectorIndex(DIM, "m", approx_threshold=1000, storage=storage)
+    index.add(ids[:3000], vecs[:3000])
+    assert index.kind == "hnsw"
+    asked = np.concatenate([ids[2990:3000][::-1], np.array([-5, 7], dtype=np.int64), ids[:5]])
+    got = index.cosines(queries[0], asked)
+    stored = np.array([index.get(int(i)) @ queries[0] if int(i) in index else np.nan for i in asked])
+    assert np.allclose(got, stored, atol=1e-5, equal_nan=True)
+    assert np.isnan(got[10:12]).all() and not np.isnan(got[:10]).any()
+    assert np.allclose(got[:10], vecs[2990:3000][::-1] @ queries[0], atol=0.05)  # the vectors given
+    small = VectorIndex(DIM, "m")  # the exact kind
+    small.add(ids[:50], vecs[:50])
+    assert np.allclose(small.cosines(queries[1], ids[:3]), vecs[:3] @ queries[1], atol=1e-5)
+    assert np.isnan(small.cosines(queries[1], np.array([-1], dtype=np.int64))).all()
+
+
+def test_a_sample_is_fixed_distinct_and_drawn_from_live_photos(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    ids, vecs, _ = data
+    index = VectorIndex(DIM, "m", approx_threshold=1000)
+    index.add(ids[:3000], vecs[:3000])
+    index.remove(ids[:1000])
+    a, b = index.sample(500), index.sample(500)
+    assert len(a) == 500 == len(set(a.tolist())) and a.tolist() == b.tolist()
+    assert set(a.tolist()) <= set(ids[1000:3000].tolist())
+    assert sorted(index.sample(5000).tolist()) == sorted(ids[1000:3000].tolist())  # fewer than asked: all

@@ -512,7 +512,8 @@ def _print_results(results: SearchResults) -> None:
             console.print(f"     [dim]{more}: {ids}[/]", highlight=False)
     shown = results.offset + len(results.hits)
     if shown < results.total:
-        console.print(f"[dim]{shown} of {results.total}; --offset {shown} for more[/]")
+        about = "" if results.total_exact else "about "
+        console.print(f"[dim]{shown} of {about}{results.total:,}; --offset {shown} for more[/]")
 
 
 def _ignored(kinds: list[str] | None) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -680,6 +680,19 @@ class Catalog:
                     sql += " AND p.place_region = ?"
                     args.append(region)
         return sql, args
+
+    def newest_blocks(self, first: int = 1024, most: int = 16_384) -> Generator[list[int]]:
+        """Every visible photo newest first, read a block at a time (each twice the last, up to `most`) from
+        one cursor over the date index: a listing by date stops reading when its page is full."""
+        where, args = self._filter_where(PhotoFilter())
+        cursor = self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {_NEWEST}", args)
+        size = first
+        try:
+            while block := cursor.fetchmany(size):
+                yield [r[0] for r in block]
+                size = min(size * 2, most)
+        finally:
+            cursor.close()
 
     def newest_first(self, photo_ids: Sequence[int]) -> list[int]:
         """These photos ordered by when they were taken, newest first (undated last)."""

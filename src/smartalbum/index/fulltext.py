@@ -20,6 +20,7 @@ import re
 import sqlite3
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +177,7 @@ COORDINATION = 1.0
 # word weighs little (low IDF). It still counts for the photos that the other terms, or other retrievers
 # (`rescore`), found: it is matched in their stored words. bench/search.py; quality: bench/quality.py.
 RARE_DF = 2_000
+TERM_CACHE_IDS = 8_000_000  # photo ids kept of terms' whole match lists (64 MB), least recently used out
 MAX_QUERY_CHARS = 2_000
 
 _tokenizer: jieba.Tokenizer | None = None
@@ -432,6 +434,22 @@ class _WordMatcher:
         ]
 
 
+def _match_exprs(term: str) -> tuple[str, ...]:
+    """The FTS5 expressions of a term's matches: as a word (in the word columns), and for a Chinese term
+    anywhere (the characters of other words too)."""
+    expr = _term_expr(term)
+    word = f"{_WORD_COLUMNS} : ({expr})"
+    return (word, expr) if any(_is_cjk(c) for c in term) else (word,)
+
+
+def _among(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of `ids` are in `sorted_ids` (sorted, unique)."""
+    if not len(sorted_ids) or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.asarray(sorted_ids[at] == ids)
+
+
 def _starts_token(text: str, i: int) -> bool:
     return i == 0 or not text[i - 1].isalnum()  # unicode61: letters and numbers make tokens
 
@@ -479,6 +497,10 @@ class FullTextIndex:
         # True when the file was (re)created empty: new, from an older format, or unreadable
         self.needs_rebuild = False
         self._conn = self._open()
+        # an FTS5 expression -> every photo it matches (sorted), while the index is unchanged: `_data_version`
+        # (PRAGMA data_version) says when another connection wrote it; this one's writes clear it
+        self._matches: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._data_version: int | None = None
 
     # ---- setup -------------------------------------------------------------------------------------------
 
@@ -578,6 +600,7 @@ class FullTextIndex:
             self._conn.execute("DELETE FROM fts")
             self._conn.execute("DELETE FROM meta WHERE key='state_token'")
             self._conn.execute("COMMIT")
+            self._matches.clear()
 
     # ---- writes ------------------------------------------------------------------------------------------
 
@@ -611,6 +634,7 @@ class FullTextIndex:
                     )
                     conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (photo_id, raw_json))
                 conn.execute("COMMIT")
+                self._matches.clear()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -631,6 +655,7 @@ class FullTextIndex:
                 ).rowcount
                 conn.execute("DELETE FROM fts WHERE rowid IN (SELECT value FROM json_each(?))", (payload,))
                 conn.execute("COMMIT")
+                self._matches.clear()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -774,14 +799,66 @@ class FullTextIndex:
                 out[term] = _term_expr(term)
         return out
 
+    def term_matrix(self, ids: np.ndarray, terms: Sequence[str]) -> WordEvidence:
+        """Which of `terms` each photo of `ids` (any order) matches, as `_term_matrix` (exactly FTS5's notion
+        of a match), from each term's whole list of matches, read once and kept while the index is unchanged:
+        a listing by date asks block after block of photos about the same words."""
+        strong = np.zeros((len(ids), len(terms)), dtype=bool)
+        weak = np.zeros((len(ids), len(terms)), dtype=bool)
+        with self._lock:
+            self._check_version()
+            for j, term in enumerate(terms):
+                exprs = _match_exprs(term)
+                strong[:, j] = _among(ids, self._matching(exprs[0]))
+                if len(exprs) > 1:
+                    weak[:, j] = _among(ids, self._matching(exprs[1])) & ~strong[:, j]
+        return WordEvidence(tuple(terms), ids, np.zeros(len(ids)), strong, weak)
+
+    def matching(self, term: str) -> np.ndarray:
+        """Every photo matching a query term anywhere (inside other words too), sorted; kept as
+        `term_matrix` keeps it."""
+        with self._lock:
+            self._check_version()
+            return self._matching(_term_expr(term))
+
+    def _check_version(self) -> None:
+        """Forget the kept match lists when another connection has written the index since."""
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version:
+            self._matches.clear()
+            self._data_version = version
+
+    def _matching(self, expr: str) -> np.ndarray:
+        """Every photo matching an FTS5 expression, sorted; kept (TERM_CACHE_IDS). The lock is held."""
+        found = self._matches.get(expr)
+        if found is not None:
+            self._matches.move_to_end(expr)
+            return found
+        rows = self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,))
+        found = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
+        self._matches[expr] = found
+        kept = sum(len(m) for m in self._matches.values())
+        while kept > TERM_CACHE_IDS and len(self._matches) > 1:
+            kept -= len(self._matches.popitem(last=False)[1])
+        return found
+
     def word_matches(
         self, ids: Sequence[int], terms: Sequence[str]
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
         """`_matched_terms` for a few photos, read from their stored words instead of the index: the cost
         depends on the photos, not on how common the terms are (the same tokens, folding and stems as FTS5's
-        unicode61 + porter, checked against it in tests)."""
+        unicode61 + porter, checked against it in tests); or looked up in the terms' kept match lists when
+        every one is kept (`term_matrix`)."""
         if not ids or not terms:
             return {}
+        with self._lock:
+            self._check_version()
+            kept = all(all(e in self._matches for e in _match_exprs(t)) for t in terms)
+        if kept:  # every term's whole match list is at hand (a listing by date read it): look them up
+            arr = np.array(ids, dtype=np.int64)
+            found = self.term_matrix(arr, terms)
+            hit = np.flatnonzero(found.strong.any(axis=1) | found.weak.any(axis=1))
+            return dict(zip(arr[hit].tolist(), found.matched_rows(hit), strict=True))
         matcher = _WordMatcher(terms)
         cols = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
         with self._lock:

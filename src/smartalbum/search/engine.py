@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -43,10 +45,21 @@ MAX_QUERY_CHARS = 1000
 POOL = 200  # candidates taken from each retriever before fusion
 MAX_MOMENTS = 5  # matching moments shown per video
 RRF_K = 60
+# a listing by date (_by_date): libraries (or filters) up to WALK_ALL photos are read whole, for an exact
+# total; beyond, a walk newest first stops at a full page and SAMPLE photos estimate the total. When the
+# sample says fewer than one page in WALK_MOST photos matches, the retrievers gather the matches instead,
+# up to GATHER from each.
+WALK_ALL = 4_096
+BLOCK = 1_024  # photos read first; each block after twice the last, up to 16 times this
+SAMPLE = 1_024
+MIN_SAMPLE = 256
+WALK_MOST = 16_384
+GATHER = 4_000
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
 TEXT_LIST_WEIGHT = 0.3
+VERIFY_CHECK_S = 60.0  # how long the answer to "is a check by the vision model cheap here" is kept
 DEFAULT_MIN_SCORE = 0.2  # hits scoring less are not shown (--min-score replaces it)
 STRONG_RELEVANCE = 0.5  # hits with less evidence than this are marked weak
 PEOPLE_WORDS = frozenset(
@@ -100,6 +113,132 @@ def _fold_moments(cands: dict[int, _Candidate]) -> None:
         video.moments = (*video.moments, (k, moment.score))
 
 
+def _evidence(
+    cosine: np.ndarray, words: np.ndarray, rrf: np.ndarray, best_rrf: float, lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(relevance, score) of photos, in arrays. Either kind of evidence (calibrated cosine, NaN: none; share
+    of the query's words matched) can make a photo relevant; both together make it more so. Words count by
+    the share matched, squared: half the words of "red bicycle" is weak evidence, not half. Rank agreement
+    (RRF over the relevance lists, `best_rrf` for first in every list) orders photos of similar strength but
+    never lifts a weak one: it scales the evidence by 0.5 to 1."""
+    dense = np.nan_to_num(np.clip((cosine - lo) / (hi - lo), 0.0, 1.0), nan=0.0)
+    relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * words**2)
+    return relevance, relevance * (0.5 + 0.5 * rrf / best_rrf)
+
+
+def _candidates(
+    ids: np.ndarray,
+    cosine: np.ndarray,
+    rrf: np.ndarray,
+    words: np.ndarray,
+    relevance: np.ndarray,
+    score: np.ndarray,
+    matched: dict[int, tuple[tuple[str, ...], tuple[str, ...]]],
+) -> dict[int, _Candidate]:
+    """Candidates from arrays of their evidence, in the arrays' order; `matched`: the terms each photo has."""
+    cands: dict[int, _Candidate] = {}
+    nothing: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    for pid, cos, r, w, rel, sc in zip(  # Python numbers, taken out of the arrays at once
+        ids.tolist(),
+        cosine.tolist(),
+        rrf.tolist(),
+        words.tolist(),
+        relevance.tolist(),
+        score.tolist(),
+        strict=True,
+    ):
+        c = _Candidate(
+            pid,
+            rrf=r,
+            cosine=None if cos != cos else cos,  # NaN: no vector
+            words=w,
+            relevance=rel,
+            score=round(sc, 4),
+            weak=rel < STRONG_RELEVANCE,
+        )
+        c.matched, c.weak_terms = matched.get(pid, nothing)
+        cands[pid] = c
+    return cands
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A listing of every photo that reaches the cut-off (by date, or inside filters): what stays fixed
+    while photos are read."""
+
+    semantic: str
+    text: str  # the question as typed: verdicts are keyed by it
+    exclude: tuple[str, ...]
+    allowed: set[int] | None  # the photos that pass every filter; None: all
+    newest: list[int] | None  # `allowed` newest first, for a listing by date (None: not needed, or all)
+    min_score: float
+    verdicts: list[tuple[str, int, str]]
+    keep: frozenset[int]  # photos with verdicts: scored whatever their evidence
+    need: int  # photos to show, counting from the first
+    keep_all: bool  # near-duplicates not folded
+
+
+def _blocks(ids: list[int], first: int = BLOCK, most: int = 16 * BLOCK) -> Generator[list[int]]:
+    """`ids` a block at a time, each twice the last up to `most`."""
+    start, size = 0, first
+    while start < len(ids):
+        yield ids[start : start + size]
+        start, size = start + size, min(size * 2, most)
+
+
+def _round_estimate(n: float) -> int:
+    """An estimated count to two significant figures (41,359 -> 41,000)."""
+    if n < 100:
+        return round(n)
+    scale = 10 ** (len(str(int(n))) - 2)
+    return int(round(n / scale) * scale)
+
+
+@dataclass
+class _Pools:
+    """A question's relevance lists: each retriever's best POOL photos (the dense list; the words' list, with
+    the dense photos it only re-scored after it). Rank agreement is reciprocal-rank fusion over them."""
+
+    terms: tuple[str, ...]
+    qvec: np.ndarray | None  # None: no search by meaning
+    lo: float  # the embedding model's calibration: unrelated and clearly related cosines
+    hi: float
+    dense_ids: np.ndarray
+    dense_cos: np.ndarray
+    found_text: TextHits
+    text: WordEvidence = dataclasses.field(init=False)
+    ids: np.ndarray = dataclasses.field(init=False)  # every photo of both lists, sorted
+    at_dense: np.ndarray = dataclasses.field(init=False)  # where each list's photos are in `ids`
+    at_text: np.ndarray = dataclasses.field(init=False)
+    rrf: np.ndarray = dataclasses.field(init=False)  # per photo of `ids`
+    best_rrf: float = dataclasses.field(init=False)  # first in every list
+
+    def __post_init__(self) -> None:
+        if self.terms:
+            self.text = WordEvidence.of_hits(self.terms, self.found_text)
+        else:
+            self.text = WordEvidence.nothing(self.terms)
+        n_dense = len(self.dense_ids)
+        self.ids, at_both = np.unique(np.concatenate([self.dense_ids, self.text.ids]), return_inverse=True)
+        self.at_dense, self.at_text = at_both[:n_dense], at_both[n_dense:]
+        self.rrf = np.zeros(len(self.ids))
+        weights = [1.0] if n_dense else []
+        self.rrf[self.at_dense] += 1.0 / (RRF_K + np.arange(n_dense) + 1)
+        if len(self.text):  # a list with nothing in it has no say in agreement
+            weights.append(TEXT_LIST_WEIGHT)
+            self.rrf[self.at_text] += TEXT_LIST_WEIGHT / (RRF_K + np.arange(len(self.text)) + 1)
+        self.best_rrf = max(sum(weights), 1e-9) / (RRF_K + 1)
+
+    def rrf_of(self, ids: np.ndarray) -> np.ndarray:
+        """Rank agreement of any photos: 0 for those in neither list."""
+        out = np.zeros(len(ids))
+        if len(self.ids) and len(ids):
+            at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+            hit = self.ids[at] == ids
+            out[hit] = self.rrf[at[hit]]
+        return out
+
+
 @functools.lru_cache(maxsize=4096)
 def _terms(text: str) -> tuple[str, ...]:
     """Segmented query terms, cached: feedback compares every search with every verdict's query."""
@@ -150,6 +289,7 @@ class SearchEngine:
         self._places_zh: dict[str, str] = {}
         self._lock = threading.Lock()
         self._planner: Any = None
+        self._verify_cheap = (-math.inf, False)  # (when asked, whether the vision model's check is cheap)
 
     # -- places -----------------------------------------------------------------------------------
 
@@ -196,14 +336,15 @@ class SearchEngine:
             return mode == "on"
         if not has_filter:
             return False
-        from smartalbum.vision.backends import resolve_vlm_backend
+        at, cheap = self._verify_cheap
+        if time.monotonic() - at > VERIFY_CHECK_S:  # looks at the machine and the model files: ~4 ms
+            from smartalbum.vision.backends import cuda_available, resolve_vlm_backend
 
-        backend = resolve_vlm_backend(self.settings)  # "auto": the engine this machine uses
-        if backend == "openai":
-            return True
-        from smartalbum.vision.backends import cuda_available  # no torch import without a GPU driver
-
-        return backend == "transformers" and cuda_available()
+            backend = resolve_vlm_backend(self.settings)  # "auto": the engine this machine uses
+            # no torch import without a GPU driver
+            cheap = backend == "openai" or (backend == "transformers" and cuda_available())
+            self._verify_cheap = (time.monotonic(), cheap)
+        return cheap
 
     def _verified(
         self,
@@ -499,8 +640,8 @@ class SearchEngine:
             return self._finish(catalog, results, page, folded, parsed, lang, directory, has_filter)
         newest: list[int] | None = None  # photos passing the filters (newest first when they are the answer)
         if has_filter:
-            # in order only when they are the answer: words and meaning use them as a set
-            newest = catalog.filter_photo_ids(where, ordered=not parsed.semantic)
+            # in order when that is the answer's order: words and meaning by relevance use them as a set
+            newest = catalog.filter_photo_ids(where, ordered=not parsed.semantic or filters.sort == "date")
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
@@ -512,41 +653,61 @@ class SearchEngine:
             )
             allowed = with_people if allowed is None else allowed & with_people
             newest = [p for p in newest if p in with_people] if newest is not None else None
-        # a listing by date or inside filters must hold every match, not the best few of each retriever
-        complete = filters.sort == "date" or has_filter
         # the default cut-off and --min-score act on the same number: the score a hit shows
         min_score = DEFAULT_MIN_SCORE if filters.min_score is None else filters.min_score
-        cands, cut = self._retrieve(
-            parsed.semantic,
-            allowed,
-            newest,
-            complete,
-            floor=min_score if complete else None,
-            keep=frozenset(pid for _, pid, _ in verdicts),  # feedback may lift them over the cut-off
-        )
-        self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
-        self._exclude(cands, parsed.exclude)
-        ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
-        if cut is not None and cut >= min_score:
-            # the last candidate a retriever gave would itself be shown: weaker matches were left out
-            results.complete = False
-            if ranked:
-                notes.append(
-                    f"只列出了最相关的 {len(ranked)} 张；加上时间、地点或更具体的词可以看到全部"
-                    if zh
-                    else f"showing the best {len(ranked)} matches only; add a date, a place or more words "
-                    "to see them all"
-                )
-        if parsed.semantic and filters.sort == "date":
-            order = {pid: n for n, pid in enumerate(catalog.newest_first([c.photo_id for c in ranked]))}
-            ranked.sort(key=lambda c: order[c.photo_id])
-        elif parsed.semantic:
+        total, exact = 0, True
+        ranked: list[_Candidate] | None = None
+        pools: _Pools | None = None
+        if parsed.semantic and (filters.sort == "date" or allowed is not None):
+            # every photo that reaches the cut-off: newest first, or inside filters by relevance
+            if filters.sort == "date" and allowed is not None and newest is None:  # people only
+                newest = catalog.newest_first(sorted(allowed))
+            every = _Listing(
+                parsed.semantic,
+                text,
+                parsed.exclude,
+                allowed,
+                newest,
+                min_score,
+                verdicts,
+                frozenset(pid for _, pid, _ in verdicts),
+                offset + limit,
+                filters.all_similar,
+            )
+            pools = self._pools(parsed.semantic, allowed)
+            if filters.sort == "date":
+                ranked, total, exact = self._by_date(catalog, pools, every)
+            else:
+                ranked = self._gathered(catalog, pools, every)
+        if ranked is None:
+            # sorted by relevance: each retriever's best (POOL); filters only: every photo passing them
+            cands, cut = self._retrieve(parsed.semantic, allowed, newest, pools)
+            self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
+            self._exclude(cands, parsed.exclude)
+            ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
+            if cut is not None and cut >= min_score:
+                # the last candidate a retriever gave would itself be shown: weaker matches were left out
+                results.complete = False
+                if ranked:
+                    notes.append(
+                        f"只列出了最相关的 {len(ranked)} 张；按时间排序可以看到全部"
+                        if zh
+                        else f"showing the best {len(ranked)} matches only; sort by date to see them all"
+                    )
+        if parsed.semantic and filters.sort != "date":
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
-        # a date or place alone is already newest first, as the catalog returned it
+            # a date or place alone is already newest first, as the catalog returned it
         if parsed.semantic and ranked and "verify" not in ignore and self._should_verify(filters, has_filter):
             ranked = self._verified(catalog, ranked, parsed.semantic, zh, steps, notes)
         ranked, similar = collapse_similar(catalog, ranked, keep_all=filters.all_similar)  # one per group
         results.total = len(ranked)
+        if not exact and len(ranked) >= offset + limit:
+            results.total, results.total_exact = total, False
+            notes.append(
+                f"约 {total} 张：总数是估计的（只读到了这一页）"
+                if zh
+                else f"about {total:,} matches: the count is estimated past this page"
+            )
         if ranked and all(c.weak for c in ranked):
             notes.append(
                 "没有找到很符合的照片，下面是最接近的" if zh else "no strong match: these are the closest"
@@ -647,114 +808,206 @@ class SearchEngine:
             steps.append(("filter", line))
         return date_from, date_to, place_key
 
-    def _retrieve(
-        self,
-        semantic: str,
-        allowed: set[int] | None,
-        newest: list[int] | None,
-        complete: bool,
-        *,
-        floor: float | None = None,
-        keep: frozenset[int] = frozenset(),
-    ) -> tuple[dict[int, _Candidate], float | None]:
-        """Candidates with their evidence and score; and, when a retriever's list was cut at POOL, the score
-        of the last candidate it gave (None when every list was complete).
-
-        `floor`: photos that cannot score it are left out (a complete listing's retrievers find tens of
-        thousands with some evidence, most far under the cut-off); `keep` (photos with verdicts) and videos'
-        moments stay whatever their score."""
-        if not semantic:
-            # only filters: every photo that passes them (an empty set is no photos), as an exact match
-            return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
+    def _pools(self, semantic: str, allowed: set[int] | None) -> _Pools:
+        """Each retriever's best POOL photos for the question (among `allowed`): what a relevance list is
+        made of, and what rank agreement counts in a listing by date too."""
         allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
         by_meaning = qvec is not None and vectors is not None and len(vectors) > 0
-        dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         if by_meaning:
             assert qvec is not None and vectors is not None
-            if complete:  # every photo with any semantic evidence
-                dense_ids, dense_cos = vectors.search_all(qvec, lo, allowed)
-            else:
-                found = vectors.search(qvec, POOL, allowed)
-                dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
-                dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
-        terms = query_terms(semantic)
-        text = WordEvidence.nothing(terms)  # the words' list, best first
-        found_text = TextHits()  # the same as hits, for a relevance list (its photos re-scored by words too)
-        if terms and complete:
-            text = self.indexes.fts.search_all(semantic, allowed)
-        elif terms:
-            # beside a dense list, a relevance list's words are bounded (common words do not retrieve): the
-            # photos found by meaning have their words matched instead
+            found = vectors.search(qvec, POOL, allowed)
+            dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
+            dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
+        terms = tuple(query_terms(semantic))
+        found_text = TextHits()
+        if terms:
+            # beside a dense list the words' work is bounded (common words do not retrieve): the photos
+            # found by meaning have their words matched instead
             found_text = self.indexes.fts.search(
                 semantic, POOL, allowed, rescore=dense_ids.tolist() if by_meaning else None
             )
-            text = WordEvidence.of_hits(terms, found_text)
-        # every photo's evidence at once, in arrays: a complete listing has tens of thousands of photos
-        text_ids = text.ids
-        ids, at_both = np.unique(np.concatenate([dense_ids, text_ids]), return_inverse=True)
-        at_dense, at_text = at_both[: len(dense_ids)], at_both[len(dense_ids) :]  # their places in `ids`
-        cosine = np.full(len(ids), np.nan)
-        cosine[at_dense] = dense_cos
-        words = np.zeros(len(ids))
-        if terms:
-            words[at_text] = text.coverage / len(terms)
-        rrf = np.zeros(len(ids))
-        weights = [1.0] if len(dense_ids) else []
-        rrf[at_dense] += 1.0 / (RRF_K + np.arange(len(dense_ids)) + 1)
-        if len(text_ids):  # a list with nothing in it has no say in agreement
-            weights.append(TEXT_LIST_WEIGHT)
-            rrf[at_text] += TEXT_LIST_WEIGHT / (RRF_K + np.arange(len(text_ids)) + 1)
-        best_rrf = max(sum(weights), 1e-9) / (RRF_K + 1)
-        # either kind of evidence can make a photo relevant; both together make it more so. Words count by
-        # the share matched, squared: half the words of "red bicycle" is weak evidence, not half.
-        dense = np.nan_to_num(np.clip((cosine - lo) / (hi - lo), 0.0, 1.0), nan=0.0)
-        relevance = 1.0 - (1.0 - dense) * (1.0 - 0.9 * words**2)
-        # rank agreement orders photos of similar strength but never lifts a weak one
-        score = relevance * (0.5 + 0.5 * rrf / best_rrf)
-        wanted = np.ones(len(ids), dtype=bool)
-        if floor is not None:
-            wanted = (score >= floor - 1e-3) | (ids >= MOMENT_BASE)
-            if keep:
-                wanted |= np.isin(ids, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+        return _Pools(terms, qvec if by_meaning else None, lo, hi, dense_ids, dense_cos, found_text)
+
+    def _retrieve(
+        self, semantic: str, allowed: set[int] | None, newest: list[int] | None, pools: _Pools | None
+    ) -> tuple[dict[int, _Candidate], float | None]:
+        """A relevance list's candidates with their evidence and score; and, when a retriever's list was cut
+        at POOL, the score of the last candidate it gave (None when every list was complete). `pools`: the
+        question's relevance lists when they were made already."""
+        if not semantic:
+            # only filters: every photo that passes them (an empty set is no photos), as an exact match
+            return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
+        pools = pools or self._pools(semantic, allowed)
+        text = pools.text
+        cosine = np.full(len(pools.ids), np.nan)
+        cosine[pools.at_dense] = pools.dense_cos
+        words = np.zeros(len(pools.ids))
+        if pools.terms:
+            words[pools.at_text] = text.coverage / len(pools.terms)
+        relevance, score = _evidence(cosine, words, pools.rrf, pools.best_rrf, pools.lo, pools.hi)
         # in the order the retrievers gave them: the dense list, then photos only the words found
-        first = np.full(len(ids), len(ids) + len(text_ids), dtype=np.int64)
-        first[at_text] = len(dense_ids) + np.arange(len(text_ids))
-        first[at_dense] = np.arange(len(dense_ids))
-        at = np.flatnonzero(wanted)
-        at = at[np.argsort(first[at], kind="stable")]
-        cands: dict[int, _Candidate] = {}
-        for pid, cos, r, w, rel, sc in zip(  # Python numbers, taken out of the arrays at once
-            ids[at].tolist(),
-            cosine[at].tolist(),
-            rrf[at].tolist(),
-            words[at].tolist(),
-            relevance[at].tolist(),
-            score[at].tolist(),
-            strict=True,
-        ):
-            cands[pid] = _Candidate(
-                pid,
-                rrf=r,
-                cosine=None if cos != cos else cos,  # NaN: not found by meaning
-                words=w,
-                relevance=rel,
-                score=round(sc, 4),
-                weak=rel < STRONG_RELEVANCE,
-            )
-        rows = np.flatnonzero(wanted[at_text])  # the words matched, for the explanations
-        for pid, (strong, weak) in zip(text_ids[rows].tolist(), text.matched_rows(rows), strict=True):
-            cands[pid].matched, cands[pid].weak_terms = strong, weak
-        cut: list[float] = []
-        if not complete:  # each retriever's own list (not the photos it only re-scored) that was cut
-            own = [dense_ids.tolist(), [h.photo_id for h in found_text if h.retrieved]]
-            cut = [cands[ranked[-1]].score for ranked in own if len(ranked) >= POOL]
-            if found_text.partial:  # words too common to retrieve were left out: any photo could match them
-                cut.append(1.0)
+        n_dense, n_text = len(pools.dense_ids), len(text)
+        first = np.full(len(pools.ids), n_dense + n_text, dtype=np.int64)
+        first[pools.at_text] = n_dense + np.arange(n_text)
+        first[pools.at_dense] = np.arange(n_dense)
+        at = np.argsort(first, kind="stable")
+        matched = dict(zip(text.ids.tolist(), text.matched_rows(np.arange(n_text)), strict=True))
+        cands = _candidates(
+            pools.ids[at], cosine[at], pools.rrf[at], words[at], relevance[at], score[at], matched
+        )
+        # each retriever's own list (not the photos it only re-scored) that was cut
+        own = [pools.dense_ids.tolist(), [h.photo_id for h in pools.found_text if h.retrieved]]
+        cut = [cands[ranked[-1]].score for ranked in own if len(ranked) >= POOL]
+        if pools.found_text.partial:  # words too common to retrieve were left out: any photo could match them
+            cut.append(1.0)
         _fold_moments(cands)
         return cands, max(cut) if cut else None
+
+    def _scored(self, pools: _Pools, ids: list[int], floor: float, keep: frozenset[int]) -> list[_Candidate]:
+        """The photos of `ids` that reach `floor`, in that order, scored as a relevance list scores them but
+        from their own stored vector and words (rank agreement counts the relevance lists' places); photos
+        with verdicts (`keep`) whatever their score. A video's moments are scored with it."""
+        docs = np.array(ids, dtype=np.int64)
+        moments = (self.indexes.with_moments(set(ids)) or set()).difference(ids)
+        if moments:
+            docs = np.concatenate([docs, np.array(sorted(moments), dtype=np.int64)])
+        vectors = self.indexes.vectors
+        cosine = np.full(len(docs), np.nan)
+        if pools.qvec is not None and vectors is not None:
+            cosine = vectors.cosines(pools.qvec, docs).astype(np.float64)
+        words = np.zeros(len(docs))
+        found = None
+        if pools.terms:
+            found = self.indexes.fts.term_matrix(docs, pools.terms)
+            words = found.coverage / len(pools.terms)
+        rrf = pools.rrf_of(docs)
+        relevance, score = _evidence(cosine, words, rrf, pools.best_rrf, pools.lo, pools.hi)
+        wanted = (score >= floor - 1e-3) | (docs >= MOMENT_BASE)
+        if keep:
+            wanted |= np.isin(docs, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+        at = np.flatnonzero(wanted)
+        matched = {}
+        if found is not None:  # the terms each photo shown has, named
+            rows = at[words[at] > 0]
+            matched = dict(zip(docs[rows].tolist(), found.matched_rows(rows), strict=True))
+        cands = _candidates(docs[at], cosine[at], rrf[at], words[at], relevance[at], score[at], matched)
+        _fold_moments(cands)
+        return [cands[pid] for pid in ids if pid in cands]
+
+    def _by_date(
+        self,
+        catalog: Catalog,
+        pools: _Pools,
+        listing: _Listing,
+    ) -> tuple[list[_Candidate], int, bool]:
+        """Every photo that reaches the cut-off, newest first: at least the first `listing.need` once
+        near-duplicates are folded (all when there are fewer); the total; whether it is exact.
+
+        No step reads every match: the photos passing the filters are read newest first a block at a time,
+        each block scored from its photos' own vectors and words (`_scored`), until the page is full. The
+        total past it is estimated from a fixed uniform sample of the photos, scored the same way. When that
+        sample says a walk would read too many photos to fill the page (few matches: a rare word, a precise
+        description), the photos that can match are gathered instead (`_gathered`), and the total is exact.
+        """
+        universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
+        rate: float | None = None
+        if universe > WALK_ALL:
+            sample = self._sample(listing.allowed, SAMPLE)
+            if len(sample) >= MIN_SAMPLE:
+                rate = len(self._passing(catalog, pools, listing, sample)) / len(sample)
+                if listing.need > rate * WALK_MOST:
+                    gathered = self._gathered(catalog, pools, listing)
+                    if gathered is not None:
+                        folded = collapse_similar(catalog, gathered, keep_all=listing.keep_all)[0]
+                        return gathered, len(folded), True
+        ranked: list[_Candidate] = []
+        walked = 0
+        # as many photos first as the sample says hold the page (a third more), at least a block
+        first = BLOCK if not rate else max(BLOCK, min(16 * BLOCK, int(1.33 * listing.need / rate)))
+        blocks = catalog.newest_blocks(first) if listing.newest is None else _blocks(listing.newest, first)
+        try:
+            for block in blocks:
+                walked += len(block)
+                ranked += self._passing(catalog, pools, listing, block)
+                if universe <= WALK_ALL or len(ranked) < listing.need:
+                    continue
+                shown = len(collapse_similar(catalog, ranked, keep_all=listing.keep_all)[0])
+                if shown >= listing.need:
+                    break
+            else:
+                return ranked, len(collapse_similar(catalog, ranked, keep_all=listing.keep_all)[0]), True
+        finally:
+            blocks.close()
+        # the rest of the photos, estimated: at the sample's rate (or the walk's, without one), with
+        # near-duplicates folded as they were in what was read
+        rest = max(universe - walked, 0) * (rate if rate is not None else len(ranked) / max(walked, 1))
+        estimate = (len(ranked) + rest) * shown / len(ranked)
+        return ranked, max(_round_estimate(estimate), shown + 1), False
+
+    def _passing(
+        self, catalog: Catalog, pools: _Pools, listing: _Listing, ids: list[int]
+    ) -> list[_Candidate]:
+        """The photos of `ids` a listing shows, in that order: scored, verdicts and exclusions applied."""
+        cands = {c.photo_id: c for c in self._scored(pools, ids, listing.min_score, listing.keep)}
+        self._apply_feedback(catalog, cands, listing.text, listing.semantic, set(ids), listing.verdicts)
+        self._exclude(cands, listing.exclude)
+        return [c for c in cands.values() if c.feedback == "good" or c.score >= listing.min_score]
+
+    def _gathered(self, catalog: Catalog, pools: _Pools, listing: _Listing) -> list[_Candidate] | None:
+        """Every photo that can reach the cut-off, newest first, found from the words' match lists and an
+        approximate nearest-neighbour search rather than by reading photos. A photo in neither relevance list
+        scores at most half its evidence (rank agreement), so it needs `need` evidence: enough of the query's
+        words, or else a cosine that depends on the words it has; the photos with the most words short of
+        enough set the cosine the search must reach. None when a list would be too long (then many photos
+        are close, and a walk fills a page soon)."""
+        need = min(1.0, 2 * listing.min_score)  # evidence a photo outside the relevance lists needs
+        allowed = self.indexes.with_moments(listing.allowed)
+        ids: set[int] = set(pools.ids.tolist())
+        short = 0.0  # the most words a photo has that are not enough on their own
+        if pools.terms:
+            fts = self.indexes.fts
+            with_words = np.unique(
+                np.concatenate([fts.matching(t) for t in pools.terms] or [np.empty(0, dtype=np.int64)])
+            )
+            words = fts.term_matrix(with_words, pools.terms).coverage / len(pools.terms)
+            enough = 0.9 * words**2 >= need - 1e-9
+            by_words = with_words[enough].tolist()
+            if allowed is not None:
+                by_words = [p for p in by_words if p in allowed]
+            if len(by_words) > GATHER:
+                return None
+            ids.update(by_words)
+            short = float(words[~enough].max()) if (~enough).any() else 0.0
+        vectors = self.indexes.vectors
+        if pools.qvec is not None and vectors is not None:
+            dense = 1.0 - (1.0 - need) / (1.0 - 0.9 * short**2)
+            floor = pools.lo + dense * (pools.hi - pools.lo)
+            found = vectors.search(pools.qvec, GATHER, allowed, min_cosine=floor)
+            if len(found) >= GATHER:
+                return None
+            ids.update(pid for pid, _ in found)
+        ids.update(listing.keep)
+        photos = {(split_moment(d) or (d, 0))[0] for d in ids}  # a moment stands for its video
+        if allowed is not None:
+            photos &= allowed
+        return self._passing(catalog, pools, listing, catalog.newest_first(sorted(photos)))
+
+    def _sample(self, allowed: set[int] | None, n: int) -> list[int]:
+        """Up to `n` photos drawn uniformly from the indexed ones (among `allowed`), the same for every
+        question: totals past a page are estimated from them."""
+        vectors = self.indexes.vectors
+        if vectors is None or not len(vectors):
+            return []
+        draw = vectors.sample(n if allowed is None else 8 * n).tolist()
+        return [p for p in draw if p < MOMENT_BASE and (allowed is None or p in allowed)][:n]
+
+    def _library_size(self) -> int:
+        vectors = self.indexes.vectors
+        return len(vectors) if vectors is not None else len(self.indexes.fts)
 
     def _exclude(self, cands: dict[int, _Candidate], exclude: tuple[str, ...]) -> None:
         if not exclude or not cands:

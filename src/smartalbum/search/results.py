@@ -68,6 +68,8 @@ class SearchResults:
     hits: list[SearchHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "query cut to 1,000 characters", "index rebuilt"
     complete: bool = True  # False: a relevance list cut at the retrievers' depth; `total` is a lower bound
+    # False: a listing by date stopped reading at the page; `total` is an estimate (two significant figures)
+    total_exact: bool = True
 
     # (kind, line) behind each line of `understood`; the kind is what `SearchFilters.ignore` takes back
     steps: list[tuple[str, str]] = field(default_factory=list)

@@ -272,6 +272,7 @@
       if (seq !== state.seq) return;
       if (state.mode === "event") data = eventPage(data);
       state.total = data.total;
+      state.totalExact = data.total_exact; // false: a listing by date estimated its count past the page
       state.language = data.language;
       state.understood = data.understood || [];
       state.steps = Array.isArray(data.steps)
@@ -314,7 +315,8 @@
     } else if (!state.total) {
       status.textContent = `${t("results.none", { q: state.query })} ${t("results.none.hint")}`;
     } else {
-      const key = state.total === 1 ? "results.count.one" : "results.count";
+      let key = state.total === 1 ? "results.count.one" : "results.count";
+      if (state.totalExact === false) key = "results.count.about";
       status.textContent = t(key, { n: state.total, q: state.query });
     }
     $("understood").replaceChildren(...stepChips(false));
