@@ -96,6 +96,14 @@ def test_common_terms_do_not_retrieve_but_count_for_what_is_shown(tmp_path: Path
             11,
             4,
         ]
+        # a filter larger than rare_df: the rare word's matches are filtered, the common word still does not
+        # retrieve (photo 10, white and a teapot, is outside the filter)
+        wide = fts.search("white teapot", 5, {1, 2, 3, 4, 11}, rescore=[3, both])
+        assert [(h.photo_id, h.matched_terms, h.retrieved) for h in wide] == [
+            (11, ("teapot",), True),
+            (3, ("white",), False),
+        ]
+        assert wide.partial
         # every match (no limit) is still every match
         every = fts.search("white teapot", None)
         assert {h.photo_id for h in every} == white | {11} and not every.partial

@@ -418,3 +418,33 @@ def test_inside_a_filter_by_relevance_every_match_is_listed_when_it_can_be_gathe
     cut = lib.search("red car", in_2016, limit=100)
     assert not cut.complete and cut.total < res.total
     assert any("sort by date" in n for n in cut.notes), cut.notes
+
+
+def test_a_broad_filter_is_checked_on_candidates_and_answers_the_same(
+    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _, _ = big_library
+    lib = open_lib(settings)
+    year = {y: {"date_from": date(y, 1, 1), "date_to": date(y, 12, 31)} for y in (2016, 2017)}
+    asked = [
+        ("red car", SearchFilters(**year[2016])),
+        ("red car", SearchFilters(**year[2016], sort="date")),
+        ("submarine", SearchFilters(**year[2017])),  # one of the three, gathered
+    ]
+    _as_large(monkeypatch)
+    read = [lib.search(q, f, limit=30) for q, f in asked]
+    assert read[0].total > 30 and read[1].total > 30 and read[2].total == 1
+
+    def not_read(*args: Any, **kwargs: Any) -> list[int]:
+        raise AssertionError("a broad filter must not be read whole")
+
+    # a year holds about a quarter of the library: above BROAD_SHARE, and above a READ_FILTER of 50 photos
+    monkeypatch.setattr(search_engine, "READ_FILTER", 50)
+    monkeypatch.setattr(Catalog, "filter_photo_ids", not_read)
+    for (q, f), before in zip(asked, read, strict=True):
+        broad = lib.search(q, f, limit=30)
+        assert _ids(broad) == _ids(before), q
+        assert broad.total_exact == before.total_exact
+        assert abs(broad.total - before.total) <= 0.3 * before.total, q
+        year_of = str(f.date_from.year if f.date_from else "")
+        assert all((h.taken_at or "").startswith(year_of) for h in broad.hits)

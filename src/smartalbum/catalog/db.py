@@ -596,6 +596,16 @@ class Catalog:
         order = _NEWEST if ordered else ""
         return [r[0] for r in self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {order}", args)]
 
+    def filter_among(self, photo_filter: PhotoFilter, photo_ids: Iterable[int]) -> set[int]:
+        """Those of `photo_ids` that are visible and pass the filter: a filter too broad to read whole (a
+        season of a million photos) is checked on a question's candidates instead."""
+        where, args = self._filter_where(photo_filter)
+        rows = self.db.execute(
+            f"SELECT p.id FROM photos p WHERE p.id IN (SELECT value FROM json_each(?)) AND {where}",
+            [json.dumps([int(i) for i in photo_ids]), *args],
+        )
+        return {r[0] for r in rows}
+
     def filter_listing(
         self, photo_filter: PhotoFilter, *, offset: int, limit: int, fold_similar: bool
     ) -> FilterPage:
@@ -681,11 +691,16 @@ class Catalog:
                     args.append(region)
         return sql, args
 
-    def newest_blocks(self, first: int = 1024, most: int = 16_384) -> Generator[list[int]]:
-        """Every visible photo newest first, read a block at a time (each twice the last, up to `most`) from
-        one cursor over the date index: a listing by date stops reading when its page is full."""
-        where, args = self._filter_where(PhotoFilter())
-        cursor = self.db.execute(f"SELECT p.id FROM photos p WHERE {where} {_NEWEST}", args)
+    def newest_blocks(
+        self, photo_filter: PhotoFilter | None = None, first: int = 1024, most: int = 16_384
+    ) -> Generator[list[int]]:
+        """`filter_photo_ids` newest first, read a block at a time (each twice the last, up to `most`) from
+        one cursor that walks the date index (a place or month filter is checked on the way, not sorted
+        first): a listing by date stops reading when its page is full."""
+        where, args = self._filter_where(photo_filter or PhotoFilter())
+        cursor = self.db.execute(
+            f"SELECT p.id FROM photos p INDEXED BY photos_visible_taken WHERE {where} {_NEWEST}", args
+        )
         size = first
         try:
             while block := cursor.fetchmany(size):

@@ -704,7 +704,14 @@ class FullTextIndex:
             retrieving = [e for e in exprs.values() if e]
             rows: list[tuple[int, float]] = []
             if retrieving:
-                found = self._ranked(query, retrieving, allowed_ids, pool)
+                if bounded and allowed_ids is not None:
+                    # only rare terms retrieve: every match of theirs (a few thousand at most) is filtered
+                    # here, not a filter of a hundred thousand photos handed to SQLite
+                    found = self._ranked(query, retrieving, None, None)
+                    if found is not None:
+                        found = sorted((r for r in found if r[0] in allowed_ids), key=lambda r: r[1])[:pool]
+                else:
+                    found = self._ranked(query, retrieving, allowed_ids, pool)
                 if found is None:
                     return TextHits()
                 rows = found

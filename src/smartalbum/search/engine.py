@@ -50,6 +50,10 @@ RRF_K = 60
 # sample says fewer than one page in WALK_MOST photos matches, the retrievers gather the matches instead,
 # up to GATHER from each.
 WALK_ALL = 4_096
+# a time or place filter allowing more photos than READ_FILTER, and at least BROAD_SHARE of the library, is
+# not read whole: each candidate is checked against it
+READ_FILTER = 100_000
+BROAD_SHARE = 0.1
 BLOCK = 1_024  # photos read first; each block after twice the last, up to 16 times this
 SAMPLE = 1_024
 MIN_SAMPLE = 256
@@ -162,6 +166,15 @@ def _candidates(
 
 
 @dataclass(frozen=True)
+class _Broad:
+    """A time or place filter that allows too many photos to read them all (a season of a million photos):
+    candidates are checked against it instead, and retrievers asked for 1/share times more."""
+
+    where: PhotoFilter
+    share: float  # of the library, measured on the sample
+
+
+@dataclass(frozen=True)
 class _Listing:
     """A listing of every photo that reaches the cut-off (by date, or inside filters): what stays fixed
     while photos are read."""
@@ -169,8 +182,9 @@ class _Listing:
     semantic: str
     text: str  # the question as typed: verdicts are keyed by it
     exclude: tuple[str, ...]
-    allowed: set[int] | None  # the photos that pass every filter; None: all
+    allowed: set[int] | None  # the photos that pass every filter; None: all (or `broad`)
     newest: list[int] | None  # `allowed` newest first, for a listing by date (None: not needed, or all)
+    broad: _Broad | None  # a time or place filter checked on candidates, not read whole
     min_score: float
     verdicts: list[tuple[str, int, str]]
     keep: frozenset[int]  # photos with verdicts: scored whatever their evidence
@@ -639,7 +653,10 @@ class SearchEngine:
             }
             return self._finish(catalog, results, page, folded, parsed, lang, directory, has_filter)
         newest: list[int] | None = None  # photos passing the filters (newest first when they are the answer)
-        if has_filter:
+        broad: _Broad | None = None  # a time or place filter too broad to read whole: checked on candidates
+        if has_filter and parsed.semantic and trip_photos is None and not by_people:
+            broad = self._broad(catalog, where)
+        if has_filter and broad is None:
             # in order when that is the answer's order: words and meaning by relevance use them as a set
             newest = catalog.filter_photo_ids(where, ordered=not parsed.semantic or filters.sort == "date")
             if trip_photos is not None:
@@ -658,7 +675,8 @@ class SearchEngine:
         total, exact = 0, True
         ranked: list[_Candidate] | None = None
         pools: _Pools | None = None
-        if parsed.semantic and (filters.sort == "date" or allowed is not None):
+        gave_up = False  # inside filters, by relevance: too many could match to gather them
+        if parsed.semantic and (filters.sort == "date" or allowed is not None or broad is not None):
             # every photo that reaches the cut-off: newest first, or inside filters by relevance
             if filters.sort == "date" and allowed is not None and newest is None:  # people only
                 newest = catalog.newest_first(sorted(allowed))
@@ -668,24 +686,29 @@ class SearchEngine:
                 parsed.exclude,
                 allowed,
                 newest,
+                broad,
                 min_score,
                 verdicts,
                 frozenset(pid for _, pid, _ in verdicts),
                 offset + limit,
                 filters.all_similar,
             )
-            pools = self._pools(parsed.semantic, allowed)
+            pools = self._pools(catalog, parsed.semantic, allowed, broad)
             if filters.sort == "date":
                 ranked, total, exact = self._by_date(catalog, pools, every)
             else:
                 ranked = self._gathered(catalog, pools, every)
+                gave_up = ranked is None
         if ranked is None:
             # sorted by relevance: each retriever's best (POOL); filters only: every photo passing them
-            cands, cut = self._retrieve(parsed.semantic, allowed, newest, pools)
+            cands, cut = self._retrieve(catalog, parsed.semantic, allowed, newest, pools)
             self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
+            if broad is not None:  # a verdict's photo comes back only inside the filter
+                inside = catalog.filter_among(broad.where, cands)
+                cands = {pid: c for pid, c in cands.items() if pid in inside}
             self._exclude(cands, parsed.exclude)
             ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
-            if cut is not None and cut >= min_score:
+            if (cut is not None and cut >= min_score) or gave_up:
                 # the last candidate a retriever gave would itself be shown: weaker matches were left out
                 results.complete = False
                 if ranked:
@@ -808,10 +831,14 @@ class SearchEngine:
             steps.append(("filter", line))
         return date_from, date_to, place_key
 
-    def _pools(self, semantic: str, allowed: set[int] | None) -> _Pools:
-        """Each retriever's best POOL photos for the question (among `allowed`): what a relevance list is
-        made of, and what rank agreement counts in a listing by date too."""
+    def _pools(
+        self, catalog: Catalog, semantic: str, allowed: set[int] | None, broad: _Broad | None
+    ) -> _Pools:
+        """Each retriever's best POOL photos for the question (among `allowed`, or inside a `broad` filter:
+        more asked for and checked): what a relevance list is made of, and what rank agreement counts in a
+        listing by date too."""
         allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
+        pool = POOL if broad is None else int(POOL / broad.share * 1.5) + 50
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
@@ -819,7 +846,10 @@ class SearchEngine:
         dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         if by_meaning:
             assert qvec is not None and vectors is not None
-            found = vectors.search(qvec, POOL, allowed)
+            found = vectors.search(qvec, pool, allowed)
+            if broad is not None:
+                inside = self._within(catalog, broad, [pid for pid, _ in found])
+                found = [f for f in found if f[0] in inside][:POOL]
             dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
             dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
         terms = tuple(query_terms(semantic))
@@ -828,12 +858,23 @@ class SearchEngine:
             # beside a dense list the words' work is bounded (common words do not retrieve): the photos
             # found by meaning have their words matched instead
             found_text = self.indexes.fts.search(
-                semantic, POOL, allowed, rescore=dense_ids.tolist() if by_meaning else None
+                semantic, pool, allowed, rescore=dense_ids.tolist() if by_meaning else None
             )
+            if broad is not None:
+                inside = self._within(catalog, broad, [h.photo_id for h in found_text])
+                retrieved = [h for h in found_text if h.retrieved and h.photo_id in inside][:POOL]
+                rescored = [h for h in found_text if not h.retrieved and h.photo_id in inside]
+                partial, found_text = found_text.partial, TextHits(retrieved + rescored)
+                found_text.partial = partial
         return _Pools(terms, qvec if by_meaning else None, lo, hi, dense_ids, dense_cos, found_text)
 
     def _retrieve(
-        self, semantic: str, allowed: set[int] | None, newest: list[int] | None, pools: _Pools | None
+        self,
+        catalog: Catalog,
+        semantic: str,
+        allowed: set[int] | None,
+        newest: list[int] | None,
+        pools: _Pools | None,
     ) -> tuple[dict[int, _Candidate], float | None]:
         """A relevance list's candidates with their evidence and score; and, when a retriever's list was cut
         at POOL, the score of the last candidate it gave (None when every list was complete). `pools`: the
@@ -841,7 +882,7 @@ class SearchEngine:
         if not semantic:
             # only filters: every photo that passes them (an empty set is no photos), as an exact match
             return {pid: _Candidate(pid, relevance=1.0, score=1.0) for pid in newest or []}, None
-        pools = pools or self._pools(semantic, allowed)
+        pools = pools or self._pools(catalog, semantic, allowed, None)
         text = pools.text
         cosine = np.full(len(pools.ids), np.nan)
         cosine[pools.at_dense] = pools.dense_cos
@@ -914,9 +955,11 @@ class SearchEngine:
         description), the photos that can match are gathered instead (`_gathered`), and the total is exact.
         """
         universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
+        if listing.broad is not None:
+            universe = round(universe * listing.broad.share)
         rate: float | None = None
         if universe > WALK_ALL:
-            sample = self._sample(listing.allowed, SAMPLE)
+            sample = self._sample(catalog, listing.allowed, listing.broad, SAMPLE)
             if len(sample) >= MIN_SAMPLE:
                 rate = len(self._passing(catalog, pools, listing, sample)) / len(sample)
                 if listing.need > rate * WALK_MOST:
@@ -928,7 +971,10 @@ class SearchEngine:
         walked = 0
         # as many photos first as the sample says hold the page (a third more), at least a block
         first = BLOCK if not rate else max(BLOCK, min(16 * BLOCK, int(1.33 * listing.need / rate)))
-        blocks = catalog.newest_blocks(first) if listing.newest is None else _blocks(listing.newest, first)
+        if listing.newest is not None:
+            blocks = _blocks(listing.newest, first)
+        else:  # every photo, or those inside a broad filter, read from the date index
+            blocks = catalog.newest_blocks(listing.broad.where if listing.broad else None, first)
         try:
             for block in blocks:
                 walked += len(block)
@@ -978,6 +1024,11 @@ class SearchEngine:
             by_words = with_words[enough].tolist()
             if allowed is not None:
                 by_words = [p for p in by_words if p in allowed]
+            elif listing.broad is not None:
+                if len(by_words) > GATHER / listing.broad.share:
+                    return None
+                inside = self._within(catalog, listing.broad, by_words)
+                by_words = [p for p in by_words if p in inside]
             if len(by_words) > GATHER:
                 return None
             ids.update(by_words)
@@ -994,16 +1045,40 @@ class SearchEngine:
         photos = {(split_moment(d) or (d, 0))[0] for d in ids}  # a moment stands for its video
         if allowed is not None:
             photos &= allowed
+        elif listing.broad is not None:
+            photos = catalog.filter_among(listing.broad.where, photos)
         return self._passing(catalog, pools, listing, catalog.newest_first(sorted(photos)))
 
-    def _sample(self, allowed: set[int] | None, n: int) -> list[int]:
-        """Up to `n` photos drawn uniformly from the indexed ones (among `allowed`), the same for every
-        question: totals past a page are estimated from them."""
+    def _sample(self, catalog: Catalog, allowed: set[int] | None, broad: _Broad | None, n: int) -> list[int]:
+        """Up to `n` photos drawn uniformly from the indexed ones (among `allowed`, inside `broad`), the same
+        for every question: totals past a page are estimated from them."""
         vectors = self.indexes.vectors
         if vectors is None or not len(vectors):
             return []
-        draw = vectors.sample(n if allowed is None else 8 * n).tolist()
-        return [p for p in draw if p < MOMENT_BASE and (allowed is None or p in allowed)][:n]
+        draw = vectors.sample(n if allowed is None and broad is None else 8 * n).tolist()
+        out = [p for p in draw if p < MOMENT_BASE and (allowed is None or p in allowed)]
+        if broad is not None:
+            inside = catalog.filter_among(broad.where, out)
+            out = [p for p in out if p in inside]
+        return out[:n]
+
+    def _broad(self, catalog: Catalog, where: PhotoFilter) -> _Broad | None:
+        """The filter, with its share of the library, when it allows too many photos to read them all
+        (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample."""
+        sample = self._sample(catalog, None, None, SAMPLE)
+        if len(sample) < MIN_SAMPLE:
+            return None
+        share = len(catalog.filter_among(where, sample)) / len(sample)
+        if share < BROAD_SHARE or share * self._library_size() <= READ_FILTER:
+            return None
+        return _Broad(where, share)
+
+    @staticmethod
+    def _within(catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
+        """Those of `doc_ids` inside the broad filter (a video's moment as its video)."""
+        video = {d: (split_moment(d) or (d, 0))[0] for d in doc_ids}
+        inside = catalog.filter_among(broad.where, set(video.values()))
+        return {d for d, v in video.items() if v in inside}
 
     def _library_size(self) -> int:
         vectors = self.indexes.vectors
