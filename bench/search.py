@@ -670,10 +670,14 @@ COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("catalog/db.py", "visible_photo_ids", "catalog.visible_photo_ids"),
     ("search/indexer.py", "query_vector", "query vector (kept from the warm-up)"),
     ("index/vectors.py", "search", "VectorIndex.search"),
-    ("index/vectors.py", "search_all", "VectorIndex.search_all (complete lists)"),
     ("index/fulltext.py", "search", "FullTextIndex.search"),
-    ("index/fulltext.py", "search_all", "FullTextIndex.search_all (complete lists)"),
-    ("index/fulltext.py", "_term_matrix", "  FullTextIndex._term_matrix (terms per match)"),
+    ("search/engine.py", "_broad", "_broad (is a filter too broad to read)"),
+    ("search/engine.py", "_by_date", "_by_date (listings by date)"),
+    ("search/engine.py", "_gathered", "_gathered (every match of a rare question)"),
+    ("search/engine.py", "_scored", "  _scored (photos scored from their own vector and words)"),
+    ("catalog/db.py", "newest_blocks", "  catalog.newest_blocks (the date walk)"),
+    ("index/vectors.py", "cosines", "  VectorIndex.cosines"),
+    ("index/fulltext.py", "term_matrix", "  FullTextIndex.term_matrix (kept match lists)"),
     ("search/engine.py", "_exclude", "_exclude (negation)"),
     ("search/engine.py", "_apply_feedback", "_apply_feedback"),
     ("catalog/db.py", "photo_summaries", "catalog.photo_summaries"),
@@ -750,7 +754,12 @@ def measure(lib: Path, args: argparse.Namespace) -> dict[str, Any]:
     warm: dict[str, dict[str, Any]] = {}
     for q in QUERIES:  # first use: jieba's dictionary, the place matcher, the query's vector, page cache
         res = engine.search(cat, q.text, SearchFilters(sort=q.sort), LIMIT, 0)
-        warm[q.key] = {"total": res.total, "understood": res.understood, "semantic": res.semantic}
+        warm[q.key] = {
+            "total": res.total,
+            "exact": res.total_exact,
+            "understood": res.understood,
+            "semantic": res.semantic,
+        }
     out["results"] = warm
     out["rss"] = {"start": rss_start, "model": rss_model, "indexes": rss_indexes, "warm": _rss()}
 
@@ -875,7 +884,8 @@ def report(n: int, built: dict[str, Any], m: dict[str, Any], reused: bool) -> No
         if ts:
             r = m["results"][q]
             read = "; ".join(r["understood"])
-            print(f"  {statistics.median(ts):8.1f}  {r['total']:>7,}  {kinds[q]:<6}  {q}  [{read}]")
+            total = f"{r['total']:,}" if r.get("exact", True) else f"~{r['total']:,}"  # ~: estimated
+            print(f"  {statistics.median(ts):8.1f}  {total:>7}  {kinds[q]:<6}  {q}  [{read}]")
     if "profile" in m:
         print("\nprofile of one pass over the queries:\n")
         print(m["profile"])

@@ -50,15 +50,15 @@ RRF_K = 60
 # sample says fewer than one page in WALK_MOST photos matches, the retrievers gather the matches instead,
 # up to GATHER from each.
 WALK_ALL = 4_096
-# a time or place filter allowing more photos than READ_FILTER, and at least BROAD_SHARE of the library, is
-# not read whole: each candidate is checked against it
-READ_FILTER = 100_000
-BROAD_SHARE = 0.1
 BLOCK = 1_024  # photos read first; each block after twice the last, up to 16 times this
 SAMPLE = 1_024
 MIN_SAMPLE = 256
 WALK_MOST = 16_384
 GATHER = 4_000
+# a time or place filter allowing more photos than READ_FILTER, and at least BROAD_SHARE of the library, is
+# not read whole: each candidate is checked against it
+READ_FILTER = 100_000
+BROAD_SHARE = 0.1
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
@@ -959,7 +959,12 @@ class SearchEngine:
             universe = round(universe * listing.broad.share)
         rate: float | None = None
         if universe > WALK_ALL:
-            sample = self._sample(catalog, listing.allowed, listing.broad, SAMPLE)
+            if listing.newest is not None:  # the filter's photos, read already: drawn from them
+                n = len(listing.newest)
+                draw = np.random.default_rng(0).choice(n, min(SAMPLE, n), replace=False)
+                sample = [listing.newest[k] for k in sorted(draw.tolist())]
+            else:
+                sample = self._sample(catalog, listing.broad, SAMPLE)
             if len(sample) >= MIN_SAMPLE:
                 rate = len(self._passing(catalog, pools, listing, sample)) / len(sample)
                 if listing.need > rate * WALK_MOST:
@@ -1049,14 +1054,14 @@ class SearchEngine:
             photos = catalog.filter_among(listing.broad.where, photos)
         return self._passing(catalog, pools, listing, catalog.newest_first(sorted(photos)))
 
-    def _sample(self, catalog: Catalog, allowed: set[int] | None, broad: _Broad | None, n: int) -> list[int]:
-        """Up to `n` photos drawn uniformly from the indexed ones (among `allowed`, inside `broad`), the same
-        for every question: totals past a page are estimated from them."""
+    def _sample(self, catalog: Catalog, broad: _Broad | None, n: int) -> list[int]:
+        """Up to `n` photos drawn uniformly from the indexed ones (inside `broad`), the same for every
+        question: totals past a page are estimated from them."""
         vectors = self.indexes.vectors
         if vectors is None or not len(vectors):
             return []
-        draw = vectors.sample(n if allowed is None and broad is None else 8 * n).tolist()
-        out = [p for p in draw if p < MOMENT_BASE and (allowed is None or p in allowed)]
+        draw = vectors.sample(n if broad is None else 8 * n).tolist()
+        out = [p for p in draw if p < MOMENT_BASE]
         if broad is not None:
             inside = catalog.filter_among(broad.where, out)
             out = [p for p in out if p in inside]
@@ -1065,7 +1070,7 @@ class SearchEngine:
     def _broad(self, catalog: Catalog, where: PhotoFilter) -> _Broad | None:
         """The filter, with its share of the library, when it allows too many photos to read them all
         (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample."""
-        sample = self._sample(catalog, None, None, SAMPLE)
+        sample = self._sample(catalog, None, SAMPLE)
         if len(sample) < MIN_SAMPLE:
             return None
         share = len(catalog.filter_among(where, sample)) / len(sample)
