@@ -448,3 +448,30 @@ def test_a_broad_filter_is_checked_on_candidates_and_answers_the_same(
         assert abs(broad.total - before.total) <= 0.3 * before.total, q
         year_of = str(f.date_from.year if f.date_from else "")
         assert all((h.taken_at or "").startswith(year_of) for h in broad.hits)
+
+
+def test_a_time_listing_with_a_wrong_verdict_is_still_paged_in_sql(
+    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _, taken = big_library
+    lib = open_lib(settings)
+    before = lib.search("photos from 2016", limit=6)
+    assert before.total == sum(t.startswith("2016") for t in taken) and len(before.hits) == 6
+    wrong, right = before.hits[0].photo_id, before.hits[1].photo_id
+    marks = [
+        lib.add_feedback("photos from 2016", wrong, "bad"),
+        lib.add_feedback("Photos  from 2016", right, "good"),
+    ]
+    try:
+
+        def not_read(*args: Any, **kwargs: Any) -> list[int]:
+            raise AssertionError("a time alone is paged in SQL, not read whole")
+
+        monkeypatch.setattr(Catalog, "filter_photo_ids", not_read)
+        after = lib.search("photos from 2016", limit=5)
+        assert after.total == before.total - 1
+        assert _ids(after) == _ids(before)[1:]
+        assert wrong not in _ids(after) and "you marked this as right for this query" in after.hits[0].why
+    finally:
+        for mark in marks:
+            lib.undo_feedback(mark["id"])

@@ -37,6 +37,7 @@ class PhotoFilter:
     place: tuple[str, str, str | None, str | None] | None = None
     weekend: bool = False
     month_days: Sequence[str] = ()  # 'MM-DD' in any year (birthdays)
+    without: Sequence[int] = ()  # photos left out (marked wrong for the question)
 
 
 @dataclass
@@ -600,8 +601,9 @@ class Catalog:
         """Those of `photo_ids` that are visible and pass the filter: a filter too broad to read whole (a
         season of a million photos) is checked on a question's candidates instead."""
         where, args = self._filter_where(photo_filter)
+        # each id looked up by rowid (CROSS JOIN keeps that order), not the filter's index read through
         rows = self.db.execute(
-            f"SELECT p.id FROM photos p WHERE p.id IN (SELECT value FROM json_each(?)) AND {where}",
+            f"SELECT p.id FROM json_each(?) AS j CROSS JOIN photos p ON p.id = j.value WHERE {where}",
             [json.dumps([int(i) for i in photo_ids]), *args],
         )
         return {r[0] for r in rows}
@@ -673,6 +675,9 @@ class Catalog:
         if f.month_days:  # 'MM-DD' in any year
             sql += f" AND substr(p.taken_at, 6, 5) IN ({','.join('?' * len(f.month_days))})"
             args.extend(f.month_days)
+        if f.without:
+            sql += " AND p.id NOT IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps([int(i) for i in f.without]))
         if f.weekend:  # Sunday is 0, Saturday 6
             sql += " AND CAST(strftime('%w', p.taken_at) AS INTEGER) IN (0, 6)"
         if f.place:

@@ -387,6 +387,21 @@ def _v13_month_index(db: sqlite3.Connection) -> None:
     )
 
 
+def _v14_visible_place_indexes(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- "上海的夜景", "去年夏天在青岛": a place filter (with a time) answered from an index that holds
+        -- every column it reads, not a lookup of each photo's row (a city's 88,747 of a million photos:
+        -- 178 ms -> 37 ms)
+        CREATE INDEX photos_visible_city ON photos(place_city, country_code, place_region, taken_at)
+            WHERE files_ok > 0;
+        CREATE INDEX photos_visible_region ON photos(place_region, country_code, taken_at) WHERE files_ok > 0;
+        CREATE INDEX photos_visible_country ON photos(country_code, taken_at) WHERE files_ok > 0;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -401,4 +416,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v11_change_counter,
     _v12_visible_photos,
     _v13_month_index,
+    _v14_visible_place_indexes,
 ]

@@ -822,11 +822,10 @@ class FullTextIndex:
         return WordEvidence(tuple(terms), ids, np.zeros(len(ids)), strong, weak)
 
     def matching(self, term: str) -> np.ndarray:
-        """Every photo matching a query term anywhere (inside other words too), sorted; kept as
-        `term_matrix` keeps it."""
+        """Every photo that has a query term as a word, sorted; kept as `term_matrix` keeps it."""
         with self._lock:
             self._check_version()
-            return self._matching(_term_expr(term))
+            return self._matching(_match_exprs(term)[0])
 
     def _check_version(self) -> None:
         """Forget the kept match lists when another connection has written the index since."""

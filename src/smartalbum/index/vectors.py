@@ -188,6 +188,7 @@ class VectorIndex:
         self._label_ids = np.empty(0, dtype=np.int64)
         self._id_to_label: dict[int, int] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # live (ids, labels) sorted by id, cached
+        self._dense_labels: np.ndarray | None = None  # label by photo id (below DENSE_IDS), -1: none; cached
         self._flat_ids: set[int] = set()
 
     # ---- state -------------------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class VectorIndex:
                 start = int(self._hnsw.ntotal)
                 self._hnsw.add(vecs)
                 self._label_ids = np.concatenate([self._label_ids, id_arr])
-                self._by_id = None
+                self._by_id = self._dense_labels = None
                 self._id_to_label.update(zip(id_arr.tolist(), range(start, start + len(id_arr)), strict=True))
                 self._maybe_compact()
 
@@ -294,7 +295,7 @@ class VectorIndex:
             if label is not None:
                 self._label_ids[label] = -1
                 removed += 1
-        self._by_id = None
+        self._by_id = self._dense_labels = None
         return removed
 
     def _maybe_compact(self) -> None:
@@ -348,7 +349,7 @@ class VectorIndex:
             hnsw.add(vecs)
             self._hnsw = hnsw
             self._label_ids = ids.copy()
-            self._by_id = None
+            self._by_id = self._dense_labels = None
             self._id_to_label = dict(zip(ids.tolist(), range(len(ids)), strict=True))
             self._flat = None
             self._flat_ids = set()
@@ -366,7 +367,7 @@ class VectorIndex:
             self._flat_ids = set(ids.tolist())
             self._hnsw = None
             self._label_ids = np.empty(0, dtype=np.int64)
-            self._by_id = None
+            self._by_id = self._dense_labels = None
             self._id_to_label = {}
 
     # ---- search ------------------------------------------------------------------------------------------
@@ -396,7 +397,7 @@ class VectorIndex:
                 labels, scores = self._range_hnsw(q, allowed_ids, min_cosine)
                 return self._pairs(labels[:k], scores[:k])
             else:
-                hits = self._search_hnsw(q, k, allowed_ids)
+                hits = self._search_hnsw(q, k, allowed_ids, min_cosine)
         if min_cosine is not None:
             hits = [h for h in hits if h[1] >= min_cosine]
         return hits
@@ -416,7 +417,11 @@ class VectorIndex:
         scores, labels = self._flat.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0]
 
-    def _search_hnsw(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    def _search_hnsw(
+        self, q: np.ndarray, k: int, allowed: set[int] | None, floor: float | None = None
+    ) -> list[tuple[int, float]]:
+        """The k best by a graph walk (with a filter's bitmap); exactly when the filter is small, or when the
+        walk came back short (a selective filter can strand it) unless it already reached `floor`."""
         total = int(self._hnsw.ntotal)
         if allowed is not None:
             labels = self._labels_of(allowed)
@@ -446,7 +451,7 @@ class VectorIndex:
         del bitmap  # kept alive until here: the selector points into it
         ok = found[0] >= 0
         hits = self._pairs(*self._ties_by_id(found[0][ok], scores[0][ok]))
-        if len(hits) < want:
+        if len(hits) < want and not (floor is not None and hits and hits[-1][1] < floor):
             # a selective filter can strand the graph walk; answer exactly rather than short
             return self._pairs(
                 *self._exact_over(q, k, labels if labels is not None else np.flatnonzero(mask))
@@ -485,12 +490,9 @@ class VectorIndex:
                     if pid in self._flat_ids:
                         out[n] = float(np.asarray(self._flat.reconstruct(pid), dtype=np.float32) @ q)
                 return out
-            known, labels = self._live_by_id()
-            if not len(known) or not len(ids):
-                return out
-            at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-            found = known[at] == ids
-            out[found] = self._dot_labels(labels[at[found]], q)
+            labels = self._label_at(ids)
+            found = labels >= 0
+            out[found] = self._dot_labels(labels[found], q)
         return out
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
@@ -514,13 +516,34 @@ class VectorIndex:
 
     def _labels_of(self, ids: set[int]) -> np.ndarray:
         """The HNSW labels of those of `ids` in the index, ascending (a filter can allow a million photos:
-        looked up in a sorted array, not one dict lookup each)."""
-        known, labels = self._live_by_id()
-        if not len(known) or not ids:
+        looked up in arrays, not one dict lookup each)."""
+        if not ids:
             return np.empty(0, dtype=np.int64)
-        want = np.fromiter(ids, dtype=np.int64, count=len(ids))
-        at = np.minimum(np.searchsorted(known, want), len(known) - 1)
-        return np.sort(labels[at[known[at] == want]])
+        labels = self._label_at(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+        return np.sort(labels[labels >= 0])
+
+    def _label_at(self, ids: np.ndarray) -> np.ndarray:
+        """The HNSW label of each of `ids` (-1: not in the index). Photo ids are small numbers (a catalog's
+        row ids), so they are read from an array indexed by id (4 bytes an id, built when the index changed,
+        only while ids are at most 4 per photo); others (videos' moments) are looked up in the sorted ids."""
+        known, labels = self._live_by_id()
+        out = np.full(len(ids), -1, dtype=np.int64)
+        if not len(known) or not len(ids):
+            return out
+        if self._dense_labels is None:
+            small = known[(known >= 0) & (known < 4 * len(known) + 1_000_000)]
+            self._dense_labels = np.full(int(small[-1]) + 1 if len(small) else 0, -1, dtype=np.int32)
+            start = int(np.searchsorted(known, 0))  # `known` is sorted: the small ids are one run
+            self._dense_labels[small] = labels[start : start + len(small)]
+        dense = self._dense_labels
+        near = (ids >= 0) & (ids < len(dense))
+        out[near] = dense[ids[near]]
+        far = np.flatnonzero(~near)
+        if len(far):
+            at = np.minimum(np.searchsorted(known, ids[far]), len(known) - 1)
+            found = known[at] == ids[far]
+            out[far[found]] = labels[at[found]]
+        return out
 
     def _range_hnsw(
         self, q: np.ndarray, allowed: set[int] | None, min_cosine: float

@@ -31,7 +31,7 @@ from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
-from smartalbum.index.fulltext import TextHits, WordEvidence, query_terms
+from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
@@ -640,8 +640,13 @@ class SearchEngine:
         ):
             # only a time or a place: the count and one page come from SQL, not every match (a year of a
             # million photos is 100,000 of them), in the order and with the folding of the general path
+            key = query_key(text)
+            wrong = tuple(pid for k, pid, verdict in verdicts if k == key and verdict == "bad")
             listing = catalog.filter_listing(
-                where, offset=offset, limit=limit, fold_similar=not filters.all_similar
+                dataclasses.replace(where, without=wrong),
+                offset=offset,
+                limit=limit,
+                fold_similar=not filters.all_similar,
             )
             page = [_Candidate(pid, relevance=1.0, score=1.0) for pid in listing.ids]
             # similar questions' verdicts only nudge these scores (checked by _listing_in_sql)
@@ -1016,33 +1021,49 @@ class SearchEngine:
         enough set the cosine the search must reach. None when a list would be too long (then many photos
         are close, and a walk fills a page soon)."""
         need = min(1.0, 2 * listing.min_score)  # evidence a photo outside the relevance lists needs
+        if need <= 0:
+            return None  # no cut-off: every photo is shown
         allowed = self.indexes.with_moments(listing.allowed)
         ids: set[int] = set(pools.ids.tolist())
-        short = 0.0  # the most words a photo has that are not enough on their own
+        short = 0.0  # the most words a photo can have that are not enough on their own
         if pools.terms:
-            fts = self.indexes.fts
-            with_words = np.unique(
-                np.concatenate([fts.matching(t) for t in pools.terms] or [np.empty(0, dtype=np.int64)])
-            )
-            words = fts.term_matrix(with_words, pools.terms).coverage / len(pools.terms)
-            enough = 0.9 * words**2 >= need - 1e-9
-            by_words = with_words[enough].tolist()
+            n = len(pools.terms)
+            # coverages a photo can have ((words + WEAK_TERM x weak ones) / n): the best short of enough
+            shares = {(a + WEAK_TERM * b) / n for a in range(n + 1) for b in range(n + 1 - a)}
+            short = max(w for w in shares if 0.9 * w**2 < need - 1e-9)
+            # enough words takes at least `least` of them as words, so a photo with enough is in one of
+            # the n - least + 1 shortest lists of photos that have a term as a word
+            enough_share = math.sqrt(need / 0.9)
+            least = max(1, math.ceil((enough_share - WEAK_TERM) * n / (1 - WEAK_TERM) - 1e-9))
+            by_words: list[int] = []
+            if least <= n:
+                fts = self.indexes.fts
+                lists = [fts.matching(t) for t in pools.terms]
+                if allowed is not None:  # inside the filter's photos
+                    allowed_ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+                    lists = [m[np.isin(m, allowed_ids)] for m in lists]
+                lists = sorted(lists, key=len)[: n - least + 1]
+                if sum(len(m) for m in lists) > 4 * GATHER / (listing.broad.share if listing.broad else 1):
+                    return None  # so many photos have the rarest words that many will have enough
+                maybe = lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
+                words = fts.term_matrix(maybe, pools.terms).coverage / n
+                by_words = maybe[0.9 * words**2 >= need - 1e-9].tolist()
             if allowed is not None:
                 by_words = [p for p in by_words if p in allowed]
             elif listing.broad is not None:
-                if len(by_words) > GATHER / listing.broad.share:
-                    return None
                 inside = self._within(catalog, listing.broad, by_words)
                 by_words = [p for p in by_words if p in inside]
             if len(by_words) > GATHER:
                 return None
             ids.update(by_words)
-            short = float(words[~enough].max()) if (~enough).any() else 0.0
         vectors = self.indexes.vectors
         if pools.qvec is not None and vectors is not None:
             dense = 1.0 - (1.0 - need) / (1.0 - 0.9 * short**2)
             floor = pools.lo + dense * (pools.hi - pools.lo)
-            found = vectors.search(pools.qvec, GATHER, allowed, min_cosine=floor)
+            for k in (min(GATHER, 4 * POOL), GATHER):  # a short search first: most ranges are short
+                found = vectors.search(pools.qvec, k, allowed, min_cosine=floor)
+                if len(found) < k:
+                    break
             if len(found) >= GATHER:
                 return None
             ids.update(pid for pid, _ in found)
@@ -1114,12 +1135,9 @@ class SearchEngine:
             cands.pop(pid, None)
 
     def _listing_in_sql(self, catalog: Catalog, text: str, verdicts: list[tuple[str, int, str]]) -> bool:
-        """Whether a time/place listing can be paged in SQL: no verdict can change which photos it shows
-        (none on this question, and no photo that similar questions' "wrong" verdicts push under the
-        cut-off)."""
-        key = query_key(text)
-        if any(k == key for k, _, _ in verdicts):
-            return False
+        """Whether a time/place listing can be paged in SQL: no verdict but this question's own "wrong" ones
+        (left out in SQL) can change which photos it shows (no photo that similar questions' "wrong"
+        verdicts push under the cut-off)."""
         probe = {pid: _Candidate(pid, relevance=1.0, score=1.0) for _, pid, _ in verdicts}
         self._apply_feedback(catalog, probe, text, "", None, verdicts)
         return all(c.score >= DEFAULT_MIN_SCORE for c in probe.values())
