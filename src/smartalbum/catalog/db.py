@@ -638,9 +638,15 @@ class Catalog:
         hidden: set[int] = set()
         if fold_similar:
             first: dict[int, int] = {}
+            grouped = self.db.execute("SELECT count(*) FROM similar_hashes WHERE group_id IS NOT NULL")
+            # from the smaller side: the grouped photos (often few), or the photos passing the filter
+            pairs = (
+                "similar_hashes s INDEXED BY similar_hashes_group JOIN photos p ON p.hash = s.hash"
+                if int(grouped.fetchone()[0]) < total
+                else "photos p JOIN similar_hashes s ON s.hash = p.hash"
+            )
             rows = self.db.execute(
-                f"""SELECT p.id, s.group_id FROM photos p JOIN similar_hashes s ON s.hash = p.hash
-                    WHERE s.group_id IS NOT NULL AND {where} {_NEWEST}""",
+                f"SELECT p.id, s.group_id FROM {pairs} WHERE s.group_id IS NOT NULL AND {where} {_NEWEST}",
                 args,
             )
             for pid, group in rows:
