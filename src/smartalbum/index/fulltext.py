@@ -434,12 +434,17 @@ class _WordMatcher:
         ]
 
 
+def weak_matchable(term: str) -> bool:
+    """Whether a term can be found only inside other words (a weak match): a Chinese one (猫 in 熊猫)."""
+    return any(_is_cjk(c) for c in term)
+
+
 def _match_exprs(term: str) -> tuple[str, ...]:
     """The FTS5 expressions of a term's matches: as a word (in the word columns), and for a Chinese term
     anywhere (the characters of other words too)."""
     expr = _term_expr(term)
     word = f"{_WORD_COLUMNS} : ({expr})"
-    return (word, expr) if any(_is_cjk(c) for c in term) else (word,)
+    return (word, expr) if weak_matchable(term) else (word,)
 
 
 def _among(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:

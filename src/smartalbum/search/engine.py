@@ -31,7 +31,7 @@ from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
-from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms
+from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms, weak_matchable
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
@@ -53,12 +53,12 @@ WALK_ALL = 4_096
 BLOCK = 1_024  # photos read first; each block after twice the last, up to 16 times this
 SAMPLE = 1_024
 MIN_SAMPLE = 256
-WALK_MOST = 16_384
+WALK_MOST = 4_096
 GATHER = 4_000
 # a time or place filter allowing more photos than READ_FILTER, and at least BROAD_SHARE of the library, is
 # not read whole: each candidate is checked against it
-READ_FILTER = 100_000
-BROAD_SHARE = 0.1
+READ_FILTER = 50_000
+BROAD_SHARE = 0.05
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
@@ -198,6 +198,14 @@ def _blocks(ids: list[int], first: int = BLOCK, most: int = 16 * BLOCK) -> Gener
     while start < len(ids):
         yield ids[start : start + size]
         start, size = start + size, min(size * 2, most)
+
+
+def _inside(ids: np.ndarray, mask: np.ndarray, allowed: set[int]) -> np.ndarray:
+    """Those of sorted document `ids` allowed: photos by `mask` (indexed by photo id), a video's moments
+    when the video is allowed."""
+    photos = ids[ids < len(mask)]
+    moments = [d for d in ids[ids >= MOMENT_BASE].tolist() if (split_moment(d) or (d, 0))[0] in allowed]
+    return np.concatenate([photos[mask[photos]], np.array(moments, dtype=np.int64)])
 
 
 def _round_estimate(n: float) -> int:
@@ -1028,8 +1036,10 @@ class SearchEngine:
         short = 0.0  # the most words a photo can have that are not enough on their own
         if pools.terms:
             n = len(pools.terms)
-            # coverages a photo can have ((words + WEAK_TERM x weak ones) / n): the best short of enough
-            shares = {(a + WEAK_TERM * b) / n for a in range(n + 1) for b in range(n + 1 - a)}
+            # coverages a photo can have ((words + WEAK_TERM x weak ones) / n; only a Chinese term can be
+            # found inside another word): the best short of enough
+            weak = sum(weak_matchable(t) for t in pools.terms)
+            shares = {(a + WEAK_TERM * b) / n for a in range(n + 1) for b in range(min(weak, n - a) + 1)}
             short = max(w for w in shares if 0.9 * w**2 < need - 1e-9)
             # enough words takes at least `least` of them as words, so a photo with enough is in one of
             # the n - least + 1 shortest lists of photos that have a term as a word
@@ -1038,12 +1048,14 @@ class SearchEngine:
             by_words: list[int] = []
             if least <= n:
                 fts = self.indexes.fts
-                lists = [fts.matching(t) for t in pools.terms]
-                if allowed is not None:  # inside the filter's photos
-                    allowed_ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
-                    lists = [m[np.isin(m, allowed_ids)] for m in lists]
-                lists = sorted(lists, key=len)[: n - least + 1]
-                if sum(len(m) for m in lists) > 4 * GATHER / (listing.broad.share if listing.broad else 1):
+                lists = sorted((fts.matching(t) for t in pools.terms), key=len)[: n - least + 1]
+                if allowed is not None:  # inside the filter: photos by a mask indexed by id, moments by video
+                    ids_in = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+                    ids_in = ids_in[ids_in < MOMENT_BASE]
+                    mask = np.zeros(int(ids_in.max()) + 1 if len(ids_in) else 0, dtype=bool)
+                    mask[ids_in] = True
+                    lists = [_inside(m, mask, allowed) for m in lists]
+                if sum(len(m) for m in lists) > 25 * GATHER / (listing.broad.share if listing.broad else 1):
                     return None  # so many photos have the rarest words that many will have enough
                 maybe = lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
                 words = fts.term_matrix(maybe, pools.terms).coverage / n
@@ -1051,6 +1063,8 @@ class SearchEngine:
             if allowed is not None:
                 by_words = [p for p in by_words if p in allowed]
             elif listing.broad is not None:
+                if len(by_words) * listing.broad.share > GATHER:  # expected inside the filter: too many
+                    return None
                 inside = self._within(catalog, listing.broad, by_words)
                 by_words = [p for p in by_words if p in inside]
             if len(by_words) > GATHER:
