@@ -862,14 +862,9 @@ class FullTextIndex:
         every one is kept (`term_matrix`)."""
         if not ids or not terms:
             return {}
-        with self._lock:
-            self._check_version()
-            kept = all(all(e in self._matches for e in _match_exprs(t)) for t in terms)
-        if kept:  # every term's whole match list is at hand (a listing by date read it): look them up
-            arr = np.array(ids, dtype=np.int64)
-            found = self.term_matrix(arr, terms)
-            hit = np.flatnonzero(found.strong.any(axis=1) | found.weak.any(axis=1))
-            return dict(zip(arr[hit].tolist(), found.matched_rows(hit), strict=True))
+        kept = self._kept_matches(ids, terms)
+        if kept is not None:
+            return kept
         matcher = _WordMatcher(terms)
         cols = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
         with self._lock:
@@ -885,11 +880,28 @@ class FullTextIndex:
             if strong or weak
         }
 
+    def _kept_matches(
+        self, ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]] | None:
+        """`_matched_terms` looked up in the terms' kept match lists (`term_matrix`); None unless every one
+        is kept (a listing read them)."""
+        with self._lock:
+            self._check_version()
+            if not all(all(e in self._matches for e in _match_exprs(t)) for t in terms):
+                return None
+        arr = np.array(ids, dtype=np.int64)
+        found = self.term_matrix(arr, terms)
+        hit = np.flatnonzero(found.strong.any(axis=1) | found.weak.any(axis=1))
+        return dict(zip(arr[hit].tolist(), found.matched_rows(hit), strict=True))
+
     def _matched_terms(
         self, ids: list[int], terms: list[str]
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Per photo of `ids` that matches a term: (terms found as words, terms found only among the
-        characters of other words)."""
+        characters of other words); from the kept match lists when every term's is kept."""
+        kept = self._kept_matches(ids, terms) if ids and terms else None
+        if kept is not None:
+            return kept
         strong, weak = self._term_matrix(np.array(ids, dtype=np.int64), terms)
         rows = np.flatnonzero(strong.any(axis=1) | weak.any(axis=1))
         return dict(

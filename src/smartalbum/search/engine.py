@@ -172,6 +172,7 @@ class _Broad:
 
     where: PhotoFilter
     share: float  # of the library, measured on the sample
+    sample: list[int]  # the sample's photos inside the filter
 
 
 @dataclass(frozen=True)
@@ -976,8 +977,10 @@ class SearchEngine:
                 n = len(listing.newest)
                 draw = np.random.default_rng(0).choice(n, min(SAMPLE, n), replace=False)
                 sample = [listing.newest[k] for k in sorted(draw.tolist())]
+            elif listing.broad is not None:  # drawn when the filter was found broad
+                sample = listing.broad.sample
             else:
-                sample = self._sample(catalog, listing.broad, SAMPLE)
+                sample = self._sample(SAMPLE)
             if len(sample) >= MIN_SAMPLE:
                 rate = len(self._passing(catalog, pools, listing, sample)) / len(sample)
                 if listing.need > rate * WALK_MOST:
@@ -987,8 +990,8 @@ class SearchEngine:
                         return gathered, len(folded), True
         ranked: list[_Candidate] = []
         walked = 0
-        # as many photos first as the sample says hold the page (a third more), at least a block
-        first = BLOCK if not rate else max(BLOCK, min(16 * BLOCK, int(1.33 * listing.need / rate)))
+        # as many photos first as the sample says hold the page (a third more)
+        first = BLOCK if not rate else max(2 * listing.need, min(16 * BLOCK, int(1.33 * listing.need / rate)))
         if listing.newest is not None:
             blocks = _blocks(listing.newest, first)
         else:  # every photo, or those inside a broad filter, read from the date index
@@ -1089,29 +1092,25 @@ class SearchEngine:
             photos = catalog.filter_among(listing.broad.where, photos)
         return self._passing(catalog, pools, listing, catalog.newest_first(sorted(photos)))
 
-    def _sample(self, catalog: Catalog, broad: _Broad | None, n: int) -> list[int]:
-        """Up to `n` photos drawn uniformly from the indexed ones (inside `broad`), the same for every
-        question: totals past a page are estimated from them."""
+    def _sample(self, n: int) -> list[int]:
+        """Up to `n` photos drawn uniformly from the indexed ones, the same for every question: totals past a
+        page are estimated from them, and a filter's share of the library."""
         vectors = self.indexes.vectors
         if vectors is None or not len(vectors):
             return []
-        draw = vectors.sample(n if broad is None else 8 * n).tolist()
-        out = [p for p in draw if p < MOMENT_BASE]
-        if broad is not None:
-            inside = catalog.filter_among(broad.where, out)
-            out = [p for p in out if p in inside]
-        return out[:n]
+        return [p for p in vectors.sample(n).tolist() if p < MOMENT_BASE]
 
     def _broad(self, catalog: Catalog, where: PhotoFilter) -> _Broad | None:
         """The filter, with its share of the library, when it allows too many photos to read them all
         (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample."""
-        sample = self._sample(catalog, None, SAMPLE)
+        sample = self._sample(8 * SAMPLE)  # enough to leave a sample inside a filter of an eighth
         if len(sample) < MIN_SAMPLE:
             return None
-        share = len(catalog.filter_among(where, sample)) / len(sample)
+        inside = catalog.filter_among(where, sample)
+        share = len(inside) / len(sample)
         if share < BROAD_SHARE or share * self._library_size() <= READ_FILTER:
             return None
-        return _Broad(where, share)
+        return _Broad(where, share, [p for p in sample if p in inside][:SAMPLE])
 
     @staticmethod
     def _within(catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
