@@ -188,7 +188,8 @@ class VectorIndex:
         self._label_ids = np.empty(0, dtype=np.int64)
         self._id_to_label: dict[int, int] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # live (ids, labels) sorted by id, cached
-        self._dense_labels: np.ndarray | None = None  # label by photo id (below DENSE_IDS), -1: none; cached
+        self._dense_labels: np.ndarray | None = None  # label by photo id, -1: none; cached
+        self._samples: dict[tuple[int, int], np.ndarray] = {}  # sample() draws, until the index changes
         self._flat_ids: set[int] = set()
 
     # ---- state -------------------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ class VectorIndex:
                 self._hnsw.add(vecs)
                 self._label_ids = np.concatenate([self._label_ids, id_arr])
                 self._by_id = self._dense_labels = None
+                self._samples = {}
                 self._id_to_label.update(zip(id_arr.tolist(), range(start, start + len(id_arr)), strict=True))
                 self._maybe_compact()
 
@@ -296,6 +298,7 @@ class VectorIndex:
                 self._label_ids[label] = -1
                 removed += 1
         self._by_id = self._dense_labels = None
+        self._samples = {}
         return removed
 
     def _maybe_compact(self) -> None:
@@ -350,6 +353,7 @@ class VectorIndex:
             self._hnsw = hnsw
             self._label_ids = ids.copy()
             self._by_id = self._dense_labels = None
+            self._samples = {}
             self._id_to_label = dict(zip(ids.tolist(), range(len(ids)), strict=True))
             self._flat = None
             self._flat_ids = set()
@@ -368,6 +372,7 @@ class VectorIndex:
             self._hnsw = None
             self._label_ids = np.empty(0, dtype=np.int64)
             self._by_id = self._dense_labels = None
+            self._samples = {}
             self._id_to_label = {}
 
     # ---- search ------------------------------------------------------------------------------------------
@@ -496,15 +501,21 @@ class VectorIndex:
         return out
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """Up to `n` distinct ids of the index drawn uniformly (a fixed draw for a seed), in no order."""
+        """Up to `n` distinct ids of the index drawn uniformly (a fixed draw for a seed), in no order; kept
+        until the index changes (drawing from a million costs ~10 ms)."""
         with self._lock:
+            kept = self._samples.get((n, seed))
+            if kept is not None:
+                return kept
             if self._hnsw is None:
-                live = np.fromiter(self._flat_ids, dtype=np.int64, count=len(self._flat_ids))
+                live = np.sort(np.fromiter(self._flat_ids, dtype=np.int64, count=len(self._flat_ids)))
             else:
                 live = self._live_by_id()[0]
-        if len(live) <= n:
+            if len(live) > n:
+                live = live[np.random.default_rng(seed).choice(len(live), n, replace=False)]
+            if self._hnsw is not None:  # the exact kind has no change hook for it: drawn each time
+                self._samples[(n, seed)] = live
             return live
-        return live[np.random.default_rng(seed).choice(len(live), n, replace=False)]
 
     def _live_by_id(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, labels) of the live vectors sorted by id, kept until the index changes."""

@@ -32,6 +32,7 @@ from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms, weak_matchable
+from smartalbum.index.vectors import EXACT_K
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
 from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
@@ -58,7 +59,7 @@ GATHER = 4_000
 # a time or place filter allowing more photos than READ_FILTER, and at least BROAD_SHARE of the library, is
 # not read whole: each candidate is checked against it
 READ_FILTER = 50_000
-BROAD_SHARE = 0.05
+BROAD_SHARE = 0.08
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
@@ -313,6 +314,7 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._planner: Any = None
         self._verify_cheap = (-math.inf, False)  # (when asked, whether the vision model's check is cheap)
+        self._broads: dict[tuple[str, str, int, int, float], _Broad | None] = {}  # _broad's, oldest first
 
     # -- places -----------------------------------------------------------------------------------
 
@@ -852,7 +854,7 @@ class SearchEngine:
         more asked for and checked): what a relevance list is made of, and what rank agreement counts in a
         listing by date too."""
         allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
-        pool = POOL if broad is None else int(POOL / broad.share * 1.5) + 50
+        pool = POOL if broad is None else min(EXACT_K, int(POOL / broad.share * 1.5) + 50)
         qvec = self.indexes.query_vector(semantic)
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
@@ -1102,13 +1104,32 @@ class SearchEngine:
 
     def _broad(self, catalog: Catalog, where: PhotoFilter) -> _Broad | None:
         """The filter, with its share of the library, when it allows too many photos to read them all
-        (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample."""
-        sample = self._sample(8 * SAMPLE)  # enough to leave a sample inside a filter of an eighth
-        if len(sample) < MIN_SAMPLE:
+        (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample. Kept
+        per filter while the catalog is unchanged (the next page, another question in the same season)."""
+        key = (repr(where), catalog.state_token(), self._library_size(), READ_FILTER, BROAD_SHARE)
+        with self._lock:
+            if key in self._broads:
+                return self._broads[key]
+        broad = self._measure_broad(catalog, where)
+        with self._lock:
+            self._broads[key] = broad
+            while len(self._broads) > 64:
+                del self._broads[next(iter(self._broads))]
+        return broad
+
+    def _measure_broad(self, catalog: Catalog, where: PhotoFilter) -> _Broad | None:
+        size = self._library_size()
+        if size * BROAD_SHARE <= READ_FILTER / 2:
+            return None  # a small library: every filter is read
+        first = self._sample(SAMPLE)
+        if len(first) < MIN_SAMPLE:
             return None
+        if len(catalog.filter_among(where, first)) / len(first) < BROAD_SHARE / 2:
+            return None  # clearly not broad
+        sample = self._sample(8 * SAMPLE)  # enough to leave a sample inside a filter of an eighth
         inside = catalog.filter_among(where, sample)
         share = len(inside) / len(sample)
-        if share < BROAD_SHARE or share * self._library_size() <= READ_FILTER:
+        if share < BROAD_SHARE or share * size <= READ_FILTER:
             return None
         return _Broad(where, share, [p for p in sample if p in inside][:SAMPLE])
 
