@@ -733,9 +733,9 @@ class SearchEngine:
                         if zh
                         else f"showing the best {len(ranked)} matches only; sort by date to see them all"
                     )
+        # a listing by date is newest first as read, and a date or place alone as the catalog returned it
         if parsed.semantic and filters.sort != "date":
             ranked.sort(key=lambda c: (-c.score, -(c.cosine or 0.0), c.photo_id))
-            # a date or place alone is already newest first, as the catalog returned it
         if parsed.semantic and ranked and "verify" not in ignore and self._should_verify(filters, has_filter):
             ranked = self._verified(catalog, ranked, parsed.semantic, zh, steps, notes)
         ranked, similar = collapse_similar(catalog, ranked, keep_all=filters.all_similar)  # one per group
