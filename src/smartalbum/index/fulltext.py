@@ -930,10 +930,10 @@ class FullTextIndex:
             return np.isin(ids, np.array(found, dtype=np.int64))
 
         for j, term in enumerate(terms):
-            expr = _term_expr(term)
-            strong[:, j] = matching(f"{_WORD_COLUMNS} : ({expr})")
-            if any(_is_cjk(c) for c in term):
-                weak[:, j] = matching(expr) & ~strong[:, j]
+            exprs = _match_exprs(term)
+            strong[:, j] = matching(exprs[0])
+            if len(exprs) > 1:
+                weak[:, j] = matching(exprs[1]) & ~strong[:, j]
         return strong, weak
 
     def highlight(

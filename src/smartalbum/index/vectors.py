@@ -265,8 +265,7 @@ class VectorIndex:
                 start = int(self._hnsw.ntotal)
                 self._hnsw.add(vecs)
                 self._label_ids = np.concatenate([self._label_ids, id_arr])
-                self._by_id = self._dense_labels = None
-                self._samples = {}
+                self._changed()
                 self._id_to_label.update(zip(id_arr.tolist(), range(start, start + len(id_arr)), strict=True))
                 self._maybe_compact()
 
@@ -297,8 +296,7 @@ class VectorIndex:
             if label is not None:
                 self._label_ids[label] = -1
                 removed += 1
-        self._by_id = self._dense_labels = None
-        self._samples = {}
+        self._changed()
         return removed
 
     def _maybe_compact(self) -> None:
@@ -352,8 +350,7 @@ class VectorIndex:
             hnsw.add(vecs)
             self._hnsw = hnsw
             self._label_ids = ids.copy()
-            self._by_id = self._dense_labels = None
-            self._samples = {}
+            self._changed()
             self._id_to_label = dict(zip(ids.tolist(), range(len(ids)), strict=True))
             self._flat = None
             self._flat_ids = set()
@@ -371,8 +368,7 @@ class VectorIndex:
             self._flat_ids = set(ids.tolist())
             self._hnsw = None
             self._label_ids = np.empty(0, dtype=np.int64)
-            self._by_id = self._dense_labels = None
-            self._samples = {}
+            self._changed()
             self._id_to_label = {}
 
     # ---- search ------------------------------------------------------------------------------------------
@@ -516,6 +512,11 @@ class VectorIndex:
             if self._hnsw is not None:  # the exact kind has no change hook for it: drawn each time
                 self._samples[(n, seed)] = live
             return live
+
+    def _changed(self) -> None:
+        """Forget what is derived from the live vectors (lookups by id, samples): the index changed."""
+        self._by_id = self._dense_labels = None
+        self._samples = {}
 
     def _live_by_id(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, labels) of the live vectors sorted by id, kept until the index changes."""

@@ -118,6 +118,12 @@ def moment_id(video_id: int, k: int) -> int:
     return MOMENT_BASE + (video_id << 16) + k
 
 
+def item_of(doc_id: int) -> int:
+    """The photo or video a search document stands for: a moment's video, else the document's own id."""
+    moment = split_moment(doc_id)
+    return moment[0] if moment else doc_id
+
+
 def split_moment(doc_id: int) -> tuple[int, int] | None:
     """(video id, k) of a moment's document id; None for a photo's or a video's own document."""
     if doc_id < MOMENT_BASE:

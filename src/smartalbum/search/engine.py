@@ -35,7 +35,7 @@ from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_t
 from smartalbum.index.vectors import EXACT_K
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
-from smartalbum.search.documents import MOMENT_BASE, split_moment, video_moments
+from smartalbum.search.documents import MOMENT_BASE, item_of, split_moment, video_moments
 from smartalbum.search.feedback import query_key
 from smartalbum.search.indexer import SearchIndexes
 from smartalbum.search.query import ParsedQuery, PeopleDirectory, PlaceMatcher, TripRef, parse_query
@@ -189,9 +189,13 @@ class _Listing:
     broad: _Broad | None  # a time or place filter checked on candidates, not read whole
     min_score: float
     verdicts: list[tuple[str, int, str]]
-    keep: frozenset[int]  # photos with verdicts: scored whatever their evidence
     need: int  # photos to show, counting from the first
     keep_all: bool  # near-duplicates not folded
+
+    @property
+    def keep(self) -> frozenset[int]:
+        """Photos with verdicts: scored whatever their evidence (a verdict can lift them)."""
+        return frozenset(pid for _, pid, _ in self.verdicts)
 
 
 def _blocks(ids: list[int], first: int = BLOCK, most: int = 16 * BLOCK) -> Generator[list[int]]:
@@ -206,7 +210,7 @@ def _inside(ids: np.ndarray, mask: np.ndarray, allowed: set[int]) -> np.ndarray:
     """Those of sorted document `ids` allowed: photos by `mask` (indexed by photo id), a video's moments
     when the video is allowed."""
     photos = ids[ids < len(mask)]
-    moments = [d for d in ids[ids >= MOMENT_BASE].tolist() if (split_moment(d) or (d, 0))[0] in allowed]
+    moments = [d for d in ids[ids >= MOMENT_BASE].tolist() if item_of(d) in allowed]
     return np.concatenate([photos[mask[photos]], np.array(moments, dtype=np.int64)])
 
 
@@ -705,7 +709,6 @@ class SearchEngine:
                 broad,
                 min_score,
                 verdicts,
-                frozenset(pid for _, pid, _ in verdicts),
                 offset + limit,
                 filters.all_similar,
             )
@@ -1087,7 +1090,7 @@ class SearchEngine:
                 return None
             ids.update(pid for pid, _ in found)
         ids.update(listing.keep)
-        photos = {(split_moment(d) or (d, 0))[0] for d in ids}  # a moment stands for its video
+        photos = {item_of(d) for d in ids}  # a moment stands for its video
         if allowed is not None:
             photos &= allowed
         elif listing.broad is not None:
@@ -1136,7 +1139,7 @@ class SearchEngine:
     @staticmethod
     def _within(catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
         """Those of `doc_ids` inside the broad filter (a video's moment as its video)."""
-        video = {d: (split_moment(d) or (d, 0))[0] for d in doc_ids}
+        video = {d: item_of(d) for d in doc_ids}
         inside = catalog.filter_among(broad.where, set(video.values()))
         return {d for d, v in video.items() if v in inside}
 
@@ -1312,7 +1315,7 @@ class SearchEngine:
         # a video's moment stands for its video, once
         best: dict[int, float] = {}
         for doc_id, cos in vectors.search(vec, 4 * limit + 1):
-            pid = (split_moment(doc_id) or (doc_id, 0))[0]
+            pid = item_of(doc_id)
             if pid != photo["id"] and pid not in best:
                 best[pid] = cos
         found = list(best.items())[:limit]
