@@ -14,11 +14,12 @@ import pytest
 
 import smartalbum.search.engine as search_engine
 from smartalbum.catalog import Catalog
+from smartalbum.catalog.columns import FilterColumns
 from smartalbum.catalog.db import UNPARSED_RETRIES
 from smartalbum.catalog.records import IngestOutcome, PhotoMeta
 from smartalbum.config import Settings, load_settings
 from smartalbum.library import Library
-from smartalbum.search.engine import POOL
+from smartalbum.search.engine import POOL, SearchEngine
 from smartalbum.search.results import SearchFilters
 from smartalbum.vision.base import AnalysisResult
 from smartalbum.vision.description import describing_analysis
@@ -339,12 +340,30 @@ def _as_large(monkeypatch: pytest.MonkeyPatch, **more: int) -> None:
         monkeypatch.setattr(search_engine, name, value)
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def filters_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Filters answered by the photos' time and place in memory (the usual way), or by SQLite (while a
+    large library's are being read again)."""
+    if request.param == "sqlite":
+        monkeypatch.setattr(SearchEngine, "_filters", lambda self, catalog, where=None: catalog)
+    return str(request.param)
+
+
+def _patch_filters(monkeypatch: pytest.MonkeyPatch, name: str, make: Any) -> None:
+    """Replace a method both filter sources have (Catalog's and FilterColumns'): make(original) -> new."""
+    for source in (Catalog, FilterColumns):
+        monkeypatch.setattr(source, name, make(getattr(source, name)))
+
+
 def _ids(res: Any) -> list[int]:
     return [h.photo_id for h in res.hits]
 
 
 def test_a_listing_by_date_reads_only_what_its_page_needs(
-    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+    big_library: tuple[Settings, list[str], list[str]],
+    open_lib: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    filters_from: str,
 ) -> None:
     settings, kinds, taken = big_library
     lib = open_lib(settings)
@@ -357,14 +376,16 @@ def test_a_listing_by_date_reads_only_what_its_page_needs(
     assert dates == sorted(dates, reverse=True) and dates[0] == newest_car
 
     read: list[int] = []
-    blocks = Catalog.newest_blocks
 
-    def counted(self: Catalog, *args: Any) -> Iterator[list[int]]:
-        for block in blocks(self, *args):
-            read.extend(block)
-            yield block
+    def counting(blocks: Any) -> Any:
+        def counted(self: Any, *args: Any) -> Iterator[list[int]]:
+            for block in blocks(self, *args):
+                read.extend(block)
+                yield block
 
-    monkeypatch.setattr(Catalog, "newest_blocks", counted)
+        return counted
+
+    _patch_filters(monkeypatch, "newest_blocks", counting)
     _as_large(monkeypatch)
     walked = lib.search("red car", by_date, limit=20)
     assert _ids(walked) == _ids(whole)  # the same page
@@ -380,7 +401,10 @@ def test_a_listing_by_date_reads_only_what_its_page_needs(
 
 
 def test_a_rare_match_by_date_is_gathered_not_walked_to(
-    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+    big_library: tuple[Settings, list[str], list[str]],
+    open_lib: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    filters_from: str,
 ) -> None:
     settings, _, _ = big_library
     lib = open_lib(settings)
@@ -388,11 +412,11 @@ def test_a_rare_match_by_date_is_gathered_not_walked_to(
     whole = lib.search("yellow submarine", by_date, limit=20)
     assert [Path(h.path or "").name for h in whole.hits] == ["p433.jpg", "p250.jpg", "p17.jpg"]
 
-    def no_walk(self: Catalog, *args: Any) -> Iterator[list[int]]:
+    def no_walk(self: Any, *args: Any) -> Iterator[list[int]]:
         raise AssertionError("a rare match must not read photos newest first")
         yield []
 
-    monkeypatch.setattr(Catalog, "newest_blocks", no_walk)
+    _patch_filters(monkeypatch, "newest_blocks", lambda original: no_walk)
     _as_large(monkeypatch, WALK_MOST=500)
     gathered = lib.search("yellow submarine", by_date, limit=20)
     assert _ids(gathered) == _ids(whole) and gathered.total_exact and gathered.total == whole.total
@@ -400,7 +424,10 @@ def test_a_rare_match_by_date_is_gathered_not_walked_to(
 
 
 def test_inside_a_filter_by_relevance_every_match_is_listed_when_it_can_be_gathered(
-    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+    big_library: tuple[Settings, list[str], list[str]],
+    open_lib: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    filters_from: str,
 ) -> None:
     settings, kinds, taken = big_library
     lib = open_lib(settings)
@@ -421,7 +448,10 @@ def test_inside_a_filter_by_relevance_every_match_is_listed_when_it_can_be_gathe
 
 
 def test_a_broad_filter_is_checked_on_candidates_and_answers_the_same(
-    big_library: tuple[Settings, list[str], list[str]], open_lib: Any, monkeypatch: pytest.MonkeyPatch
+    big_library: tuple[Settings, list[str], list[str]],
+    open_lib: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    filters_from: str,
 ) -> None:
     settings, _, _ = big_library
     lib = open_lib(settings)
@@ -440,7 +470,7 @@ def test_a_broad_filter_is_checked_on_candidates_and_answers_the_same(
 
     # a year holds about a quarter of the library: above BROAD_SHARE, and above a READ_FILTER of 50 photos
     monkeypatch.setattr(search_engine, "READ_FILTER", 50)
-    monkeypatch.setattr(Catalog, "filter_photo_ids", not_read)
+    _patch_filters(monkeypatch, "filter_photo_ids", lambda original: not_read)
     for (q, f), before in zip(asked, read, strict=True):
         broad = lib.search(q, f, limit=30)
         assert _ids(broad) == _ids(before), q
@@ -467,7 +497,7 @@ def test_a_time_listing_with_a_wrong_verdict_is_still_paged_in_sql(
         def not_read(*args: Any, **kwargs: Any) -> list[int]:
             raise AssertionError("a time alone is paged in SQL, not read whole")
 
-        monkeypatch.setattr(Catalog, "filter_photo_ids", not_read)
+        _patch_filters(monkeypatch, "filter_photo_ids", lambda original: not_read)
         after = lib.search("photos from 2016", limit=5)
         assert after.total == before.total - 1
         assert _ids(after) == _ids(before)[1:]

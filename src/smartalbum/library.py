@@ -436,6 +436,11 @@ class Library:
         )
         return result
 
+    def prepare_search(self) -> None:
+        """Load what a first search would wait for: the models, the indexes, the photos' time and place."""
+        self.search("warm up")
+        self._engine().prepare_filters(self.catalog)
+
     def similar(self, photo_ref: str | int, limit: int = 30) -> SearchResults:
         if not 1 <= limit <= MAX_LIMIT:
             raise InputError(f"limit must be between 1 and {MAX_LIMIT}")

@@ -56,7 +56,7 @@ def server_url(host: str, port: int) -> str:
 def _warm_up(library: Library) -> None:
     """Load the search models and indexes in the background, so the first search does not wait for them."""
     try:
-        library.search("warm up")
+        library.prepare_search()
     except Exception as exc:  # a search reports its own errors; this is only a head start
         log.warning("search could not be prepared yet: %s", exc)
 

@@ -579,6 +579,14 @@ class Catalog:
         instance, n = self.db.execute("SELECT instance, n FROM change_counter").fetchone()
         return f"{instance}:{n}"
 
+    def filter_token(self) -> str:
+        """Changes whenever what a time or place filter reads changes (a photo added or removed, its time,
+        place or visibility), but not with analyses: the key of search's in-memory copy of those fields."""
+        row = self.db.execute(
+            "SELECT c.instance, f.n FROM change_counter c CROSS JOIN filter_counter f"
+        ).fetchone()
+        return f"{row[0]}:{row[1]}"
+
     def visible_hashes(self) -> list[tuple[int, str]]:
         """(id, content hash) of every photo that still has an existing file."""
         return [
@@ -615,11 +623,11 @@ class Catalog:
         SQL. With fold_similar, a group of near-duplicates counts once, as its newest match, which carries
         the group's other matches (as search/collapse.py folds a ranked list)."""
         where, args = self._filter_where(photo_filter)
-        with self._snapshot():  # the count, the groups and the page of one state of the catalog
+        with self.snapshot():  # the count, the groups and the page of one state of the catalog
             return self._filter_page(where, args, offset, limit, fold_similar)
 
     @contextmanager
-    def _snapshot(self) -> Iterator[None]:
+    def snapshot(self) -> Iterator[None]:
         """Reads that see one state of the catalog (a read transaction), unless one is open already."""
         if self.db.in_transaction:
             yield
@@ -684,8 +692,8 @@ class Catalog:
         if f.without:
             sql += " AND p.id NOT IN (SELECT value FROM json_each(?))"
             args.append(json.dumps([int(i) for i in f.without]))
-        if f.weekend:  # Sunday is 0, Saturday 6
-            sql += " AND CAST(strftime('%w', p.taken_at) AS INTEGER) IN (0, 6)"
+        if f.weekend:  # Sunday is 0, Saturday 6; of the day as written (a local time)
+            sql += " AND CAST(strftime('%w', substr(p.taken_at, 1, 10)) AS INTEGER) IN (0, 6)"
         if f.place:
             field, name, cc, region = f.place
             if field == "country":
@@ -721,10 +729,10 @@ class Catalog:
             cursor.close()
 
     def newest_first(self, photo_ids: Sequence[int]) -> list[int]:
-        """These photos ordered by when they were taken, newest first (undated last)."""
+        """The visible ones of these photos ordered by when they were taken, newest first (undated last)."""
         rows = self.db.execute(
-            """SELECT p.id FROM photos p WHERE p.id IN (SELECT value FROM json_each(?))
-               ORDER BY p.taken_at IS NULL, p.taken_at DESC, p.id DESC""",
+            f"""SELECT p.id FROM photos p WHERE p.id IN (SELECT value FROM json_each(?)) AND {self._VISIBLE}
+                {_NEWEST}""",
             (json.dumps([int(i) for i in photo_ids]),),
         )
         return [r[0] for r in rows]

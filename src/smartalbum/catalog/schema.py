@@ -402,6 +402,29 @@ def _v14_visible_place_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def _v15_filter_counter(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- moves only when what a time or place filter reads changes (a photo added or removed, its time,
+        -- place or visibility), not with every analysis: search keeps those fields in memory
+        -- (catalog/columns.py) and reads them again only then (~1 s for a million photos)
+        CREATE TABLE filter_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT INTO filter_counter VALUES (1, 0);
+        CREATE TRIGGER photos_insert_filter_counts AFTER INSERT ON photos BEGIN
+            UPDATE filter_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER photos_update_filter_counts
+        AFTER UPDATE OF id, taken_at, place_city, place_region, country_code, files_ok ON photos BEGIN
+            UPDATE filter_counter SET n = n + 1;
+        END;
+        CREATE TRIGGER photos_delete_filter_counts AFTER DELETE ON photos BEGIN
+            UPDATE filter_counter SET n = n + 1;
+        END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_foundation,
     _v2_analyses,
@@ -417,4 +440,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v12_visible_photos,
     _v13_month_index,
     _v14_visible_place_indexes,
+    _v15_filter_counter,
 ]

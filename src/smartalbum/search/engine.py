@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from smartalbum.catalog import Catalog
+from smartalbum.catalog.columns import FilterColumns
 from smartalbum.catalog.db import PhotoFilter
 from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
@@ -60,6 +61,10 @@ GATHER = 4_000
 # not read whole: each candidate is checked against it
 READ_FILTER = 50_000
 BROAD_SHARE = 0.08
+# the photos' time and place are kept in memory (FilterColumns) and read again when they change; while they
+# change often (an ingestion under way) and take long to read, SQLite answers filters between two reads
+REREAD_SLOW_S = 0.2
+REREAD_GAP_S = 60.0
 VERIFIED_YES = 0.5  # P(yes) from the vision model at which a checked photo stays
 # The word list's say in rank agreement, against 1 for the dense list: on paraphrased descriptions (val of
 # bench/quality.py) full weight cost 1-4 points of recall; words still decide through `relevance`.
@@ -319,6 +324,7 @@ class SearchEngine:
         self._planner: Any = None
         self._verify_cheap = (-math.inf, False)  # (when asked, whether the vision model's check is cheap)
         self._broads: dict[tuple[str, str, int, int, float], _Broad | None] = {}  # _broad's, oldest first
+        self._columns: tuple[FilterColumns, float, float] | None = None  # (columns, read when, seconds)
 
     # -- places -----------------------------------------------------------------------------------
 
@@ -678,7 +684,9 @@ class SearchEngine:
             broad = self._broad(catalog, where)
         if has_filter and broad is None:
             # in order when that is the answer's order: words and meaning by relevance use them as a set
-            newest = catalog.filter_photo_ids(where, ordered=not parsed.semantic or filters.sort == "date")
+            newest = self._filters(catalog, where).filter_photo_ids(
+                where, ordered=not parsed.semantic or filters.sort == "date"
+            )
             if trip_photos is not None:
                 newest = [p for p in newest if p in trip_photos]
         allowed = set(newest) if newest is not None else None
@@ -699,7 +707,7 @@ class SearchEngine:
         if parsed.semantic and (filters.sort == "date" or allowed is not None or broad is not None):
             # every photo that reaches the cut-off: newest first, or inside filters by relevance
             if filters.sort == "date" and allowed is not None and newest is None:  # people only
-                newest = catalog.newest_first(sorted(allowed))
+                newest = self._filters(catalog).newest_first(sorted(allowed))
             every = _Listing(
                 parsed.semantic,
                 text,
@@ -723,7 +731,7 @@ class SearchEngine:
             cands, cut = self._retrieve(catalog, parsed.semantic, allowed, newest, pools)
             self._apply_feedback(catalog, cands, text, parsed.semantic, allowed, verdicts)
             if broad is not None:  # a verdict's photo comes back only inside the filter
-                inside = catalog.filter_among(broad.where, cands)
+                inside = self._filters(catalog, broad.where).filter_among(broad.where, cands)
                 cands = {pid: c for pid, c in cands.items() if pid in inside}
             self._exclude(cands, parsed.exclude)
             ranked = [c for c in cands.values() if c.feedback == "good" or c.score >= min_score]
@@ -1000,7 +1008,8 @@ class SearchEngine:
         if listing.newest is not None:
             blocks = _blocks(listing.newest, first)
         else:  # every photo, or those inside a broad filter, read from the date index
-            blocks = catalog.newest_blocks(listing.broad.where if listing.broad else None, first)
+            where = listing.broad.where if listing.broad else None
+            blocks = self._filters(catalog, where).newest_blocks(where, first)
         try:
             for block in blocks:
                 walked += len(block)
@@ -1094,8 +1103,8 @@ class SearchEngine:
         if allowed is not None:
             photos &= allowed
         elif listing.broad is not None:
-            photos = catalog.filter_among(listing.broad.where, photos)
-        return self._passing(catalog, pools, listing, catalog.newest_first(sorted(photos)))
+            photos = self._filters(catalog, listing.broad.where).filter_among(listing.broad.where, photos)
+        return self._passing(catalog, pools, listing, self._filters(catalog).newest_first(sorted(photos)))
 
     def _sample(self, n: int) -> list[int]:
         """Up to `n` photos drawn uniformly from the indexed ones, the same for every question: totals past a
@@ -1109,7 +1118,7 @@ class SearchEngine:
         """The filter, with its share of the library, when it allows too many photos to read them all
         (READ_FILTER, and at least BROAD_SHARE of the library): its share is measured on the sample. Kept
         per filter while the catalog is unchanged (the next page, another question in the same season)."""
-        key = (repr(where), catalog.state_token(), self._library_size(), READ_FILTER, BROAD_SHARE)
+        key = (repr(where), catalog.filter_token(), self._library_size(), READ_FILTER, BROAD_SHARE)
         with self._lock:
             if key in self._broads:
                 return self._broads[key]
@@ -1127,21 +1136,48 @@ class SearchEngine:
         first = self._sample(SAMPLE)
         if len(first) < MIN_SAMPLE:
             return None
-        if len(catalog.filter_among(where, first)) / len(first) < BROAD_SHARE / 2:
+        source = self._filters(catalog, where)
+        if len(source.filter_among(where, first)) / len(first) < BROAD_SHARE / 2:
             return None  # clearly not broad
         sample = self._sample(8 * SAMPLE)  # enough to leave a sample inside a filter of an eighth
-        inside = catalog.filter_among(where, sample)
+        inside = source.filter_among(where, sample)
         share = len(inside) / len(sample)
         if share < BROAD_SHARE or share * size <= READ_FILTER:
             return None
         return _Broad(where, share, [p for p in sample if p in inside][:SAMPLE])
 
-    @staticmethod
-    def _within(catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
+    def _within(self, catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
         """Those of `doc_ids` inside the broad filter (a video's moment as its video)."""
         video = {d: item_of(d) for d in doc_ids}
-        inside = catalog.filter_among(broad.where, set(video.values()))
+        inside = self._filters(catalog, broad.where).filter_among(broad.where, set(video.values()))
         return {d for d, v in video.items() if v in inside}
+
+    def prepare_filters(self, catalog: Catalog) -> float:
+        """Read the photos' time and place into memory now (a million photos: ~2 s), not in the first
+        search with a filter; the seconds it took (0 when they were read already)."""
+        started = time.monotonic()
+        self._filters(catalog)
+        return time.monotonic() - started
+
+    def _filters(self, catalog: Catalog, where: PhotoFilter | None = None) -> Catalog | FilterColumns:
+        """What answers a time or place filter (`where`, or ordering by date): the photos' time and place in
+        memory, read again when the catalog's filter counter moved; SQLite for a filter the copy cannot
+        answer, and between two reads that came less than REREAD_GAP_S apart and were slow (an ingestion
+        under way adds photos all the time: a million photos take ~1 s to read)."""
+        token = catalog.filter_token()
+        with self._lock:
+            kept = self._columns
+        if kept is None or kept[0].token != token:
+            if kept is not None and kept[2] > REREAD_SLOW_S and time.monotonic() - kept[1] < REREAD_GAP_S:
+                return catalog
+            started = time.monotonic()
+            columns = FilterColumns.read(catalog)
+            kept = (columns, time.monotonic(), time.monotonic() - started)
+            with self._lock:
+                self._columns = kept
+        if where is not None and not kept[0].answers(where):
+            return catalog
+        return kept[0]
 
     def _library_size(self) -> int:
         vectors = self.indexes.vectors
