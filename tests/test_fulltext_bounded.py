@@ -198,3 +198,52 @@ def test_term_matrix_is_fts5s_match_and_sees_another_connections_writes(tmp_path
         with FullTextIndex(path) as fresh:  # nothing kept: the stored words are read
             assert not fresh._matches
             assert fresh.word_matches([5, 4, 3, 2], terms) == expected
+
+
+def test_inside_a_filter_words_are_ranked_from_kept_lists_as_fts5_ranks_them(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """BM25 of an OR of terms is the sum of each term's: ranked from each term's kept (id, BM25) list, the
+    allowed photos come back with FTS5's own scores; a write (this connection's or another's) is seen; a
+    term in more than SCORED_MAX photos is left to FTS5."""
+    import random
+
+    import smartalbum.index.fulltext as fulltext
+
+    rng = random.Random(3)
+    words = ["sunset", "beach", "dog", "海边", "日落", "car", "red", "mountain", "snow", "熊猫"]
+    docs = {pid: " ".join(rng.choices(words, k=rng.randint(1, 6))) for pid in range(1, 400)}
+    path = tmp_path / "fts.sqlite3"
+    with FullTextIndex(path) as fts, FullTextIndex(path) as other:
+        fts.upsert_many((pid, {"desc_en": text, "tags": text.split()[:1]}) for pid, text in docs.items())
+        allowed = set(rng.sample(sorted(docs), 120)) | {9999}  # an id the index lacks
+        cases = ["sunset beach", "海边 日落", "red car in the snow", "猫", "dog"]
+
+        def ranked(query: str, kept: bool) -> list[tuple[int, float]]:
+            exprs = [fulltext._term_expr(t) for t in query_terms(query)]
+            with fts._lock:
+                if not kept:
+                    fts._forget_matches()
+                    fts._too_common.update(exprs)  # every term left to FTS5
+                got = fts._ranked(query, exprs, allowed, 15)
+                assert got is not None
+                assert kept == all(e in fts._scored for e in exprs)  # ranked from the kept lists, or not
+                return sorted(got, key=lambda r: (round(r[1], 9), r[0]))
+
+        for query in cases:
+            mine, theirs = ranked(query, kept=True), ranked(query, kept=False)
+            assert [p for p, _ in mine] == [p for p, _ in theirs], query
+            assert np.allclose([s for _, s in mine], [s for _, s in theirs], rtol=1e-9), query
+            assert 0 < len(mine) <= 15 and all(p in allowed for p, _ in mine)
+        fts._forget_matches()
+        ranked("sunset beach", kept=True)
+        assert fts._scored  # kept
+        other.upsert_many([(next(iter(allowed - {9999})), {"desc_en": "sunset sunset sunset beach"})])
+        assert ranked("sunset beach", kept=True) == ranked("sunset beach", kept=False)
+        monkeypatch.setattr(fulltext, "SCORED_MAX", 5)  # every term too common to keep
+        fts._forget_matches()
+        with fts._lock:
+            exprs = [fulltext._term_expr(t) for t in query_terms("sunset beach")]
+            left = fts._ranked("sunset beach", exprs, allowed, 15) or []
+            assert sorted(left, key=lambda r: (round(r[1], 9), r[0])) == ranked("sunset beach", kept=False)
+            assert not fts._scored and set(exprs) <= fts._too_common

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from smartalbum.index.photoids import PhotoIds
 from smartalbum.index.vectors import STORAGE_DEFAULT, IndexStatus, VectorIndex
 
 DIM = 96
@@ -226,13 +228,19 @@ def test_search_all_on_an_exact_index(data: tuple[np.ndarray, np.ndarray, np.nda
         assert np.all(np.diff(got_cos) <= 0) and np.all(got_cos >= lo)
 
 
-def test_filters_see_photos_added_and_removed_after_a_search(data: tuple) -> None:
-    """The sorted id lookup behind filters is rebuilt after every change to the index."""
+@pytest.mark.parametrize("kind", ["set", "PhotoIds"])
+def test_filters_see_photos_added_and_removed_after_a_search(data: tuple, kind: str) -> None:
+    """The sorted id lookup behind filters is rebuilt after every change to the index; so are the labels
+    kept for a PhotoIds asked again (the same object here, before and after each change)."""
     ids, vecs, queries = data
     index = VectorIndex(DIM, "m", approx_threshold=1000, exact_filter_limit=5000)
     index.add(ids[:3000], vecs[:3000])
     q = queries[4]
-    allowed = set(ids[:4000:2].tolist())
+    allowed: AbstractSet[int] = set(ids[:4000:2].tolist())
+    if kind == "PhotoIds":
+        allowed = PhotoIds(ids[:4000:2])
+        assert index.search(q, 50, allowed) == index.search(q, 50, set(allowed))
+        assert index._kept_labels is not None and index._kept_labels[0]() is allowed
     first = {pid for pid, _ in index.search(q, 3000, allowed)}
     assert first == set(ids[:3000:2].tolist())  # every allowed photo that is in the index
     index.remove(ids[:1000])

@@ -212,13 +212,23 @@ class FilterColumns:
     def newest_blocks(
         self, photo_filter: PhotoFilter | None = None, first: int = 1024, most: int = 16_384
     ) -> Generator[list[int]]:
-        """Catalog.newest_blocks."""
-        order = self.order if photo_filter is None else self.filter_array(photo_filter)
+        """Catalog.newest_blocks: the filter checked on the way, as far as the blocks asked for (a season's
+        first page reads a few thousand photos, not the million)."""
+        order = self.order if photo_filter is None else self._narrowed(photo_filter)
         start, size = 0, first
-        while start < len(order):
-            yield order[start : start + size].tolist()
-            start += size
-            size = min(size * 2, most)
+        passing = np.empty(0, dtype=np.int64)  # read and checked, not yet handed out
+        while True:
+            chunk = 2 * size
+            while len(passing) < size and start < len(order):
+                read = order[start : start + chunk]
+                start, chunk = start + len(read), min(2 * chunk, 65_536)
+                if photo_filter is not None:
+                    read = read[self.passes(photo_filter, read)]
+                passing = np.concatenate([passing, read])
+            if not len(passing):
+                return
+            yield passing[:size].tolist()
+            passing, size = passing[size:], min(size * 2, most)
 
     @cached_property
     def _rank(self) -> np.ndarray:

@@ -23,7 +23,9 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +36,7 @@ import faiss as _faiss
 import numpy as np
 
 from smartalbum.errors import SmartAlbumError
+from smartalbum.index.photoids import PhotoIds, id_array
 
 log = logging.getLogger(__name__)
 # faiss's bundled type hints miss the SWIG classes used here (SearchParametersHNSW, IDSelectorBitmap, ...)
@@ -189,6 +192,7 @@ class VectorIndex:
         self._id_to_label: dict[int, int] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # live (ids, labels) sorted by id, cached
         self._dense_labels: np.ndarray | None = None  # label by photo id, -1: none; cached
+        self._kept_labels: tuple[weakref.ref[PhotoIds], np.ndarray] | None = None  # _labels_of's last
         self._samples: dict[tuple[int, int], np.ndarray] = {}  # sample() draws, until the index changes
         self._flat_ids: set[int] = set()
 
@@ -377,7 +381,7 @@ class VectorIndex:
         self,
         query_vec: np.ndarray,
         k: int,
-        allowed_ids: set[int] | None = None,
+        allowed_ids: AbstractSet[int] | None = None,
         *,
         min_cosine: float | None = None,
     ) -> list[tuple[int, float]]:
@@ -403,7 +407,9 @@ class VectorIndex:
             hits = [h for h in hits if h[1] >= min_cosine]
         return hits
 
-    def _search_flat(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    def _search_flat(
+        self, q: np.ndarray, k: int, allowed: AbstractSet[int] | None
+    ) -> list[tuple[int, float]]:
         n = int(self._flat.ntotal)
         params = None
         if allowed is not None:
@@ -419,7 +425,7 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0]
 
     def _search_hnsw(
-        self, q: np.ndarray, k: int, allowed: set[int] | None, floor: float | None = None
+        self, q: np.ndarray, k: int, allowed: AbstractSet[int] | None, floor: float | None = None
     ) -> list[tuple[int, float]]:
         """The k best by a graph walk (with a filter's bitmap); exactly when the filter is small, or when the
         walk came back short (a selective filter can strand it) unless it already reached `floor`."""
@@ -460,7 +466,7 @@ class VectorIndex:
         return hits
 
     def search_all(
-        self, query_vec: np.ndarray, min_cosine: float, allowed_ids: set[int] | None = None
+        self, query_vec: np.ndarray, min_cosine: float, allowed_ids: AbstractSet[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every photo at `min_cosine` or above (optionally among `allowed_ids`), best first, as arrays of
         photo ids (int64) and cosines (float32): a complete listing has tens of thousands, too many to turn
@@ -515,7 +521,7 @@ class VectorIndex:
 
     def _changed(self) -> None:
         """Forget what is derived from the live vectors (lookups by id, samples): the index changed."""
-        self._by_id = self._dense_labels = None
+        self._by_id = self._dense_labels = self._kept_labels = None
         self._samples = {}
 
     def _live_by_id(self) -> tuple[np.ndarray, np.ndarray]:
@@ -526,13 +532,20 @@ class VectorIndex:
             self._by_id = (self._label_ids[live][order], live[order])
         return self._by_id
 
-    def _labels_of(self, ids: set[int]) -> np.ndarray:
+    def _labels_of(self, ids: AbstractSet[int]) -> np.ndarray:
         """The HNSW labels of those of `ids` in the index, ascending (a filter can allow a million photos:
-        looked up in arrays, not one dict lookup each)."""
+        looked up in arrays, not one dict lookup each). Kept for the last PhotoIds while it lives: a
+        question asks its filter's photos more than once."""
+        kept = self._kept_labels
+        if kept is not None and kept[0]() is ids:
+            return kept[1]
         if not ids:
             return np.empty(0, dtype=np.int64)
-        labels = self._label_at(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-        return np.sort(labels[labels >= 0])
+        labels = self._label_at(id_array(ids))
+        labels = np.sort(labels[labels >= 0])
+        if isinstance(ids, PhotoIds):
+            self._kept_labels = (weakref.ref(ids), labels)
+        return labels
 
     def _label_at(self, ids: np.ndarray) -> np.ndarray:
         """The HNSW label of each of `ids` (-1: not in the index). Photo ids are small numbers (a catalog's
@@ -558,7 +571,7 @@ class VectorIndex:
         return out
 
     def _range_hnsw(
-        self, q: np.ndarray, allowed: set[int] | None, min_cosine: float
+        self, q: np.ndarray, allowed: AbstractSet[int] | None, min_cosine: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """(labels, scores) at min_cosine or above, best first, from the storage, never a graph walk: a few
         are decoded and scored at once; many by a k-NN scan for the best `want`, widened while the last one is

@@ -20,6 +20,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms, weak_matchable
+from smartalbum.index.photoids import PhotoIds, id_array
 from smartalbum.index.vectors import EXACT_K
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
@@ -189,7 +191,7 @@ class _Listing:
     semantic: str
     text: str  # the question as typed: verdicts are keyed by it
     exclude: tuple[str, ...]
-    allowed: set[int] | None  # the photos that pass every filter; None: all (or `broad`)
+    allowed: AbstractSet[int] | None  # the photos that pass every filter; None: all (or `broad`)
     newest: list[int] | None  # `allowed` newest first, for a listing by date (None: not needed, or all)
     broad: _Broad | None  # a time or place filter checked on candidates, not read whole
     min_score: float
@@ -211,7 +213,7 @@ def _blocks(ids: list[int], first: int = BLOCK, most: int = 16 * BLOCK) -> Gener
         start, size = start + size, min(size * 2, most)
 
 
-def _inside(ids: np.ndarray, mask: np.ndarray, allowed: set[int]) -> np.ndarray:
+def _inside(ids: np.ndarray, mask: np.ndarray, allowed: AbstractSet[int]) -> np.ndarray:
     """Those of sorted document `ids` allowed: photos by `mask` (indexed by photo id), a video's moments
     when the video is allowed."""
     photos = ids[ids < len(mask)]
@@ -239,6 +241,11 @@ class _Pools:
     dense_ids: np.ndarray
     dense_cos: np.ndarray
     found_text: TextHits
+    # every photo the dense search gave (inside a broad filter: those inside, not only the first POOL), and
+    # the cosine above which it found every one (-inf: it gave all it could; inf: unknown)
+    near_ids: list[int] = dataclasses.field(default_factory=list)
+    near_cos: list[float] = dataclasses.field(default_factory=list)
+    reach: float = math.inf
     text: WordEvidence = dataclasses.field(init=False)
     ids: np.ndarray = dataclasses.field(init=False)  # every photo of both lists, sorted
     at_dense: np.ndarray = dataclasses.field(init=False)  # where each list's photos are in `ids`
@@ -615,7 +622,7 @@ class SearchEngine:
         # `understood` is the lines of `steps`, filled in at each return
         results = SearchResults(text, parsed.semantic, lang, [], 0, offset, limit, notes=notes, steps=steps)
         by_people = bool(parsed.people or parsed.people_excluded)
-        trip_photos: set[int] | None = None
+        trip_photos: AbstractSet[int] | None = None
         months = parsed.months
         if parsed.trip:  # the question's place and time choose trips, not photos
             trip_photos = self._trip_photos(catalog, parsed, date_from, date_to, months, place_key, steps)
@@ -682,14 +689,17 @@ class SearchEngine:
         broad: _Broad | None = None  # a time or place filter too broad to read whole: checked on candidates
         if has_filter and parsed.semantic and trip_photos is None and not by_people:
             broad = self._broad(catalog, where)
+        allowed: AbstractSet[int] | None = None
         if has_filter and broad is None:
-            # in order when that is the answer's order: words and meaning by relevance use them as a set
-            newest = self._filters(catalog, where).filter_photo_ids(
-                where, ordered=not parsed.semantic or filters.sort == "date"
-            )
+            source = self._filters(catalog, where)
+            if isinstance(source, FilterColumns):
+                passing = source.filter_array(where)
+            else:  # in order when that is the answer's order: by relevance they are a set
+                ordered = not parsed.semantic or filters.sort == "date"
+                passing = np.array(source.filter_photo_ids(where, ordered=ordered), dtype=np.int64)
             if trip_photos is not None:
-                newest = [p for p in newest if p in trip_photos]
-        allowed = set(newest) if newest is not None else None
+                passing = passing[np.isin(passing, list(trip_photos))]
+            newest, allowed = passing.tolist(), PhotoIds(passing)
         if by_people:
             with_people = set(
                 catalog.people.photo_ids_with_people(
@@ -859,7 +869,7 @@ class SearchEngine:
         return date_from, date_to, place_key
 
     def _pools(
-        self, catalog: Catalog, semantic: str, allowed: set[int] | None, broad: _Broad | None
+        self, catalog: Catalog, semantic: str, allowed: AbstractSet[int] | None, broad: _Broad | None
     ) -> _Pools:
         """Each retriever's best POOL photos for the question (among `allowed`, or inside a `broad` filter:
         more asked for and checked): what a relevance list is made of, and what rank agreement counts in a
@@ -871,14 +881,17 @@ class SearchEngine:
         lo, hi = calibration(vectors.model if vectors else "")
         by_meaning = qvec is not None and vectors is not None and len(vectors) > 0
         dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        near: list[tuple[int, float]] = []
+        reach = math.inf
         if by_meaning:
             assert qvec is not None and vectors is not None
-            found = vectors.search(qvec, pool, allowed)
+            near = vectors.search(qvec, pool, allowed)
+            reach = near[-1][1] if len(near) >= pool else -math.inf
             if broad is not None:
-                inside = self._within(catalog, broad, [pid for pid, _ in found])
-                found = [f for f in found if f[0] in inside][:POOL]
-            dense_ids = np.array([pid for pid, _ in found], dtype=np.int64)
-            dense_cos = np.array([cos for _, cos in found], dtype=np.float64)
+                inside = self._within(catalog, broad, [pid for pid, _ in near])
+                near = [f for f in near if f[0] in inside]
+            dense_ids = np.array([pid for pid, _ in near[:POOL]], dtype=np.int64)
+            dense_cos = np.array([cos for _, cos in near[:POOL]], dtype=np.float64)
         terms = tuple(query_terms(semantic))
         found_text = TextHits()
         if terms:
@@ -893,13 +906,24 @@ class SearchEngine:
                 rescored = [h for h in found_text if not h.retrieved and h.photo_id in inside]
                 partial, found_text = found_text.partial, TextHits(retrieved + rescored)
                 found_text.partial = partial
-        return _Pools(terms, qvec if by_meaning else None, lo, hi, dense_ids, dense_cos, found_text)
+        return _Pools(
+            terms,
+            qvec if by_meaning else None,
+            lo,
+            hi,
+            dense_ids,
+            dense_cos,
+            found_text,
+            [pid for pid, _ in near],
+            [cos for _, cos in near],
+            reach,
+        )
 
     def _retrieve(
         self,
         catalog: Catalog,
         semantic: str,
-        allowed: set[int] | None,
+        allowed: AbstractSet[int] | None,
         newest: list[int] | None,
         pools: _Pools | None,
     ) -> tuple[dict[int, _Candidate], float | None]:
@@ -940,7 +964,7 @@ class SearchEngine:
         from their own stored vector and words (rank agreement counts the relevance lists' places); photos
         with verdicts (`keep`) whatever their score. A video's moments are scored with it."""
         docs = np.array(ids, dtype=np.int64)
-        moments = (self.indexes.with_moments(set(ids)) or set()).difference(ids)
+        moments = (self.indexes.with_moments(set(ids)) or frozenset()) - set(ids)
         if moments:
             docs = np.concatenate([docs, np.array(sorted(moments), dtype=np.int64)])
         vectors = self.indexes.vectors
@@ -1067,7 +1091,7 @@ class SearchEngine:
                 fts = self.indexes.fts
                 lists = sorted((fts.matching(t) for t in pools.terms), key=len)[: n - least + 1]
                 if allowed is not None:  # inside the filter: photos by a mask indexed by id, moments by video
-                    ids_in = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+                    ids_in = id_array(allowed)
                     ids_in = ids_in[ids_in < MOMENT_BASE]
                     mask = np.zeros(int(ids_in.max()) + 1 if len(ids_in) else 0, dtype=bool)
                     mask[ids_in] = True
@@ -1091,13 +1115,16 @@ class SearchEngine:
         if pools.qvec is not None and vectors is not None:
             dense = 1.0 - (1.0 - need) / (1.0 - 0.9 * short**2)
             floor = pools.lo + dense * (pools.hi - pools.lo)
-            for k in (min(GATHER, 4 * POOL), GATHER):  # a short search first: most ranges are short
-                found = vectors.search(pools.qvec, k, allowed, min_cosine=floor)
-                if len(found) < k:
-                    break
-            if len(found) >= GATHER:
-                return None
-            ids.update(pid for pid, _ in found)
+            if pools.reach < floor:  # the relevance search read below the floor: it found them all
+                found = [pid for pid, cos in zip(pools.near_ids, pools.near_cos, strict=True) if cos >= floor]
+            else:
+                for k in (min(GATHER, 4 * POOL), GATHER):  # a short search first: most ranges are short
+                    found = [pid for pid, _ in vectors.search(pools.qvec, k, allowed, min_cosine=floor)]
+                    if len(found) < k:
+                        break
+                if len(found) >= GATHER:
+                    return None
+            ids.update(found)
         ids.update(listing.keep)
         photos = {item_of(d) for d in ids}  # a moment stands for its video
         if allowed is not None:
@@ -1221,7 +1248,7 @@ class SearchEngine:
         cands: dict[int, _Candidate],
         text: str,
         semantic: str,
-        allowed: set[int] | None,
+        allowed: AbstractSet[int] | None,
         verdicts: list[tuple[str, int, str]] | None = None,
     ) -> None:
         """Verdicts on this question decide; verdicts on similar questions nudge. Runs before exclusions,

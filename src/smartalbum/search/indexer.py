@@ -17,6 +17,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from smartalbum.embed.registry import load_with_fallback
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import ModelError
 from smartalbum.index.fulltext import FullTextIndex
+from smartalbum.index.photoids import PhotoIds, id_array
 from smartalbum.index.vectors import VectorIndex
 from smartalbum.pipeline.progress import Progress
 from smartalbum.search.documents import MOMENT_BASE, PhotoDocument, iter_documents
@@ -272,7 +274,7 @@ class SearchIndexes:
         )
         return {r[0]: {"people": r[1], "caption": {"zh": r[2] or "", "en": r[3] or ""}} for r in rows}
 
-    def with_moments(self, photo_ids: set[int] | None) -> set[int] | None:
+    def with_moments(self, photo_ids: AbstractSet[int] | None) -> AbstractSet[int] | None:
         """These photos' and videos' document ids and the ids of the videos' moments (a filter for the
         retrievers); None stays None (no filter)."""
         if photo_ids is None:
@@ -287,7 +289,8 @@ class SearchIndexes:
                AND ((photo_id - ?) >> 16) IN (SELECT value FROM json_each(?))""",
             (MOMENT_BASE, MOMENT_BASE, json.dumps([int(i) for i in photo_ids])),
         )
-        return photo_ids | {r[0] for r in rows}
+        moments = np.array([r[0] for r in rows], dtype=np.int64)
+        return PhotoIds(np.concatenate([id_array(photo_ids), moments])) if len(moments) else photo_ids
 
     def query_vector(self, text: str) -> np.ndarray | None:
         """The question's vector from the loaded embedder (None without one); recent ones are kept."""
