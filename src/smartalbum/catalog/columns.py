@@ -204,6 +204,12 @@ class FilterColumns:
         ids = self._narrowed(photo_filter)
         return ids[self.passes(photo_filter, ids)]
 
+    def mask(self, photo_filter: PhotoFilter) -> np.ndarray:
+        """By photo id: whether it is visible and passes the filter."""
+        out = np.zeros(len(self.day), dtype=bool)
+        out[self.filter_array(photo_filter)] = True
+        return out
+
     def filter_among(self, photo_filter: PhotoFilter, photo_ids: Iterable[int]) -> set[int]:
         """Catalog.filter_among."""
         ids = np.fromiter(photo_ids, dtype=np.int64)

@@ -36,7 +36,7 @@ import faiss as _faiss
 import numpy as np
 
 from smartalbum.errors import SmartAlbumError
-from smartalbum.index.photoids import PhotoIds, id_array
+from smartalbum.index.photoids import PhotoIds, PhotoMask, id_array
 
 log = logging.getLogger(__name__)
 # faiss's bundled type hints miss the SWIG classes used here (SearchParametersHNSW, IDSelectorBitmap, ...)
@@ -192,7 +192,8 @@ class VectorIndex:
         self._id_to_label: dict[int, int] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # live (ids, labels) sorted by id, cached
         self._dense_labels: np.ndarray | None = None  # label by photo id, -1: none; cached
-        self._kept_labels: tuple[weakref.ref[PhotoIds], np.ndarray] | None = None  # _labels_of's last
+        # _allowed's last answer (labels, mask by label), for a PhotoIds or PhotoMask while it lives
+        self._kept_labels: tuple[weakref.ref[AbstractSet[int]], np.ndarray, np.ndarray] | None = None
         self._samples: dict[tuple[int, int], np.ndarray] = {}  # sample() draws, until the index changes
         self._flat_ids: set[int] = set()
 
@@ -431,13 +432,11 @@ class VectorIndex:
         walk came back short (a selective filter can strand it) unless it already reached `floor`."""
         total = int(self._hnsw.ntotal)
         if allowed is not None:
-            labels = self._labels_of(allowed)
+            labels, mask = self._allowed(allowed)
             if len(labels) == 0:
                 return []
             if len(labels) <= self.exact_filter_limit:
                 return self._pairs(*self._exact_over(q, k, labels))
-            mask = np.zeros(total, dtype=bool)
-            mask[labels] = True
         else:
             labels = None
             mask = self._label_ids >= 0
@@ -533,19 +532,31 @@ class VectorIndex:
         return self._by_id
 
     def _labels_of(self, ids: AbstractSet[int]) -> np.ndarray:
-        """The HNSW labels of those of `ids` in the index, ascending (a filter can allow a million photos:
-        looked up in arrays, not one dict lookup each). Kept for the last PhotoIds while it lives: a
-        question asks its filter's photos more than once."""
+        """The HNSW labels of those of `ids` in the index, ascending."""
+        return self._allowed(ids)[0]
+
+    def _allowed(self, ids: AbstractSet[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The HNSW labels of those of `ids` in the index, ascending, and as a mask by label (a filter can
+        allow a million photos: looked up in arrays, not one dict lookup each). Kept for the last PhotoIds
+        or PhotoMask while it lives: a question asks its filter's photos more than once."""
         kept = self._kept_labels
         if kept is not None and kept[0]() is ids:
-            return kept[1]
-        if not ids:
-            return np.empty(0, dtype=np.int64)
-        labels = self._label_at(id_array(ids))
-        labels = np.sort(labels[labels >= 0])
-        if isinstance(ids, PhotoIds):
-            self._kept_labels = (weakref.ref(ids), labels)
-        return labels
+            return kept[1], kept[2]
+        mask = np.zeros(len(self._label_ids), dtype=bool)
+        if isinstance(ids, PhotoMask):  # each label's photo looked up in the mask: no list of the photos
+            photo = self._label_ids
+            near = (photo >= 0) & (photo < len(ids.mask))
+            mask[near] = ids.mask[photo[near]]
+            if ids.extra:
+                far = np.flatnonzero(photo >= len(ids.mask))
+                mask[far] = np.isin(photo[far], np.fromiter(ids.extra, dtype=np.int64))
+        elif ids:
+            labels = self._label_at(id_array(ids))
+            mask[labels[labels >= 0]] = True
+        labels = np.flatnonzero(mask)
+        if isinstance(ids, PhotoIds | PhotoMask):
+            self._kept_labels = (weakref.ref(ids), labels, mask)
+        return labels, mask
 
     def _label_at(self, ids: np.ndarray) -> np.ndarray:
         """The HNSW label of each of `ids` (-1: not in the index). Photo ids are small numbers (a catalog's

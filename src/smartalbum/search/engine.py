@@ -34,7 +34,7 @@ from smartalbum.config import Settings
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import InputError
 from smartalbum.index.fulltext import WEAK_TERM, TextHits, WordEvidence, query_terms, weak_matchable
-from smartalbum.index.photoids import PhotoIds, id_array
+from smartalbum.index.photoids import PhotoIds, PhotoMask, id_array
 from smartalbum.index.vectors import EXACT_K
 from smartalbum.search.calibration import calibration
 from smartalbum.search.collapse import collapse_similar
@@ -181,6 +181,9 @@ class _Broad:
     where: PhotoFilter
     share: float  # of the library, measured on the sample
     sample: list[int]  # the sample's photos inside the filter
+    # the photos passing it by id, when the photos' time and place in memory answered it: the graph walk
+    # then skips the others (a bitmap), rather than being asked for 1/share times more and checked
+    mask: PhotoMask | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ class _Pools:
     near_ids: list[int] = dataclasses.field(default_factory=list)
     near_cos: list[float] = dataclasses.field(default_factory=list)
     reach: float = math.inf
+    within: AbstractSet[int] | None = None  # what the dense search was limited to (None: every photo)
     text: WordEvidence = dataclasses.field(init=False)
     ids: np.ndarray = dataclasses.field(init=False)  # every photo of both lists, sorted
     at_dense: np.ndarray = dataclasses.field(init=False)  # where each list's photos are in `ids`
@@ -883,11 +887,14 @@ class SearchEngine:
         dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         near: list[tuple[int, float]] = []
         reach = math.inf
+        within, k = allowed, pool  # what the dense search is limited to, and asked for
+        if broad is not None and broad.mask is not None:
+            within, k = self.indexes.with_moments(broad.mask), POOL
         if by_meaning:
             assert qvec is not None and vectors is not None
-            near = vectors.search(qvec, pool, allowed)
-            reach = near[-1][1] if len(near) >= pool else -math.inf
-            if broad is not None:
+            near = vectors.search(qvec, k, within)
+            reach = near[-1][1] if len(near) >= k else -math.inf
+            if broad is not None and within is None:
                 inside = self._within(catalog, broad, [pid for pid, _ in near])
                 near = [f for f in near if f[0] in inside]
             dense_ids = np.array([pid for pid, _ in near[:POOL]], dtype=np.int64)
@@ -917,6 +924,7 @@ class SearchEngine:
             [pid for pid, _ in near],
             [cos for _, cos in near],
             reach,
+            within,
         )
 
     def _retrieve(
@@ -1119,7 +1127,7 @@ class SearchEngine:
                 found = [pid for pid, cos in zip(pools.near_ids, pools.near_cos, strict=True) if cos >= floor]
             else:
                 for k in (min(GATHER, 4 * POOL), GATHER):  # a short search first: most ranges are short
-                    found = [pid for pid, _ in vectors.search(pools.qvec, k, allowed, min_cosine=floor)]
+                    found = [pid for pid, _ in vectors.search(pools.qvec, k, pools.within, min_cosine=floor)]
                     if len(found) < k:
                         break
                 if len(found) >= GATHER:
@@ -1171,7 +1179,8 @@ class SearchEngine:
         share = len(inside) / len(sample)
         if share < BROAD_SHARE or share * size <= READ_FILTER:
             return None
-        return _Broad(where, share, [p for p in sample if p in inside][:SAMPLE])
+        mask = PhotoMask(source.mask(where)) if isinstance(source, FilterColumns) else None
+        return _Broad(where, share, [p for p in sample if p in inside][:SAMPLE], mask)
 
     def _within(self, catalog: Catalog, broad: _Broad, doc_ids: list[int]) -> set[int]:
         """Those of `doc_ids` inside the broad filter (a video's moment as its video)."""

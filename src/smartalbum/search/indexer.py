@@ -30,7 +30,7 @@ from smartalbum.embed.registry import load_with_fallback
 from smartalbum.embed.text import TextEmbedder
 from smartalbum.errors import ModelError
 from smartalbum.index.fulltext import FullTextIndex
-from smartalbum.index.photoids import PhotoIds, id_array
+from smartalbum.index.photoids import PhotoIds, PhotoMask, id_array
 from smartalbum.index.vectors import VectorIndex
 from smartalbum.pipeline.progress import Progress
 from smartalbum.search.documents import MOMENT_BASE, PhotoDocument, iter_documents
@@ -284,6 +284,10 @@ class SearchIndexes:
             is None
         ):
             return photo_ids  # no video has moments: no copy of a filter that can allow a million photos
+        if isinstance(photo_ids, PhotoMask):  # a large share of the library: every moment checked
+            rows = self.state.execute("SELECT photo_id FROM docs WHERE photo_id >= ?", (MOMENT_BASE,))
+            inside = [r[0] for r in rows if (r[0] - MOMENT_BASE) >> 16 in photo_ids]
+            return PhotoMask(photo_ids.mask, photo_ids.extra | frozenset(inside))
         rows = self.state.execute(
             """SELECT photo_id FROM docs WHERE photo_id >= ?
                AND ((photo_id - ?) >> 16) IN (SELECT value FROM json_each(?))""",
