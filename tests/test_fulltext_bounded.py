@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
+import smartalbum.index.fulltext as fulltext
 from smartalbum.index.fulltext import FullTextIndex, query_terms
 from smartalbum.library import Library
 from test_search_correctness import _analysis, _library
@@ -49,7 +51,9 @@ QUERIES = [
 ]
 
 
-def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep_max", [-1, 1000])
+def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path, monkeypatch: Any, keep_max: int) -> None:
+    """From the photos' stored words (no term's list short enough to keep), or from the kept lists."""
     with FullTextIndex(tmp_path / "fts.sqlite3") as fts:
         fts.upsert_many(
             (i, {"desc_en" if i % 2 else "desc_zh": text, "tags": text.split()[:2]})
@@ -61,8 +65,13 @@ def test_word_matches_find_exactly_what_fts5_finds(tmp_path: Path) -> None:
         strong = weak = 0
         for query in QUERIES:
             terms = query_terms(query)
-            expected = fts._matched_terms(ids, terms)
+            with pytest.MonkeyPatch.context() as patch:  # FTS5's own matching, term by term
+                patch.setattr(fulltext, "KEEP_MAX", -1)
+                expected = fts._matched_terms(ids, terms)
+            fts._forget_matches()
+            monkeypatch.setattr(fulltext, "KEEP_MAX", keep_max)
             assert fts.word_matches(ids, terms) == expected, query
+            assert bool(fts._matches) == (keep_max > 0)
             strong += sum(bool(s) for s, _ in expected.values())
             weak += sum(bool(w) for _, w in expected.values())
         assert strong >= 16 and weak >= 2  # the comparison covered word and character matches
@@ -195,9 +204,12 @@ def test_term_matrix_is_fts5s_match_and_sees_another_connections_writes(tmp_path
         # word_matches answers the same from the kept lists as from the stored words
         expected = {5: (("cat",), ()), 4: (("猫",), ()), 3: ((), ("猫",)), 2: (("cat",), ())}
         assert fts.word_matches([5, 4, 3, 2], terms) == expected
-        with FullTextIndex(path) as fresh:  # nothing kept: the stored words are read
+        with FullTextIndex(path) as fresh:  # nothing kept: the lists are read, or the stored words
             assert not fresh._matches
-            assert fresh.word_matches([5, 4, 3, 2], terms) == expected
+            assert fresh.word_matches([5, 4, 3, 2], terms) == expected and fresh._matches
+        with FullTextIndex(path) as fresh, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fulltext, "KEEP_MAX", 1)  # every list too long to keep
+            assert fresh.word_matches([5, 4, 3, 2], terms) == expected and not fresh._matches
 
 
 def test_inside_a_filter_words_are_ranked_from_kept_lists_as_fts5_ranks_them(
@@ -205,10 +217,8 @@ def test_inside_a_filter_words_are_ranked_from_kept_lists_as_fts5_ranks_them(
 ) -> None:
     """BM25 of an OR of terms is the sum of each term's: ranked from each term's kept (id, BM25) list, the
     allowed photos come back with FTS5's own scores; a write (this connection's or another's) is seen; a
-    term in more than SCORED_MAX photos is left to FTS5."""
+    term in more than KEEP_MAX photos is left to FTS5."""
     import random
-
-    import smartalbum.index.fulltext as fulltext
 
     rng = random.Random(3)
     words = ["sunset", "beach", "dog", "海边", "日落", "car", "red", "mountain", "snow", "熊猫"]
@@ -240,7 +250,7 @@ def test_inside_a_filter_words_are_ranked_from_kept_lists_as_fts5_ranks_them(
         assert fts._scored  # kept
         other.upsert_many([(next(iter(allowed - {9999})), {"desc_en": "sunset sunset sunset beach"})])
         assert ranked("sunset beach", kept=True) == ranked("sunset beach", kept=False)
-        monkeypatch.setattr(fulltext, "SCORED_MAX", 5)  # every term too common to keep
+        monkeypatch.setattr(fulltext, "KEEP_MAX", 5)  # every term too common to keep
         fts._forget_matches()
         with fts._lock:
             exprs = [fulltext._term_expr(t) for t in query_terms("sunset beach")]

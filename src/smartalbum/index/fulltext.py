@@ -182,11 +182,13 @@ COORDINATION = 1.0
 # (`rescore`), found: it is matched in their stored words. bench/search.py; quality: bench/quality.py.
 RARE_DF = 2_000
 TERM_CACHE_IDS = 8_000_000  # photo ids kept of terms' whole match lists (64 MB), least recently used out
-# Inside a filter, a term's matches are ranked from its whole match list with each photo's BM25 for it, read
-# once and kept (BM25 of an OR of terms is the sum of theirs): FTS5 would read every match in each query
-# (~40 ms for a word in 50,000 photos). Lists up to SCORED_MAX photos are kept (reading one costs ~2.5 us a
-# photo, once), SCORED_CACHE_IDS in all (16 bytes each).
-SCORED_MAX = 250_000
+# A term's whole match list is read once and kept when it has at most KEEP_MAX photos (reading costs ~0.7 us
+# a photo, ~2.5 us with BM25): the words of a page of photos are then looked up in it, not matched in their
+# stored text (~60 us a photo), and inside a filter a term's matches are ranked from its list with each
+# photo's BM25 (BM25 of an OR of terms is the sum of theirs), where FTS5 would read every match in each
+# query (~40 ms for a word in 50,000 photos). SCORED_CACHE_IDS of the lists with BM25 are kept (16 bytes
+# each).
+KEEP_MAX = 250_000
 SCORED_CACHE_IDS = 4_000_000
 MAX_QUERY_CHARS = 2_000
 
@@ -531,7 +533,8 @@ class FullTextIndex:
         # an FTS5 expression -> every photo it matches (sorted), while the index is unchanged: `_data_version`
         # (PRAGMA data_version) says when another connection wrote it; this one's writes clear it
         self._matches: OrderedDict[str, np.ndarray] = OrderedDict()
-        # the same for one term's expression with each photo's BM25 (by id); terms in more than SCORED_MAX
+        # the same for one term's expression with each photo's BM25 (by id); expressions in more than
+        # KEEP_MAX photos, whose lists are not kept
         self._scored: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._too_common: set[str] = set()
         self._data_version: int | None = None
@@ -826,7 +829,7 @@ class FullTextIndex:
 
     def _scored_matches(self, expr: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(photo ids, BM25) of every photo matching one term's FTS5 expression, by id; kept like the match
-        lists. None for an expression matching more than SCORED_MAX photos, or one FTS5 refuses."""
+        lists. None for an expression matching more than KEEP_MAX photos, or one FTS5 refuses."""
         if expr in self._too_common:
             return None
         found = self._scored.get(expr)
@@ -836,11 +839,11 @@ class FullTextIndex:
         try:
             rows = self._conn.execute(
                 f"SELECT rowid, bm25(fts, {_BM25_WEIGHTS}) FROM fts WHERE fts MATCH ? LIMIT ?",
-                (expr, SCORED_MAX + 1),
+                (expr, KEEP_MAX + 1),
             ).fetchall()
         except sqlite3.OperationalError:
             return None  # the query itself says so (_ranked)
-        if len(rows) > SCORED_MAX:
+        if len(rows) > KEEP_MAX:
             self._too_common.add(expr)
             return None
         table = np.array(rows, dtype=np.float64).reshape(-1, 2)
@@ -907,12 +910,24 @@ class FullTextIndex:
 
     def _matching(self, expr: str) -> np.ndarray:
         """Every photo matching an FTS5 expression, sorted; kept (TERM_CACHE_IDS). The lock is held."""
+        found = self._matching_at_most(expr, None)
+        assert found is not None  # no limit
+        return found
+
+    def _matching_at_most(self, expr: str, most: int | None) -> np.ndarray | None:
+        """_matching, or None when more than `most` photos match (remembered: not read again)."""
         found = self._matches.get(expr)
         if found is not None:
             self._matches.move_to_end(expr)
             return found
-        rows = self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,))
+        if most is not None and expr in self._too_common:
+            return None
+        limit = -1 if most is None else most + 1  # SQLite: a negative limit is none
+        rows = self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?", (expr, limit))
         found = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
+        if most is not None and len(found) > most:
+            self._too_common.add(expr)
+            return None
         self._matches[expr] = found
         kept = sum(len(m) for m in self._matches.values())
         while kept > TERM_CACHE_IDS and len(self._matches) > 1:
@@ -949,12 +964,13 @@ class FullTextIndex:
     def _kept_matches(
         self, ids: Sequence[int], terms: Sequence[str]
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]] | None:
-        """`_matched_terms` looked up in the terms' kept match lists (`term_matrix`); None unless every one
-        is kept (a listing read them)."""
+        """`_matched_terms` looked up in the terms' kept match lists (`term_matrix`), read now if need be;
+        None when a term is in more than KEEP_MAX photos (its list is not kept)."""
         with self._lock:
             self._check_version()
-            if not all(all(e in self._matches for e in _match_exprs(t)) for t in terms):
-                return None
+            for term in terms:
+                if any(self._matching_at_most(e, KEEP_MAX) is None for e in _match_exprs(term)):
+                    return None
         arr = np.array(ids, dtype=np.int64)
         found = self.term_matrix(arr, terms)
         hit = np.flatnonzero(found.strong.any(axis=1) | found.weak.any(axis=1))
