@@ -1050,9 +1050,9 @@ class FullTextIndex:
         starts = [re.compile(re.escape(p) + _WORD.pattern[:-1] + "*") for p in prefixes]
         longest_first = sorted(cjk_terms, key=len, reverse=True)
         cjk_pattern = re.compile("|".join(map(re.escape, longest_first))) if cjk_terms else None
-        out: dict[int, dict[str, str]] = {}
+        # each field's spans of Chinese terms, and its words that may stem to a query stem (stemmed at once)
+        found: list[tuple[int, str, str, list[tuple[int, int]], list[re.Match[str]]]] = []
         for photo_id, fields in rows:
-            marked: dict[str, str] = {}
             for name, text in json.loads(fields).items():
                 if not text:
                     continue
@@ -1060,20 +1060,22 @@ class FullTextIndex:
                 # offsets in the folded text only map back when folding kept the length
                 haystack = folded if len(folded) == len(text) else text.lower()
                 spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
-                if starts:
-                    words = [
-                        m
-                        for rx in starts
-                        for m in rx.finditer(haystack)
-                        if (m.start() == 0 or not _WORD.match(haystack, m.start() - 1))
-                        and (m.group().isascii() or not any(_is_cjk(c) for c in m.group()))
-                    ]
-                    word_stems = porter_stems([m.group() for m in words])
-                    spans += [m.span() for m, st in zip(words, word_stems, strict=True) if st in stems]
-                if spans:
-                    marked[name] = _snippet(text, spans, start, end, width)
-            if marked:
-                out[int(photo_id)] = marked
+                words = [
+                    m
+                    for rx in starts
+                    for m in rx.finditer(haystack)
+                    if (m.start() == 0 or not _WORD.match(haystack, m.start() - 1))
+                    and (m.group().isascii() or not any(_is_cjk(c) for c in m.group()))
+                ]
+                if spans or words:
+                    found.append((int(photo_id), name, text, spans, words))
+        every = list(dict.fromkeys(m.group() for *_, words in found for m in words))
+        stemmed = dict(zip(every, porter_stems(every), strict=True))
+        out: dict[int, dict[str, str]] = {}
+        for photo_id, name, text, spans, words in found:
+            spans += [m.span() for m in words if stemmed[m.group()] in stems]
+            if spans:
+                out.setdefault(photo_id, {})[name] = _snippet(text, spans, start, end, width)
         return out
 
 
