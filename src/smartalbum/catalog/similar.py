@@ -172,7 +172,12 @@ class SimilarStore:
         ids = [int(i) for i in photo_ids]
         sql = """SELECT p.id, s.group_id FROM similar_hashes s JOIN photos p ON p.hash = s.hash
                  WHERE s.group_id IS NOT NULL"""
-        if len(ids) > _ALL_AT_ONCE:  # a long list: every grouped photo in one pass, filtered here
+        grouped = self.db.execute(  # read from the partial index: as many rows as grouped photos
+            "SELECT count(*) FROM similar_hashes INDEXED BY similar_hashes_group WHERE group_id IS NOT NULL"
+        ).fetchone()[0]
+        if not grouped:
+            return {}
+        if len(ids) > min(_ALL_AT_ONCE, grouped):  # every grouped photo in one pass, filtered here
             wanted = set(ids)
             return {int(r[0]): int(r[1]) for r in self.db.execute(sql) if r[0] in wanted}
         rows = self.db.execute(sql + " AND p.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))

@@ -796,11 +796,9 @@ class SearchEngine:
         summaries = catalog.photo_summaries([c.photo_id for c in page])
         info = self.indexes.doc_info([c.photo_id for c in page])
         people = catalog.people.people_in_photos([c.photo_id for c in page])
-        marks = (
-            self.indexes.fts.highlights([c.photo_id for c in page], parsed.semantic)
-            if parsed.semantic
-            else {}
-        )
+        # the words marked in the hits that have any (a hit found by meaning alone has none to mark)
+        worded = [c.photo_id for c in page if c.matched or c.weak_terms or c.feedback]
+        marks = self.indexes.fts.highlights(worded, parsed.semantic) if parsed.semantic else {}
         results.hits = [
             self._hit(
                 c,
