@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -706,7 +706,7 @@ class FullTextIndex:
         limit: int | None = 50,
         allowed_ids: AbstractSet[int] | None = None,
         *,
-        rescore: Sequence[int] | None = None,
+        rescore: Sequence[int] | Callable[[], Sequence[int]] | None = None,
     ) -> TextHits:
         """Photos matching any query term: more distinct matched terms first, then by BM25; limit None: all.
 
@@ -717,7 +717,8 @@ class FullTextIndex:
         bounded: terms in more than `rare_df` photos (RARE_DF) do not retrieve, they are matched in the stored
         words of what was found, and `partial` says so; the `rescore` photos that the list left out but that
         match a term are added after it, with score 0 and retrieved=False. Without another retriever, or
-        inside a few allowed photos (BM25 is then computed for those only), every term retrieves.
+        inside a few allowed photos (BM25 is then computed for those only), every term retrieves. A callable
+        `rescore` is asked only when its photos are needed: the other retriever can run meanwhile.
         """
         if limit is None:
             ev = self.search_all(query, allowed_ids)
@@ -765,12 +766,13 @@ class FullTextIndex:
             hits.sort(key=lambda h: -h.score)
             hits = hits[:limit]
             extra: list[int] = []
-            if rescore and (others or len(rows) > limit):
+            if rescore is not None and (others or len(rows) > limit):
+                rescore = rescore() if callable(rescore) else rescore
                 # the list left matches out: the other retriever's photos among them get their words
                 kept = {h.photo_id for h in hits}
                 extra = [
                     int(p)
-                    for p in dict.fromkeys(rescore)
+                    for p in dict.fromkeys(rescore or ())
                     if p not in kept and (allowed_ids is None or p in allowed_ids)
                 ]
                 if others or len(rows) >= pool:  # beyond the pool: read the words

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -336,6 +337,7 @@ class SearchEngine:
         self._verify_cheap = (-math.inf, False)  # (when asked, whether the vision model's check is cheap)
         self._broads: dict[tuple[str, str, int, int, float], _Broad | None] = {}  # _broad's, oldest first
         self._columns: tuple[FilterColumns, float, float] | None = None  # (columns, read when, seconds)
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")  # graph walks
 
     # -- places -----------------------------------------------------------------------------------
 
@@ -882,35 +884,52 @@ class SearchEngine:
         vectors = self.indexes.vectors
         lo, hi = calibration(vectors.model if vectors else "")
         by_meaning = qvec is not None and vectors is not None and len(vectors) > 0
-        dense_ids, dense_cos = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        near: list[tuple[int, float]] = []
-        reach = math.inf
         within, k = allowed, pool  # what the dense search is limited to, and asked for
         if broad is not None and broad.mask is not None:
             within, k = self.indexes.with_moments(broad.mask), POOL
+        # the graph walk runs beside the words' search (faiss lets go of the GIL): the words wait for it
+        # only to re-score the photos it found
+        walk = None
         if by_meaning:
             assert qvec is not None and vectors is not None
-            near = vectors.search(qvec, k, within)
-            reach = near[-1][1] if len(near) >= k else -math.inf
+            walk = self._threads.submit(vectors.search, qvec, k, within)
+
+        @functools.cache
+        def dense() -> tuple[list[tuple[int, float]], float]:
+            """The dense search's photos (inside a broad filter), and the cosine above which it has all."""
+            if walk is None:
+                return [], math.inf
+            found = walk.result()
+            reach = found[-1][1] if len(found) >= k else -math.inf
             if broad is not None and within is None:
-                inside = self._within(catalog, broad, [pid for pid, _ in near])
-                near = [f for f in near if f[0] in inside]
-            dense_ids = np.array([pid for pid, _ in near[:POOL]], dtype=np.int64)
-            dense_cos = np.array([cos for _, cos in near[:POOL]], dtype=np.float64)
+                inside = self._within(catalog, broad, [pid for pid, _ in found])
+                found = [f for f in found if f[0] in inside]
+            return found, reach
+
         terms = tuple(query_terms(semantic))
         found_text = TextHits()
-        if terms:
-            # beside a dense list the words' work is bounded (common words do not retrieve): the photos
-            # found by meaning have their words matched instead
-            found_text = self.indexes.fts.search(
-                semantic, pool, allowed, rescore=dense_ids.tolist() if by_meaning else None
-            )
-            if broad is not None:
-                inside = self._within(catalog, broad, [h.photo_id for h in found_text])
-                retrieved = [h for h in found_text if h.retrieved and h.photo_id in inside][:POOL]
-                rescored = [h for h in found_text if not h.retrieved and h.photo_id in inside]
-                partial, found_text = found_text.partial, TextHits(retrieved + rescored)
-                found_text.partial = partial
+        try:
+            if terms:
+                # beside a dense list the words' work is bounded (common words do not retrieve): the photos
+                # found by meaning have their words matched instead
+                found_text = self.indexes.fts.search(
+                    semantic,
+                    pool,
+                    allowed,
+                    rescore=(lambda: [pid for pid, _ in dense()[0][:POOL]]) if by_meaning else None,
+                )
+            near, reach = dense()
+        finally:
+            if walk is not None:
+                walk.cancel()  # the words failed: the walk's answer is not wanted
+        dense_ids = np.array([pid for pid, _ in near[:POOL]], dtype=np.int64)
+        dense_cos = np.array([cos for _, cos in near[:POOL]], dtype=np.float64)
+        if terms and broad is not None:
+            inside = self._within(catalog, broad, [h.photo_id for h in found_text])
+            retrieved = [h for h in found_text if h.retrieved and h.photo_id in inside][:POOL]
+            rescored = [h for h in found_text if not h.retrieved and h.photo_id in inside]
+            partial, found_text = found_text.partial, TextHits(retrieved + rescored)
+            found_text.partial = partial
         return _Pools(
             terms,
             qvec if by_meaning else None,
