@@ -547,6 +547,7 @@ class FullTextIndex:
         conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32000")
         return conn
 
     def _open(self) -> sqlite3.Connection:
