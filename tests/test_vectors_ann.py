@@ -240,7 +240,7 @@ def test_filters_see_photos_added_and_removed_after_a_search(data: tuple, kind: 
     if kind == "PhotoIds":
         allowed = PhotoIds(ids[:4000:2])
         assert index.search(q, 50, allowed) == index.search(q, 50, set(allowed))
-        assert index._kept_labels is not None and index._kept_labels[0]() is allowed
+        assert index._kept_labels[id(allowed)][0]() is allowed
     first = {pid for pid, _ in index.search(q, 3000, allowed)}
     assert first == set(ids[:3000:2].tolist())  # every allowed photo that is in the index
     index.remove(ids[:1000])

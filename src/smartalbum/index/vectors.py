@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DEFAULT_APPROX_THRESHOLD = 50_000
 EXACT_K = 5_000
+KEPT_FILTERS = 16  # filters whose labels are kept (a mask of 1 byte a photo, and their labels)
 # how an HNSW index stores its vectors: "sq8" (8 bits per dimension, 1/4 of float32), "fp16" (1/2) or
 # "flat" (float32, what older saves hold). get() and scores come from this storage (SQ8: cosines +-1e-3).
 # bench/ann.py, real embeddings of the bundled 1280-d model: HNSW32 over SQ8 at efSearch 768 has recall@10
@@ -192,8 +194,11 @@ class VectorIndex:
         self._id_to_label: dict[int, int] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # live (ids, labels) sorted by id, cached
         self._dense_labels: np.ndarray | None = None  # label by photo id, -1: none; cached
-        # _allowed's last answer (labels, mask by label), for a PhotoIds or PhotoMask while it lives
-        self._kept_labels: tuple[weakref.ref[AbstractSet[int]], np.ndarray, np.ndarray] | None = None
+        # _allowed's answers (labels, mask by label) for the last KEPT_FILTERS PhotoIds or PhotoMask, while
+        # each lives (a broad filter's PhotoMask is kept by search for the next question in it)
+        self._kept_labels: OrderedDict[int, tuple[weakref.ref[AbstractSet[int]], np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
         self._samples: dict[tuple[int, int], np.ndarray] = {}  # sample() draws, until the index changes
         self._flat_ids: set[int] = set()
 
@@ -520,7 +525,8 @@ class VectorIndex:
 
     def _changed(self) -> None:
         """Forget what is derived from the live vectors (lookups by id, samples): the index changed."""
-        self._by_id = self._dense_labels = self._kept_labels = None
+        self._by_id = self._dense_labels = None
+        self._kept_labels.clear()
         self._samples = {}
 
     def _live_by_id(self) -> tuple[np.ndarray, np.ndarray]:
@@ -539,8 +545,9 @@ class VectorIndex:
         """The HNSW labels of those of `ids` in the index, ascending, and as a mask by label (a filter can
         allow a million photos: looked up in arrays, not one dict lookup each). Kept for the last PhotoIds
         or PhotoMask while it lives: a question asks its filter's photos more than once."""
-        kept = self._kept_labels
+        kept = self._kept_labels.get(id(ids))
         if kept is not None and kept[0]() is ids:
+            self._kept_labels.move_to_end(id(ids))
             return kept[1], kept[2]
         mask = np.zeros(len(self._label_ids), dtype=bool)
         if isinstance(ids, PhotoMask):  # each label's photo looked up in the mask: no list of the photos
@@ -555,7 +562,9 @@ class VectorIndex:
             mask[labels[labels >= 0]] = True
         labels = np.flatnonzero(mask)
         if isinstance(ids, PhotoIds | PhotoMask):
-            self._kept_labels = (weakref.ref(ids), labels, mask)
+            self._kept_labels[id(ids)] = (weakref.ref(ids), labels, mask)
+            while len(self._kept_labels) > KEPT_FILTERS:
+                self._kept_labels.popitem(last=False)
         return labels, mask
 
     def _label_at(self, ids: np.ndarray) -> np.ndarray:

@@ -1098,6 +1098,8 @@ class SearchEngine:
         if need <= 0:
             return None  # no cut-off: every photo is shown
         allowed = self.indexes.with_moments(listing.allowed)
+        # the photos the lists are cut to: the filter's, or a broad one's as the dense search had it
+        inside = allowed if allowed is not None or not isinstance(pools.within, PhotoMask) else pools.within
         ids: set[int] = set(pools.ids.tolist())
         short = 0.0  # the most words a photo can have that are not enough on their own
         if pools.terms:
@@ -1115,24 +1117,26 @@ class SearchEngine:
             if least <= n:
                 fts = self.indexes.fts
                 lists = sorted((fts.matching(t) for t in pools.terms), key=len)[: n - least + 1]
-                if allowed is not None:  # inside the filter: photos by a mask indexed by id, moments by video
-                    ids_in = id_array(allowed)
+                # inside the filter: photos by a mask indexed by id, moments by video
+                if isinstance(inside, PhotoMask):
+                    lists = [_inside(m, inside.mask, inside) for m in lists]
+                elif inside is not None:
+                    ids_in = id_array(inside)
                     ids_in = ids_in[ids_in < MOMENT_BASE]
                     mask = np.zeros(int(ids_in.max()) + 1 if len(ids_in) else 0, dtype=bool)
                     mask[ids_in] = True
-                    lists = [_inside(m, mask, allowed) for m in lists]
-                if sum(len(m) for m in lists) > 25 * GATHER / (listing.broad.share if listing.broad else 1):
+                    lists = [_inside(m, mask, inside) for m in lists]
+                spread = listing.broad.share if listing.broad is not None and inside is None else 1.0
+                if sum(len(m) for m in lists) > 25 * GATHER / spread:
                     return None  # so many photos have the rarest words that many will have enough
                 maybe = lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
                 words = fts.term_matrix(maybe, pools.terms).coverage / n
                 by_words = maybe[0.9 * words**2 >= need - 1e-9].tolist()
-            if allowed is not None:
-                by_words = [p for p in by_words if p in allowed]
-            elif listing.broad is not None:
+            if inside is None and listing.broad is not None:  # (the lists were cut to `inside` already)
                 if len(by_words) * listing.broad.share > GATHER:  # expected inside the filter: too many
                     return None
-                inside = self._within(catalog, listing.broad, by_words)
-                by_words = [p for p in by_words if p in inside]
+                within = self._within(catalog, listing.broad, by_words)
+                by_words = [p for p in by_words if p in within]
             if len(by_words) > GATHER:
                 return None
             ids.update(by_words)
