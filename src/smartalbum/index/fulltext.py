@@ -1049,8 +1049,10 @@ class FullTextIndex:
         # starts with that stem less its last two letters: other words need no stemming
         # (a prefix with a separator, as of "1.25", is no word's: SQLite splits such a term)
         prefixes = {p for st in stems if _WORD.fullmatch(p := st[: max(1, len(st) - 2)])}
-        # one pattern a prefix, a literal first (fast); a match is a word where it starts one
-        starts = [re.compile(re.escape(p) + _WORD.pattern[:-1] + "*") for p in prefixes]
+        # a prefix and the rest of its word (each alternative reads a whole word, so one scan finds what a
+        # scan per prefix finds); a match is a word where it starts one
+        rest = _WORD.pattern[:-1] + "*"
+        starts = re.compile("|".join(re.escape(p) + rest for p in prefixes)) if prefixes else None
         longest_first = sorted(cjk_terms, key=len, reverse=True)
         cjk_pattern = re.compile("|".join(map(re.escape, longest_first))) if cjk_terms else None
         # each field's spans of Chinese terms, and its words that may stem to a query stem (stemmed at once)
@@ -1065,8 +1067,7 @@ class FullTextIndex:
                 spans = [(m.start(), m.end()) for m in cjk_pattern.finditer(haystack)] if cjk_pattern else []
                 words = [
                     m
-                    for rx in starts
-                    for m in rx.finditer(haystack)
+                    for m in (starts.finditer(haystack) if starts else ())
                     if (m.start() == 0 or not _WORD.match(haystack, m.start() - 1))
                     and (m.group().isascii() or not any(_is_cjk(c) for c in m.group()))
                 ]
