@@ -208,8 +208,14 @@ def test_term_matrix_is_fts5s_match_and_sees_another_connections_writes(tmp_path
             assert not fresh._matches
             assert fresh.word_matches([5, 4, 3, 2], terms) == expected and fresh._matches
         with FullTextIndex(path) as fresh, pytest.MonkeyPatch.context() as patch:
-            patch.setattr(fulltext, "KEEP_MAX", 1)  # every list too long to keep
+            patch.setattr(fulltext, "KEEP_MAX", -1)  # every list too long to keep
             assert fresh.word_matches([5, 4, 3, 2], terms) == expected and not fresh._matches
+            truth = fresh._matched_terms([5, 4, 3, 2, 1], ["dog", *terms])  # FTS5's, term by term
+            # "dog" (one photo) kept, "cat" and 猫 (two each) read from the stored words
+            patch.setattr(fulltext, "KEEP_MAX", 1)
+            fresh._forget_matches()  # (what was too common under the old cap)
+            assert fresh.word_matches([5, 4, 3, 2, 1], ["dog", *terms]) == truth
+            assert fresh._listed(["dog", *terms]) == ["dog"] and truth[5] == (("dog", "cat"), ())
 
 
 def test_inside_a_filter_words_are_ranked_from_kept_lists_as_fts5_ranks_them(

@@ -940,15 +940,24 @@ class FullTextIndex:
     def word_matches(
         self, ids: Sequence[int], terms: Sequence[str]
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """`_matched_terms` for a few photos, read from their stored words instead of the index: the cost
-        depends on the photos, not on how common the terms are (the same tokens, folding and stems as FTS5's
-        unicode61 + porter, checked against it in tests); or looked up in the terms' kept match lists when
-        every one is kept (`term_matrix`)."""
+        """`_matched_terms` for a few photos: looked up in the terms' kept match lists (`term_matrix`), and
+        for a term too common to keep one, read from the photos' stored words (the cost depends on the
+        photos, not on how common the term is; the same tokens, folding and stems as FTS5's unicode61 +
+        porter, checked against it in tests)."""
         if not ids or not terms:
             return {}
-        kept = self._kept_matches(ids, terms)
-        if kept is not None:
-            return kept
+        listed = self._listed(terms)
+        found = self._from_lists(ids, listed) if listed else {}
+        rest = [t for t in terms if t not in listed]
+        if not rest:
+            return found
+        read = self._stored_matches(ids, rest)
+        return _merge_matches(terms, found, read) if listed else read
+
+    def _stored_matches(
+        self, ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """word_matches from the photos' stored words."""
         matcher = _WordMatcher(terms)
         cols = ", ".join(f"c{i}" for i in range(len(_COLUMNS)))
         with self._lock:
@@ -969,11 +978,22 @@ class FullTextIndex:
     ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]] | None:
         """`_matched_terms` looked up in the terms' kept match lists (`term_matrix`), read now if need be;
         None when a term is in more than KEEP_MAX photos (its list is not kept)."""
+        return self._from_lists(ids, terms) if len(self._listed(terms)) == len(terms) else None
+
+    def _listed(self, terms: Sequence[str]) -> list[str]:
+        """The terms whose match lists are kept, read now when they are short enough (KEEP_MAX)."""
         with self._lock:
             self._check_version()
-            for term in terms:
-                if any(self._matching_at_most(e, KEEP_MAX) is None for e in _match_exprs(term)):
-                    return None
+            return [
+                t
+                for t in terms
+                if all(self._matching_at_most(e, KEEP_MAX) is not None for e in _match_exprs(t))
+            ]
+
+    def _from_lists(
+        self, ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per photo of `ids` that matches one of `terms` (their lists kept): the terms, named."""
         arr = np.array(ids, dtype=np.int64)
         found = self.term_matrix(arr, terms)
         hit = np.flatnonzero(found.strong.any(axis=1) | found.weak.any(axis=1))

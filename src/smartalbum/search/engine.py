@@ -984,10 +984,13 @@ class SearchEngine:
         _fold_moments(cands)
         return cands, max(cut) if cut else None
 
-    def _scored(self, pools: _Pools, ids: list[int], floor: float, keep: frozenset[int]) -> list[_Candidate]:
+    def _scored(
+        self, pools: _Pools, ids: list[int], floor: float, keep: frozenset[int], named: bool = True
+    ) -> list[_Candidate]:
         """The photos of `ids` that reach `floor`, in that order, scored as a relevance list scores them but
         from their own stored vector and words (rank agreement counts the relevance lists' places); photos
-        with verdicts (`keep`) whatever their score. A video's moments are scored with it."""
+        with verdicts (`keep`) whatever their score. A video's moments are scored with it. named=False:
+        the terms each photo matched are not named (a count needs none)."""
         docs = np.array(ids, dtype=np.int64)
         moments = (self.indexes.with_moments(set(ids)) or frozenset()) - set(ids)
         if moments:
@@ -1008,7 +1011,7 @@ class SearchEngine:
             wanted |= np.isin(docs, np.fromiter(keep, dtype=np.int64, count=len(keep)))
         at = np.flatnonzero(wanted)
         matched = {}
-        if found is not None:  # the terms each photo shown has, named
+        if found is not None and named:  # the terms each photo shown has, named
             rows = at[words[at] > 0]
             matched = dict(zip(docs[rows].tolist(), found.matched_rows(rows), strict=True))
         cands = _candidates(docs[at], cosine[at], rrf[at], words[at], relevance[at], score[at], matched)
@@ -1044,7 +1047,7 @@ class SearchEngine:
             else:
                 sample = self._sample(SAMPLE)
             if len(sample) >= MIN_SAMPLE:
-                rate = len(self._passing(catalog, pools, listing, sample)) / len(sample)
+                rate = len(self._passing(catalog, pools, listing, sample, named=False)) / len(sample)
                 if listing.need > rate * WALK_MOST:
                     gathered = self._gathered(catalog, pools, listing)
                     if gathered is not None:
@@ -1079,10 +1082,11 @@ class SearchEngine:
         return ranked, max(_round_estimate(estimate), shown + 1), False
 
     def _passing(
-        self, catalog: Catalog, pools: _Pools, listing: _Listing, ids: list[int]
+        self, catalog: Catalog, pools: _Pools, listing: _Listing, ids: list[int], *, named: bool = True
     ) -> list[_Candidate]:
-        """The photos of `ids` a listing shows, in that order: scored, verdicts and exclusions applied."""
-        cands = {c.photo_id: c for c in self._scored(pools, ids, listing.min_score, listing.keep)}
+        """The photos of `ids` a listing shows, in that order: scored, verdicts and exclusions applied
+        (named=False: without the terms each matched, for a count)."""
+        cands = {c.photo_id: c for c in self._scored(pools, ids, listing.min_score, listing.keep, named)}
         self._apply_feedback(catalog, cands, listing.text, listing.semantic, set(ids), listing.verdicts)
         self._exclude(cands, listing.exclude)
         return [c for c in cands.values() if c.feedback == "good" or c.score >= listing.min_score]
