@@ -177,7 +177,8 @@ def _candidates(
 @dataclass(frozen=True)
 class _Broad:
     """A time or place filter that allows too many photos to read them all (a season of a million photos):
-    candidates are checked against it instead, and retrievers asked for 1/share times more."""
+    candidates are checked against it instead (the graph walk skips the others by its `mask`; without one,
+    the retrievers are asked for 1/share times more)."""
 
     where: PhotoFilter
     share: float  # of the library, measured on the sample
@@ -876,8 +877,8 @@ class SearchEngine:
         self, catalog: Catalog, semantic: str, allowed: AbstractSet[int] | None, broad: _Broad | None
     ) -> _Pools:
         """Each retriever's best POOL photos for the question (among `allowed`, or inside a `broad` filter:
-        more asked for and checked): what a relevance list is made of, and what rank agreement counts in a
-        listing by date too."""
+        its bitmap for the graph walk when it has one, else more asked for and checked): what a relevance
+        list is made of, and what rank agreement counts in a listing by date too."""
         allowed = self.indexes.with_moments(allowed)  # a video passes with its moments
         pool = POOL if broad is None else min(EXACT_K, int(POOL / broad.share * 1.5) + 50)
         qvec = self.indexes.query_vector(semantic)
@@ -920,8 +921,8 @@ class SearchEngine:
                 )
             near, reach = dense()
         finally:
-            if walk is not None:
-                walk.cancel()  # the words failed: the walk's answer is not wanted
+            if walk is not None:  # (done: nothing to cancel; the words' search failed: not wanted)
+                walk.cancel()
         dense_ids = np.array([pid for pid, _ in near[:POOL]], dtype=np.int64)
         dense_cos = np.array([cos for _, cos in near[:POOL]], dtype=np.float64)
         if terms and broad is not None:
