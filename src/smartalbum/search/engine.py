@@ -285,6 +285,22 @@ class _Pools:
         return out
 
 
+@dataclass
+class _Parts:
+    """What scoring photos from their own vector and words needs that does not depend on the relevance
+    lists: their documents (a video's moments after the photos), cosines and words."""
+
+    docs: np.ndarray
+    cosine: np.ndarray
+    found: WordEvidence | None  # None: the question has no words
+
+    @property
+    def words(self) -> np.ndarray:
+        if self.found is None:
+            return np.zeros(len(self.docs))
+        return self.found.coverage / len(self.found.terms)
+
+
 @functools.lru_cache(maxsize=4096)
 def _terms(text: str) -> tuple[str, ...]:
     """Segmented query terms, cached: feedback compares every search with every verdict's query."""
@@ -737,9 +753,17 @@ class SearchEngine:
                 offset + limit,
                 filters.all_similar,
             )
-            pools = self._pools(catalog, parsed.semantic, allowed, broad)
+            sample = self._date_sample(every) if filters.sort == "date" else None
+            early: list[_Parts] = []  # the sample's cosines and words, while the graph walk runs
+
+            def meanwhile() -> None:
+                assert sample is not None
+                qvec = self.indexes.query_vector(parsed.semantic)
+                early.append(self._parts(qvec, tuple(query_terms(parsed.semantic)), sample))
+
+            pools = self._pools(catalog, parsed.semantic, allowed, broad, meanwhile if sample else None)
             if filters.sort == "date":
-                ranked, total, exact = self._by_date(catalog, pools, every)
+                ranked, total, exact = self._by_date(catalog, pools, every, sample, *early)
             else:
                 ranked = self._gathered(catalog, pools, every)
                 gave_up = ranked is None
@@ -874,7 +898,12 @@ class SearchEngine:
         return date_from, date_to, place_key
 
     def _pools(
-        self, catalog: Catalog, semantic: str, allowed: AbstractSet[int] | None, broad: _Broad | None
+        self,
+        catalog: Catalog,
+        semantic: str,
+        allowed: AbstractSet[int] | None,
+        broad: _Broad | None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> _Pools:
         """Each retriever's best POOL photos for the question (among `allowed`, or inside a `broad` filter:
         its bitmap for the graph walk when it has one, else more asked for and checked): what a relevance
@@ -910,6 +939,8 @@ class SearchEngine:
         terms = tuple(query_terms(semantic))
         found_text = TextHits()
         try:
+            if meanwhile is not None:  # other work the question needs, done while the walk runs
+                meanwhile()
             if terms:
                 # beside a dense list the words' work is bounded (common words do not retrieve): the photos
                 # found by meaning have their words matched instead
@@ -985,26 +1016,35 @@ class SearchEngine:
         _fold_moments(cands)
         return cands, max(cut) if cut else None
 
-    def _scored(
-        self, pools: _Pools, ids: list[int], floor: float, keep: frozenset[int], named: bool = True
-    ) -> list[_Candidate]:
-        """The photos of `ids` that reach `floor`, in that order, scored as a relevance list scores them but
-        from their own stored vector and words (rank agreement counts the relevance lists' places); photos
-        with verdicts (`keep`) whatever their score. A video's moments are scored with it. named=False:
-        the terms each photo matched are not named (a count needs none)."""
+    def _parts(self, qvec: np.ndarray | None, terms: tuple[str, ...], ids: list[int]) -> _Parts:
+        """The photos' (and their moments') cosines with `qvec` and the `terms` they have."""
         docs = np.array(ids, dtype=np.int64)
         moments = (self.indexes.with_moments(set(ids)) or frozenset()) - set(ids)
         if moments:
             docs = np.concatenate([docs, np.array(sorted(moments), dtype=np.int64)])
         vectors = self.indexes.vectors
         cosine = np.full(len(docs), np.nan)
-        if pools.qvec is not None and vectors is not None:
-            cosine = vectors.cosines(pools.qvec, docs).astype(np.float64)
-        words = np.zeros(len(docs))
-        found = None
-        if pools.terms:
-            found = self.indexes.fts.term_matrix(docs, pools.terms)
-            words = found.coverage / len(pools.terms)
+        if qvec is not None and vectors is not None:
+            cosine = vectors.cosines(qvec, docs).astype(np.float64)
+        found = self.indexes.fts.term_matrix(docs, terms) if terms else None
+        return _Parts(docs, cosine, found)
+
+    def _scored(
+        self,
+        pools: _Pools,
+        ids: list[int],
+        floor: float,
+        keep: frozenset[int],
+        named: bool = True,
+        parts: _Parts | None = None,
+    ) -> list[_Candidate]:
+        """The photos of `ids` that reach `floor`, in that order, scored as a relevance list scores them but
+        from their own stored vector and words (rank agreement counts the relevance lists' places); photos
+        with verdicts (`keep`) whatever their score. A video's moments are scored with it. named=False:
+        the terms each photo matched are not named (a count needs none). `parts`: `_parts` of `ids`, made
+        already."""
+        parts = parts if parts is not None else self._parts(pools.qvec, pools.terms, ids)
+        docs, cosine, words, found = parts.docs, parts.cosine, parts.words, parts.found
         rrf = pools.rrf_of(docs)
         relevance, score = _evidence(cosine, words, rrf, pools.best_rrf, pools.lo, pools.hi)
         wanted = (score >= floor - 1e-3) | (docs >= MOMENT_BASE)
@@ -1019,11 +1059,31 @@ class SearchEngine:
         _fold_moments(cands)
         return [cands[pid] for pid in ids if pid in cands]
 
+    def _date_sample(self, listing: _Listing) -> list[int] | None:
+        """The fixed uniform sample of the photos a listing by date estimates its total from (None: the
+        photos are few enough to read whole, or too few were drawn)."""
+        universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
+        if listing.broad is not None:
+            universe = round(universe * listing.broad.share)
+        if universe <= WALK_ALL:
+            return None
+        if listing.newest is not None:  # the filter's photos, read already: drawn from them
+            n = len(listing.newest)
+            draw = np.random.default_rng(0).choice(n, min(SAMPLE, n), replace=False)
+            sample = [listing.newest[k] for k in sorted(draw.tolist())]
+        elif listing.broad is not None:  # drawn when the filter was found broad
+            sample = listing.broad.sample
+        else:
+            sample = self._sample(SAMPLE)
+        return sample if len(sample) >= MIN_SAMPLE else None
+
     def _by_date(
         self,
         catalog: Catalog,
         pools: _Pools,
         listing: _Listing,
+        sample: list[int] | None,
+        sample_parts: _Parts | None = None,
     ) -> tuple[list[_Candidate], int, bool]:
         """Every photo that reaches the cut-off, newest first: at least the first `listing.need` once
         near-duplicates are folded (all when there are fewer); the total; whether it is exact.
@@ -1033,27 +1093,20 @@ class SearchEngine:
         total past it is estimated from a fixed uniform sample of the photos, scored the same way. When that
         sample says a walk would read too many photos to fill the page (few matches: a rare word, a precise
         description), the photos that can match are gathered instead (`_gathered`), and the total is exact.
+        `sample`: `_date_sample`'s, with its `_parts` when they were made while the relevance lists were.
         """
         universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
         if listing.broad is not None:
             universe = round(universe * listing.broad.share)
         rate: float | None = None
-        if universe > WALK_ALL:
-            if listing.newest is not None:  # the filter's photos, read already: drawn from them
-                n = len(listing.newest)
-                draw = np.random.default_rng(0).choice(n, min(SAMPLE, n), replace=False)
-                sample = [listing.newest[k] for k in sorted(draw.tolist())]
-            elif listing.broad is not None:  # drawn when the filter was found broad
-                sample = listing.broad.sample
-            else:
-                sample = self._sample(SAMPLE)
-            if len(sample) >= MIN_SAMPLE:
-                rate = len(self._passing(catalog, pools, listing, sample, named=False)) / len(sample)
-                if listing.need > rate * WALK_MOST:
-                    gathered = self._gathered(catalog, pools, listing)
-                    if gathered is not None:
-                        folded = collapse_similar(catalog, gathered, keep_all=listing.keep_all)[0]
-                        return gathered, len(folded), True
+        if sample is not None:
+            in_sample = self._passing(catalog, pools, listing, sample, named=False, parts=sample_parts)
+            rate = len(in_sample) / len(sample)
+            if listing.need > rate * WALK_MOST:
+                gathered = self._gathered(catalog, pools, listing)
+                if gathered is not None:
+                    folded = collapse_similar(catalog, gathered, keep_all=listing.keep_all)[0]
+                    return gathered, len(folded), True
         ranked: list[_Candidate] = []
         walked = 0
         # as many photos first as the sample says hold the page (a third more)
@@ -1083,11 +1136,19 @@ class SearchEngine:
         return ranked, max(_round_estimate(estimate), shown + 1), False
 
     def _passing(
-        self, catalog: Catalog, pools: _Pools, listing: _Listing, ids: list[int], *, named: bool = True
+        self,
+        catalog: Catalog,
+        pools: _Pools,
+        listing: _Listing,
+        ids: list[int],
+        *,
+        named: bool = True,
+        parts: _Parts | None = None,
     ) -> list[_Candidate]:
         """The photos of `ids` a listing shows, in that order: scored, verdicts and exclusions applied
-        (named=False: without the terms each matched, for a count)."""
-        cands = {c.photo_id: c for c in self._scored(pools, ids, listing.min_score, listing.keep, named)}
+        (named=False: without the terms each matched, for a count; `parts`: see `_scored`)."""
+        scored = self._scored(pools, ids, listing.min_score, listing.keep, named, parts)
+        cands = {c.photo_id: c for c in scored}
         self._apply_feedback(catalog, cands, listing.text, listing.semantic, set(ids), listing.verdicts)
         self._exclude(cands, listing.exclude)
         return [c for c in cands.values() if c.feedback == "good" or c.score >= listing.min_score]
