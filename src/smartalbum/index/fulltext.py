@@ -13,9 +13,11 @@ WEAK_TERM of a word match.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import json
 import logging
+import queue
 import re
 import sqlite3
 import threading
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -537,6 +539,13 @@ class FullTextIndex:
         # KEEP_MAX photos, whose lists are not kept
         self._scored: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._too_common: set[str] = set()
+        # lists being read in the background (kind, expression), by one thread on its own connection;
+        # `_generation` moves when the kept lists are forgotten, so a read from before is not kept
+        self._reading: set[tuple[str, str]] = set()
+        self._to_read: queue.Queue[tuple[str, str, int] | None] | None = None
+        self._reader_conn: sqlite3.Connection | None = None
+        self._generation = 0
+        self._closed = False
         self._data_version: int | None = None
 
     # ---- setup -------------------------------------------------------------------------------------------
@@ -601,6 +610,9 @@ class FullTextIndex:
         )
 
     def close(self) -> None:
+        self._closed = True  # the lists still queued are not read
+        if self._to_read is not None:
+            self._to_read.put(None)  # the reader stops after the read under way, and closes its connection
         with self._lock:
             self._conn.close()
 
@@ -811,9 +823,14 @@ class FullTextIndex:
         unordered then; None when FTS5 refused the query. Called with the lock held."""
         if allowed_ids is not None:
             self._check_version()
-            scored = [self._scored_matches(e) for e in exprs]
+            scored = [self._scored.get(e) for e in exprs]
             if all(s is not None for s in scored):
+                for e in exprs:
+                    self._scored.move_to_end(e)
                 return _best_inside([s for s in scored if s is not None], allowed_ids, limit)
+            for e, s in zip(exprs, scored, strict=True):
+                if s is None:
+                    self._read_later("bm25", e)
         sql = f"SELECT rowid, bm25(fts, {_BM25_WEIGHTS}) AS rank FROM fts WHERE fts MATCH ?"
         params: list[object] = [" OR ".join(exprs)]
         if allowed_ids is not None:
@@ -830,32 +847,71 @@ class FullTextIndex:
             log.warning("full-text query failed for %r: %s", query[:100], exc)
             return None
 
-    def _scored_matches(self, expr: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(photo ids, BM25) of every photo matching one term's FTS5 expression, by id; kept like the match
-        lists. None for an expression matching more than KEEP_MAX photos, or one FTS5 refuses."""
-        if expr in self._too_common:
-            return None
-        found = self._scored.get(expr)
-        if found is not None:
-            self._scored.move_to_end(expr)
-            return found
+    def _read_later(self, kind: str, expr: str) -> None:
+        """Read an expression's whole match list in the background ("ids", or "bm25": with each photo's BM25
+        for it) and keep it, for the next question that asks; this one does without (a list of 250,000
+        photos takes 0.2-0.6 s to read). An in-memory index is read now. The lock is held."""
+        if (kind, expr) in self._reading or expr in self._too_common:
+            return
+        if str(self.path) == ":memory:":
+            with contextlib.suppress(sqlite3.Error):  # the question's own query says why
+                self._keep_list(kind, expr, self._read_list(self._conn, kind, expr), self._generation)
+            return
+        self._reading.add((kind, expr))
+        if self._to_read is None:  # a daemon thread: a process that exits does not wait for its reads
+            self._to_read = queue.Queue()
+            threading.Thread(target=self._reader, name="fts-lists", daemon=True).start()
+        self._to_read.put((kind, expr, self._generation))
+
+    def _reader(self) -> None:
+        assert self._to_read is not None
+        while (item := self._to_read.get()) is not None:
+            try:
+                self._read_in_background(*item)
+            finally:
+                self._to_read.task_done()
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+
+    def _read_in_background(self, kind: str, expr: str, generation: int) -> None:
+        rows: list[Any] | None = None
+        if self._closed:
+            return
         try:
-            rows = self._conn.execute(
-                f"SELECT rowid, bm25(fts, {_BM25_WEIGHTS}) FROM fts WHERE fts MATCH ? LIMIT ?",
-                (expr, KEEP_MAX + 1),
-            ).fetchall()
-        except sqlite3.OperationalError:
-            return None  # the query itself says so (_ranked)
+            if self._reader_conn is None:  # only this thread uses it
+                uri = f"file:{self.path}?mode=ro"
+                self._reader_conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            rows = self._read_list(self._reader_conn, kind, expr)
+        except sqlite3.Error as exc:
+            log.warning("reading the match list of %r failed: %s", expr[:100], exc)
+        with self._lock:
+            self._reading.discard((kind, expr))
+            if rows is not None:
+                self._keep_list(kind, expr, rows, generation)
+
+    @staticmethod
+    def _read_list(conn: sqlite3.Connection, kind: str, expr: str) -> list[Any]:
+        """Up to KEEP_MAX + 1 photos matching `expr`: (rowid,) or (rowid, BM25) rows."""
+        what = "rowid" if kind == "ids" else f"rowid, bm25(fts, {_BM25_WEIGHTS})"
+        return conn.execute(
+            f"SELECT {what} FROM fts WHERE fts MATCH ? LIMIT ?", (expr, KEEP_MAX + 1)
+        ).fetchall()
+
+    def _keep_list(self, kind: str, expr: str, rows: list[Any], generation: int) -> None:
+        """Keep a list read by `_read_list` unless the index changed since (the lock is held)."""
+        if generation != self._generation:
+            return
         if len(rows) > KEEP_MAX:
             self._too_common.add(expr)
-            return None
-        table = np.array(rows, dtype=np.float64).reshape(-1, 2)
-        order = np.argsort(table[:, 0], kind="stable")
-        found = self._scored[expr] = (table[order, 0].astype(np.int64), table[order, 1])
-        kept = sum(len(ids) for ids, _ in self._scored.values())
-        while kept > SCORED_CACHE_IDS and len(self._scored) > 1:
-            kept -= len(self._scored.popitem(last=False)[1][0])
-        return found
+        elif kind == "ids":
+            self._keep_ids(expr, np.sort(np.array([r[0] for r in rows], dtype=np.int64)))
+        else:
+            table = np.array(rows, dtype=np.float64).reshape(-1, 2)
+            order = np.argsort(table[:, 0], kind="stable")
+            self._scored[expr] = (table[order, 0].astype(np.int64), table[order, 1])
+            kept = sum(len(ids) for ids, _ in self._scored.values())
+            while kept > SCORED_CACHE_IDS and len(self._scored) > 1:
+                kept -= len(self._scored.popitem(last=False)[1][0])
 
     def _bounded_exprs(self, terms: Sequence[str]) -> dict[str, str | None]:
         """Per term, what retrieves it while reading at most `rare_df` photos' entries: its whole expression;
@@ -906,31 +962,28 @@ class FullTextIndex:
             self._data_version = version
 
     def _forget_matches(self) -> None:
-        """The index changed: the kept match lists are out of date."""
+        """The index changed: the kept match lists are out of date (and those being read)."""
         self._matches.clear()
         self._scored.clear()
         self._too_common.clear()
+        self._reading.clear()
+        self._generation += 1
+
+    def settle(self) -> None:
+        """Wait for the match lists being read in the background (tests, benchmarks)."""
+        if self._to_read is not None:
+            self._to_read.join()
 
     def _matching(self, expr: str) -> np.ndarray:
         """Every photo matching an FTS5 expression, sorted; kept (TERM_CACHE_IDS). The lock is held."""
-        found = self._matching_at_most(expr, None)
-        assert found is not None  # no limit
-        return found
-
-    def _matching_at_most(self, expr: str, most: int | None) -> np.ndarray | None:
-        """_matching, or None when more than `most` photos match (remembered: not read again)."""
         found = self._matches.get(expr)
         if found is not None:
             self._matches.move_to_end(expr)
             return found
-        if most is not None and expr in self._too_common:
-            return None
-        limit = -1 if most is None else most + 1  # SQLite: a negative limit is none
-        rows = self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?", (expr, limit))
-        found = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
-        if most is not None and len(found) > most:
-            self._too_common.add(expr)
-            return None
+        rows = self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,))
+        return self._keep_ids(expr, np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64)))
+
+    def _keep_ids(self, expr: str, found: np.ndarray) -> np.ndarray:
         self._matches[expr] = found
         kept = sum(len(m) for m in self._matches.values())
         while kept > TERM_CACHE_IDS and len(self._matches) > 1:
@@ -981,14 +1034,17 @@ class FullTextIndex:
         return self._from_lists(ids, terms) if len(self._listed(terms)) == len(terms) else None
 
     def _listed(self, terms: Sequence[str]) -> list[str]:
-        """The terms whose match lists are kept, read now when they are short enough (KEEP_MAX)."""
+        """The terms whose match lists are kept; the others' are read in the background."""
         with self._lock:
             self._check_version()
-            return [
-                t
-                for t in terms
-                if all(self._matching_at_most(e, KEEP_MAX) is not None for e in _match_exprs(t))
-            ]
+            listed = []
+            for term in terms:
+                missing = [e for e in _match_exprs(term) if e not in self._matches]
+                for expr in missing:
+                    self._read_later("ids", expr)
+                if not missing:
+                    listed.append(term)
+            return listed
 
     def _from_lists(
         self, ids: Sequence[int], terms: Sequence[str]
