@@ -156,7 +156,10 @@ def test_empty_keys_are_left_out_and_mean_nothing() -> None:
 
 _ZH = st.text(alphabet="猫狗海滩日落人山水一二三的在招牌禁止游泳", max_size=10)
 _EN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABC-'", max_size=14)
-_ANY = st.text(max_size=12)  # quotes, digits, newlines, emoji, Chinese under en and English under zh
+# quotes, digits, newlines, emoji, Chinese under en and English under zh; not a reasoning tag: the parser
+# drops everything up to a "</think>" wherever it is (the protocol's marker, not content: hypothesis once
+# made an animal named "</THINK>", which cut the long and the compact answers at different places)
+_ANY = st.text(max_size=12).filter(lambda s: "think>" not in s.lower())
 _TEXT = st.one_of(_ZH, _EN, _ANY)
 _PAIR = st.fixed_dictionaries({"zh": st.one_of(_ZH, _ANY), "en": st.one_of(_EN, _ANY)})
 _THINGS = st.lists(
