@@ -543,8 +543,9 @@ class VectorIndex:
 
     def _allowed(self, ids: AbstractSet[int]) -> tuple[np.ndarray, np.ndarray]:
         """The HNSW labels of those of `ids` in the index, ascending, and as a mask by label (a filter can
-        allow a million photos: looked up in arrays, not one dict lookup each). Kept for the last PhotoIds
-        or PhotoMask while it lives: a question asks its filter's photos more than once."""
+        allow a million photos: looked up in arrays, not one dict lookup each). Kept for the last
+        KEPT_FILTERS PhotoIds or PhotoMask while each lives: a question asks its filter's photos more than
+        once, and a broad filter's mask serves every question in it."""
         kept = self._kept_labels.get(id(ids))
         if kept is not None and kept[0]() is ids:
             self._kept_labels.move_to_end(id(ids))
