@@ -70,6 +70,7 @@ class FilterColumns:
     order: np.ndarray  # the visible photos' ids, newest first (as Catalog orders them), int64
     day: np.ndarray  # by photo id: taken on YYYYMMDD (local), -1 undated or not visible, int32
     place: np.ndarray  # by photo id: its index in `places`, -1 not visible, int32
+    rank: np.ndarray  # by photo id: its place in `order`, -1 not visible, int64
     places: list[tuple[str | None, str | None, str | None]]  # (city, country code, region)
     at_place: list[np.ndarray]  # by index in `places`: its photos' ids, newest first
     dates_ok: bool  # every date as Catalog writes it (else a time filter is answered by SQLite)
@@ -98,7 +99,7 @@ class FilterColumns:
             day[order] = days
         else:
             dates_ok = False
-        rank = np.zeros(size, dtype=np.int64)
+        rank = np.full(size, -1, dtype=np.int64)
         rank[order] = np.arange(len(order))
         place = np.full(size, -1, dtype=np.int32)
         places, at_place = [], []
@@ -107,7 +108,7 @@ class FilterColumns:
             place[ids] = n
             places.append((city, cc, region))
             at_place.append(ids[np.argsort(rank[ids])])
-        return cls(token, order, day, place, places, at_place, dates_ok)
+        return cls(token, order, day, place, rank, places, at_place, dates_ok)
 
     def __len__(self) -> int:
         return len(self.order)
@@ -185,7 +186,7 @@ class FilterColumns:
             if len(wanted) == 1:
                 return self.at_place[int(wanted[0])]
             ids = np.concatenate([self.at_place[n] for n in wanted] or [np.empty(0, dtype=np.int64)])
-            return ids[np.argsort(self._rank[ids], kind="stable")]
+            return ids[np.argsort(self.rank[ids], kind="stable")]
         lo, hi = 0, len(self.order)
         if f.date_before and self.dates_ok:
             lo = int(np.searchsorted(self._newest_days, -_yyyymmdd(f.date_before), side="right"))
@@ -236,18 +237,11 @@ class FilterColumns:
             yield passing[:size].tolist()
             passing, size = passing[size:], min(size * 2, most)
 
-    @cached_property
-    def _rank(self) -> np.ndarray:
-        """By photo id: its place in `order` (-1 not visible)."""
-        rank = np.full(len(self.day), -1, dtype=np.int64)
-        rank[self.order] = np.arange(len(self.order))
-        return rank
-
     def newest_first(self, photo_ids: Sequence[int]) -> list[int]:
         """Catalog.newest_first."""
         ids = np.unique(np.array(photo_ids, dtype=np.int64))
         ids = ids[(ids >= 0) & (ids < len(self.day))]
-        rank = self._rank[ids]
+        rank = self.rank[ids]
         return ids[rank >= 0][np.argsort(rank[rank >= 0])].tolist()
 
 

@@ -537,10 +537,6 @@ class VectorIndex:
             self._by_id = (self._label_ids[live][order], live[order])
         return self._by_id
 
-    def _labels_of(self, ids: AbstractSet[int]) -> np.ndarray:
-        """The HNSW labels of those of `ids` in the index, ascending."""
-        return self._allowed(ids)[0]
-
     def _allowed(self, ids: AbstractSet[int]) -> tuple[np.ndarray, np.ndarray]:
         """The HNSW labels of those of `ids` in the index, ascending, and as a mask by label (a filter can
         allow a million photos: looked up in arrays, not one dict lookup each). Kept for the last
@@ -599,7 +595,7 @@ class VectorIndex:
         still above the cut-off. faiss's k-NN scan of SQ8/fp16 codes is vectorised, its range search is not
         (2-8x slower, bench/ann.py)."""
         if allowed is not None:
-            labels = self._labels_of(allowed)
+            labels = self._allowed(allowed)[0]
         else:
             labels = np.flatnonzero(self._label_ids >= 0)
         n = len(labels)

@@ -1059,13 +1059,15 @@ class SearchEngine:
         _fold_moments(cands)
         return [cands[pid] for pid in ids if pid in cands]
 
+    def _universe(self, listing: _Listing) -> int:
+        """How many photos a listing can show: those its filters allow (a broad one's by its share)."""
+        universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
+        return round(universe * listing.broad.share) if listing.broad is not None else universe
+
     def _date_sample(self, listing: _Listing) -> list[int] | None:
         """The fixed uniform sample of the photos a listing by date estimates its total from (None: the
         photos are few enough to read whole, or too few were drawn)."""
-        universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
-        if listing.broad is not None:
-            universe = round(universe * listing.broad.share)
-        if universe <= WALK_ALL:
+        if self._universe(listing) <= WALK_ALL:
             return None
         if listing.newest is not None:  # the filter's photos, read already: drawn from them
             n = len(listing.newest)
@@ -1095,9 +1097,7 @@ class SearchEngine:
         description), the photos that can match are gathered instead (`_gathered`), and the total is exact.
         `sample`: `_date_sample`'s, with its `_parts` when they were made while the relevance lists were.
         """
-        universe = len(listing.allowed) if listing.allowed is not None else self._library_size()
-        if listing.broad is not None:
-            universe = round(universe * listing.broad.share)
+        universe = self._universe(listing)
         rate: float | None = None
         if sample is not None:
             in_sample = self._passing(catalog, pools, listing, sample, named=False, parts=sample_parts)
